@@ -1,0 +1,46 @@
+/*
+ * The table each backend (pg.c, sqlite.c) fills in, and the store handle that
+ * holds it. Only store.c and the two backends include this.
+ */
+#ifndef TIA_STORE_BACKEND_H
+#define TIA_STORE_BACKEND_H
+
+#include "core/uuid.h"
+#include "store/db.h"
+
+typedef struct tia__backend_ops {
+    int (*query)(tia_store *s, const tia__sql *q, const tia__param *p, int n, tia__rows **out,
+                 tia_error *err);
+    int (*exec_script)(tia_store *s, const char *sql, tia_error *err);
+    int (*rows_next)(tia__rows *r, tia_error *err);
+    int (*col_isnull)(tia__rows *r, int col);
+    const char *(*col_text)(tia__rows *r, int col);
+    int64_t (*col_int)(tia__rows *r, int col);
+    double (*col_double)(tia__rows *r, int col);
+    int64_t (*col_cost)(tia__rows *r, int col);
+    int64_t (*rows_changes)(tia__rows *r);
+    void (*rows_free)(tia__rows *r);
+    void (*close)(tia_store *s);
+} tia__backend_ops;
+
+/* Statements prepared on this connection, looked up by the tia__sql's address. */
+#define TIA__STMT_CACHE 256
+
+struct tia_store {
+    tia_backend backend;
+    const tia__backend_ops *ops;
+    void *conn; /* PGconn * or sqlite3 * */
+    const tia__sql *stmt_keys[TIA__STMT_CACHE];
+    void *stmt_vals[TIA__STMT_CACHE]; /* sqlite3_stmt *, or the PG name's index */
+    int n_stmts;
+    int in_txn;
+    tia__uuid_gen uuid;
+};
+
+int tia__pg_open(tia_store *s, const char *conninfo, const tia_store_options *o, tia_error *err);
+int tia__sqlite_open(tia_store *s, const char *path, const tia_store_options *o, tia_error *err);
+
+/* Index of q in the statement cache, or -1. */
+int tia__stmt_find(const tia_store *s, const tia__sql *q);
+
+#endif

@@ -1,0 +1,103 @@
+/*
+ * The internal interface every store module is written against, so that each
+ * operation is written once for both backends. A statement is a tia__sql: one
+ * text per dialect, prepared on first use and cached per connection. Parameters
+ * are typed values the backend binds in its own way (PostgreSQL gets text,
+ * SQLite native types); result columns are read through accessors that hide how
+ * each backend returns them (money as NUMERIC text or integer micro-dollars).
+ *
+ * Dialect rules for the SQL texts: PostgreSQL uses $1..$n with casts
+ * ($1::uuid, $2::jsonb); SQLite uses ?1..?n. Timestamps travel as int64
+ * microseconds: PostgreSQL selects them with TIA_PG_US(col) and takes them with
+ * TIA_PG_TS($n); SQLite stores them as integers already. Money travels as
+ * micro-dollars (TIA__P_COST / tia__col_cost).
+ */
+#ifndef TIA_STORE_DB_H
+#define TIA_STORE_DB_H
+
+#include <stdint.h>
+
+#include <tokyoia/store.h>
+
+/* PostgreSQL: a timestamptz column as int64 microseconds since the epoch. */
+#define TIA_PG_US(col) "(extract(epoch from " col ") * 1000000)::int8"
+/* PostgreSQL: parameter n (int64 microseconds) as a timestamptz. */
+#define TIA_PG_TS(n) "('epoch'::timestamptz + $" #n "::int8 * interval '1 microsecond')"
+/* SQLite: the current time in microseconds. */
+#define TIA_SQLITE_NOW "CAST((julianday('now') - 2440587.5) * 86400000000.0 AS INTEGER)"
+
+typedef struct tia__sql {
+    const char *name; /* for messages: "task.insert" */
+    const char *pg;
+    const char *sqlite;
+    int uncached; /* 1: run once, not kept in the statement cache (ad-hoc SQL) */
+} tia__sql;
+
+typedef enum tia__ptype {
+    TIA__P_NULL = 0,
+    TIA__P_TEXT,
+    TIA__P_INT,
+    TIA__P_DOUBLE,
+    TIA__P_COST, /* int64 micro-dollars */
+    TIA__P_BOOL
+} tia__ptype;
+
+typedef struct tia__param {
+    tia__ptype type;
+    const char *s;
+    int64_t i;
+    double d;
+} tia__param;
+
+/* Parameter constructors. tia__p_text(NULL) is a NULL parameter. */
+tia__param tia__p_text(const char *s);
+tia__param tia__p_int(int64_t i);
+tia__param tia__p_double(double d);
+tia__param tia__p_cost(int64_t micros);
+tia__param tia__p_bool(int b);
+tia__param tia__p_null(void);
+/* A timestamp: TIA_TIME_NONE becomes NULL. */
+tia__param tia__p_time(tia_time_us t);
+
+typedef struct tia__rows tia__rows;
+
+/*
+ * Runs a statement (prepared once per connection) and returns its rows. The
+ * rows must be freed before the same statement runs again on this store.
+ * Errors are mapped: foreign key -> TIA_ENOTFOUND, CHECK / NOT NULL / bad value
+ * -> TIA_EINVAL, unique -> TIA_ECONFLICT, lock -> TIA_EBUSY, missing table ->
+ * TIA_ESCHEMA, lost connection -> TIA_EUNAVAIL; the message names the statement
+ * and quotes the database.
+ */
+int tia__db_query(tia_store *s, const tia__sql *q, const tia__param *params, int n,
+                  tia__rows **out, tia_error *err);
+
+/* Runs a statement and discards its rows; *changes (may be NULL) gets the rows affected. */
+int tia__db_exec(tia_store *s, const tia__sql *q, const tia__param *params, int n,
+                 int64_t *changes, tia_error *err);
+
+/* Steps: 1 with a row, 0 at the end, < 0 on error. */
+int tia__rows_next(tia__rows *r, tia_error *err);
+int tia__col_isnull(tia__rows *r, int col);
+/* Text of a column, NULL when NULL; valid until the next step. */
+const char *tia__col_text(tia__rows *r, int col);
+int64_t tia__col_int(tia__rows *r, int col);    /* 0 when NULL */
+double tia__col_double(tia__rows *r, int col);  /* 0 when NULL */
+int64_t tia__col_cost(tia__rows *r, int col);   /* micro-dollars, 0 when NULL */
+tia_time_us tia__col_time(tia__rows *r, int col); /* TIA_TIME_NONE when NULL */
+/* malloc'd copy of the text, NULL when NULL (sets *oom when the copy fails). */
+char *tia__col_dup(tia__rows *r, int col, int *oom);
+void tia__rows_free(tia__rows *r);
+
+/* Transactions. begin is BEGIN IMMEDIATE on SQLite. rollback never fails loudly. */
+int tia__db_begin(tia_store *s, tia_error *err);
+int tia__db_commit(tia_store *s, tia_error *err);
+void tia__db_rollback(tia_store *s);
+
+/* Runs a script of several statements without parameters (migrations). */
+int tia__db_exec_script(tia_store *s, const char *sql, tia_error *err);
+
+/* Generates a UUIDv7 (lowercase text) from the store's generator. */
+void tia__store_uuid7(tia_store *s, char out[TIA_UUID_BUF]);
+
+#endif

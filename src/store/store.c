@@ -1,0 +1,225 @@
+/*
+ * The store handle: choosing a backend from the URL, and the thin dispatch from
+ * the internal statement interface (db.h) to the backend's table. Everything that
+ * does not depend on the backend (parameter constructors, timestamps, copies)
+ * lives here so that each backend stays small.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/backend.h"
+
+const char *tia_backend_name(tia_backend b)
+{
+    return b == TIA_BACKEND_POSTGRES ? "postgresql" : "sqlite";
+}
+
+const char *tia_store_default_url(const char *url)
+{
+    if (url != NULL && *url != '\0')
+        return url;
+    const char *env = getenv("DATABASE_URL");
+    if (env != NULL && *env != '\0')
+        return env;
+    return "./tokyoia.db";
+}
+
+/* libpq takes URLs and "key=value" strings; anything else is a SQLite path. */
+static int is_postgres(const char *url)
+{
+    if (strncmp(url, "postgres://", 11) == 0 || strncmp(url, "postgresql://", 13) == 0)
+        return 1;
+    const char *eq = strchr(url, '=');
+    if (eq == NULL || eq == url)
+        return 0;
+    for (const char *p = url; p < eq; p++)
+        if (!((*p >= 'a' && *p <= 'z') || *p == '_' || *p == ' '))
+            return 0;
+    return strchr(url, '/') == NULL || strstr(url, "host=") != NULL ||
+           strstr(url, "dbname=") != NULL;
+}
+
+int tia_store_open(const char *url, const tia_store_options *opts, tia_store **out,
+                   tia_error *err)
+{
+    *out = NULL;
+    url = tia_store_default_url(url);
+    tia_store_options o = {5000, 10};
+    if (opts != NULL) {
+        if (opts->busy_timeout_ms > 0)
+            o.busy_timeout_ms = opts->busy_timeout_ms;
+        if (opts->connect_timeout_s > 0)
+            o.connect_timeout_s = opts->connect_timeout_s;
+    }
+    tia_store *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return tia_error_set(err, TIA_ENOMEM, "out of memory opening the store");
+    int rc;
+    if (is_postgres(url)) {
+        s->backend = TIA_BACKEND_POSTGRES;
+        rc = tia__pg_open(s, url, &o, err);
+    } else {
+        s->backend = TIA_BACKEND_SQLITE;
+        const char *path = strncmp(url, "sqlite:", 7) == 0 ? url + 7 : url;
+        if (strncmp(path, "//", 2) == 0) /* sqlite:///abs/path */
+            path += 2;
+        if (*path == '\0') {
+            free(s);
+            return tia_error_set(err, TIA_EINVAL, "empty SQLite path in '%s'", url);
+        }
+        rc = tia__sqlite_open(s, path, &o, err);
+    }
+    if (rc != 0) {
+        free(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+void tia_store_close(tia_store *s)
+{
+    if (s == NULL)
+        return;
+    if (s->ops != NULL)
+        s->ops->close(s);
+    free(s);
+}
+
+tia_backend tia_store_backend(const tia_store *s) { return s->backend; }
+
+void tia__store_uuid7(tia_store *s, char out[TIA_UUID_BUF]) { tia__uuid7(&s->uuid, out); }
+
+int tia__stmt_find(const tia_store *s, const tia__sql *q)
+{
+    for (int i = 0; i < s->n_stmts; i++)
+        if (s->stmt_keys[i] == q)
+            return i;
+    return -1;
+}
+
+tia__param tia__p_text(const char *v)
+{
+    tia__param p = {v ? TIA__P_TEXT : TIA__P_NULL, v, 0, 0};
+    return p;
+}
+tia__param tia__p_int(int64_t i)
+{
+    tia__param p = {TIA__P_INT, NULL, i, 0};
+    return p;
+}
+tia__param tia__p_double(double d)
+{
+    tia__param p = {TIA__P_DOUBLE, NULL, 0, d};
+    return p;
+}
+tia__param tia__p_cost(int64_t micros)
+{
+    tia__param p = {TIA__P_COST, NULL, micros, 0};
+    return p;
+}
+tia__param tia__p_bool(int b)
+{
+    tia__param p = {TIA__P_BOOL, NULL, b != 0, 0};
+    return p;
+}
+tia__param tia__p_null(void)
+{
+    tia__param p = {TIA__P_NULL, NULL, 0, 0};
+    return p;
+}
+tia__param tia__p_time(tia_time_us t)
+{
+    return t == TIA_TIME_NONE ? tia__p_null() : tia__p_int(t);
+}
+
+int tia__db_query(tia_store *s, const tia__sql *q, const tia__param *params, int n,
+                  tia__rows **out, tia_error *err)
+{
+    *out = NULL;
+    return s->ops->query(s, q, params, n, out, err);
+}
+
+int tia__db_exec(tia_store *s, const tia__sql *q, const tia__param *params, int n,
+                 int64_t *changes, tia_error *err)
+{
+    tia__rows *r = NULL;
+    int rc = s->ops->query(s, q, params, n, &r, err);
+    if (rc != 0)
+        return rc;
+    while ((rc = s->ops->rows_next(r, err)) > 0)
+        ;
+    if (rc == 0 && changes != NULL)
+        *changes = s->ops->rows_changes(r);
+    s->ops->rows_free(r);
+    return rc < 0 ? rc : 0;
+}
+
+/* Each tia__rows starts with its store, so dispatch needs no other lookup. */
+struct tia__rows {
+    tia_store *store;
+};
+
+int tia__rows_next(tia__rows *r, tia_error *err) { return r->store->ops->rows_next(r, err); }
+int tia__col_isnull(tia__rows *r, int col) { return r->store->ops->col_isnull(r, col); }
+const char *tia__col_text(tia__rows *r, int col) { return r->store->ops->col_text(r, col); }
+int64_t tia__col_int(tia__rows *r, int col) { return r->store->ops->col_int(r, col); }
+double tia__col_double(tia__rows *r, int col) { return r->store->ops->col_double(r, col); }
+int64_t tia__col_cost(tia__rows *r, int col) { return r->store->ops->col_cost(r, col); }
+
+tia_time_us tia__col_time(tia__rows *r, int col)
+{
+    if (r->store->ops->col_isnull(r, col))
+        return TIA_TIME_NONE;
+    return r->store->ops->col_int(r, col);
+}
+
+char *tia__col_dup(tia__rows *r, int col, int *oom)
+{
+    const char *t = r->store->ops->col_text(r, col);
+    if (t == NULL)
+        return NULL;
+    char *d = strdup(t);
+    if (d == NULL)
+        *oom = 1;
+    return d;
+}
+
+void tia__rows_free(tia__rows *r)
+{
+    if (r != NULL)
+        r->store->ops->rows_free(r);
+}
+
+static const tia__sql sql_begin = {"begin", "BEGIN", "BEGIN IMMEDIATE"};
+static const tia__sql sql_commit = {"commit", "COMMIT", "COMMIT"};
+static const tia__sql sql_rollback = {"rollback", "ROLLBACK", "ROLLBACK"};
+
+int tia__db_begin(tia_store *s, tia_error *err)
+{
+    int rc = tia__db_exec(s, &sql_begin, NULL, 0, NULL, err);
+    if (rc == 0)
+        s->in_txn = 1;
+    return rc;
+}
+
+int tia__db_commit(tia_store *s, tia_error *err)
+{
+    int rc = tia__db_exec(s, &sql_commit, NULL, 0, NULL, err);
+    if (rc != 0)
+        tia__db_rollback(s);
+    s->in_txn = 0;
+    return rc;
+}
+
+void tia__db_rollback(tia_store *s)
+{
+    tia_error ignored;
+    (void)tia__db_exec(s, &sql_rollback, NULL, 0, NULL, &ignored);
+    s->in_txn = 0;
+}
+
+int tia__db_exec_script(tia_store *s, const char *sql, tia_error *err)
+{
+    return s->ops->exec_script(s, sql, err);
+}

@@ -1,0 +1,186 @@
+/*
+ * Unit tests of src/core: UUIDv7 layout and order, text formats (time, duration,
+ * money), status names and the transition rule, and the input checks.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "tia_test.h"
+
+#include <tokyoia/types.h>
+
+#include "core/crypto.h"
+#include "core/uuid.h"
+#include "core/validate.h"
+
+static void test_uuid7_layout_and_order(void **state)
+{
+    (void)state;
+    tia__uuid_gen g = {0};
+    char prev[37] = "";
+    for (int i = 0; i < 10000; i++) {
+        char id[37];
+        tia__uuid7(&g, id);
+        assert_int_equal(strlen(id), 36);
+        assert_true(tia__uuid_valid(id));
+        assert_int_equal(id[14], '7');                 /* version */
+        assert_non_null(strchr("89ab", id[19]));       /* variant */
+        if (i > 0 && strcmp(prev, id) >= 0)
+            fail_msg("not increasing: %s then %s", prev, id);
+        memcpy(prev, id, sizeof id);
+    }
+}
+
+static void test_uuid_valid(void **state)
+{
+    (void)state;
+    assert_true(tia__uuid_valid("670e9511-f3ac-52e5-b827-557766551111"));
+    assert_true(tia__uuid_valid("670E9511-F3AC-52E5-B827-557766551111"));
+    assert_false(tia__uuid_valid("670e9511f3ac52e5b827557766551111"));
+    assert_false(tia__uuid_valid("670e9511-f3ac-52e5-b827-55776655111"));
+    assert_false(tia__uuid_valid("670e9511-f3ac-52e5-b827-5577665511111"));
+    assert_false(tia__uuid_valid("g70e9511-f3ac-52e5-b827-557766551111"));
+    assert_false(tia__uuid_valid(NULL));
+}
+
+static void test_time_format(void **state)
+{
+    (void)state;
+    char buf[40];
+    tia_time_format(0, buf, sizeof buf);
+    assert_string_equal(buf, "1970-01-01T00:00:00.000000Z");
+    tia_time_format(INT64_C(1795379716123456), buf, sizeof buf);
+    assert_string_equal(buf, "2026-11-22T20:35:16.123456Z");
+    tia_time_format(TIA_TIME_NONE, buf, sizeof buf);
+    assert_string_equal(buf, "");
+}
+
+static void test_duration_parse(void **state)
+{
+    (void)state;
+    int64_t us = 0;
+    assert_int_equal(tia_duration_parse("24h", &us), 0);
+    assert_true(us == INT64_C(86400000000));
+    assert_int_equal(tia_duration_parse("1h30m", &us), 0);
+    assert_true(us == INT64_C(5400000000));
+    assert_int_equal(tia_duration_parse("500ms", &us), 0);
+    assert_true(us == 500000);
+    assert_int_equal(tia_duration_parse("7d", &us), 0);
+    assert_true(us == INT64_C(604800000000));
+    assert_int_equal(tia_duration_parse("", &us), TIA_EINVAL);
+    assert_int_equal(tia_duration_parse("0s", &us), TIA_EINVAL);
+    assert_int_equal(tia_duration_parse("-5m", &us), TIA_EINVAL);
+    assert_int_equal(tia_duration_parse("5", &us), TIA_EINVAL);
+    assert_int_equal(tia_duration_parse("5y", &us), TIA_EINVAL);
+    assert_int_equal(tia_duration_parse("99999999999999999999h", &us), TIA_EINVAL);
+}
+
+static void test_cost(void **state)
+{
+    (void)state;
+    int64_t m = 0;
+    assert_int_equal(tia_cost_parse("0.0015", &m), 0);
+    assert_true(m == 1500);
+    assert_int_equal(tia_cost_parse("12", &m), 0);
+    assert_true(m == 12000000);
+    assert_int_equal(tia_cost_parse("9999.999999", &m), 0);
+    assert_true(m == TIA_COST_MAX_MICROS);
+    assert_int_equal(tia_cost_parse("1.0000001", &m), TIA_EINVAL);
+    assert_int_equal(tia_cost_parse("1.5000000", &m), 0);
+    assert_true(m == 1500000);
+    assert_int_equal(tia_cost_parse("abc", &m), TIA_EINVAL);
+    assert_int_equal(tia_cost_parse(".", &m), TIA_EINVAL);
+    char buf[32];
+    tia_cost_format(1500, buf, sizeof buf);
+    assert_string_equal(buf, "0.001500");
+    tia_cost_format(-2500001, buf, sizeof buf);
+    assert_string_equal(buf, "-2.500001");
+}
+
+static void test_status_names_and_transitions(void **state)
+{
+    (void)state;
+    tia_run_status r;
+    assert_int_equal(tia_run_status_parse("completed", &r), 0);
+    assert_int_equal(r, TIA_COMPLETED);
+    assert_int_equal(tia_run_status_parse("done", &r), TIA_EINVAL);
+    assert_null(tia_run_status_name((tia_run_status)42));
+    assert_string_equal(tia_agent_status_name(TIA_AGENT_MAINTENANCE), "maintenance");
+    assert_true(tia_run_transition_ok(TIA_PENDING, TIA_RUNNING));
+    assert_true(tia_run_transition_ok(TIA_PENDING, TIA_CANCELLED));
+    assert_true(tia_run_transition_ok(TIA_RUNNING, TIA_COMPLETED));
+    assert_true(tia_run_transition_ok(TIA_RUNNING, TIA_FAILED));
+    assert_true(tia_run_transition_ok(TIA_RUNNING, TIA_CANCELLED));
+    assert_false(tia_run_transition_ok(TIA_PENDING, TIA_COMPLETED));
+    assert_false(tia_run_transition_ok(TIA_COMPLETED, TIA_RUNNING));
+    assert_false(tia_run_transition_ok(TIA_FAILED, TIA_PENDING));
+    assert_false(tia_run_transition_ok(TIA_CANCELLED, TIA_RUNNING));
+}
+
+static void test_validate(void **state)
+{
+    (void)state;
+    tia_error err = {0};
+    assert_int_equal(tia__utf8_chars("侍🌸", strlen("侍🌸")), 2);
+    assert_int_equal(tia__utf8_chars("\xc0\xaf", 2), -1);     /* overlong */
+    assert_int_equal(tia__utf8_chars("\xed\xa0\x80", 3), -1); /* surrogate */
+    assert_int_equal(tia__utf8_chars("\xe4\xbe", 2), -1);     /* truncated */
+    assert_int_equal(tia__check_text(&err, "name", "abc", 3, 1), 0);
+    assert_int_equal(tia__check_text(&err, "name", "abcd", 3, 1), TIA_EINVAL);
+    assert_non_null(strstr(err.message, "name"));
+    assert_int_equal(tia__check_text(&err, "name", "侍侍侍", 3, 1), 0);
+    assert_int_equal(tia__check_text(&err, "name", NULL, 3, 1), TIA_EINVAL);
+    assert_int_equal(tia__check_text(&err, "name", "", 3, 1), TIA_EINVAL);
+    assert_int_equal(tia__check_text(&err, "name", NULL, 3, 0), 0);
+    assert_int_equal(tia__check_json(&err, "input_data", "{\"a\": [1, 2]}", 0), 0);
+    assert_int_equal(tia__check_json(&err, "input_data", "42", 0), 0);
+    assert_int_equal(tia__check_json(&err, "input_data", "{\"a\": }", 0), TIA_EINVAL);
+    assert_int_equal(tia__check_json(&err, "input_data", "\"\\u0000\"", 0), TIA_EINVAL);
+    char out[64];
+    assert_int_equal(tia__check_inet(&err, "ip", "192.168.1.10", out), 0);
+    assert_string_equal(out, "192.168.1.10");
+    assert_int_equal(tia__check_inet(&err, "ip", "2001:DB8:0:0::1", out), 0);
+    assert_string_equal(out, "2001:db8::1");
+    assert_int_equal(tia__check_inet(&err, "ip", "10.0.0.0/8", out), 0);
+    assert_string_equal(out, "10.0.0.0/8");
+    assert_int_equal(tia__check_inet(&err, "ip", "10.0.0.0/32", out), 0);
+    assert_string_equal(out, "10.0.0.0");
+    assert_int_equal(tia__check_inet(&err, "ip", "300.1.1.1", out), TIA_EINVAL);
+    assert_int_equal(tia__check_inet(&err, "ip", "1.2.3.4/33", out), TIA_EINVAL);
+    assert_int_equal(tia__check_inet(&err, "ip", "1.2.3.4/", out), TIA_EINVAL);
+    assert_int_equal(tia__check_inet(&err, "ip", "localhost", out), TIA_EINVAL);
+    assert_int_equal(tia__check_finite(&err, "v", NAN), TIA_EINVAL);
+    assert_int_equal(tia__check_finite(&err, "v", INFINITY), TIA_EINVAL);
+    assert_int_equal(tia__check_finite(&err, "v", 1.5), 0);
+    assert_int_equal(tia__check_range(&err, "tokens", -1, 10), TIA_EINVAL);
+    size_t lim = 0;
+    assert_int_equal(tia__check_limit(&err, 0, &lim), 0);
+    assert_int_equal(lim, 50);
+    assert_int_equal(tia__check_limit(&err, TIA_PAGE_MAX + 1, &lim), TIA_EINVAL);
+}
+
+static void test_crypto(void **state)
+{
+    (void)state;
+    char hex[65];
+    assert_int_equal(tia__sha256_hex("abc", 3, hex), 0);
+    assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    assert_true(tia__ct_equal("abcd", "abcd", 4));
+    assert_false(tia__ct_equal("abcd", "abce", 4));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_uuid7_layout_and_order),
+        cmocka_unit_test(test_uuid_valid),
+        cmocka_unit_test(test_time_format),
+        cmocka_unit_test(test_duration_parse),
+        cmocka_unit_test(test_cost),
+        cmocka_unit_test(test_status_names_and_transitions),
+        cmocka_unit_test(test_validate),
+        cmocka_unit_test(test_crypto),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
