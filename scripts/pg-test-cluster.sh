@@ -6,6 +6,8 @@
 # that directory only (no TCP port to collide with), and trusts local connections. initdb
 # refuses to run as root, so as root the server runs as the `postgres` user that Debian's
 # postgresql package creates. Exits non-zero, with the server log, when it cannot start.
+# Environment: TIA_PG_DURABLE=1 keeps the durable defaults (fsync, synchronous_commit,
+# full_page_writes); TIA_PG_EXTRA_OPTS adds server options ("-c work_mem=64MB").
 set -euo pipefail
 
 cmd=${1:?usage: pg-test-cluster.sh start|stop STATE_FILE}
@@ -45,8 +47,13 @@ start)
     echo "pg-test-cluster: initdb failed" >&2
     exit 1
   fi
-  opts="-c listen_addresses='' -k $dir -p 5432 -c fsync=off -c synchronous_commit=off"
-  opts="$opts -c full_page_writes=off -c max_connections=200 -c shared_buffers=256MB"
+  opts="-c listen_addresses='' -k $dir -p 5432"
+  # TIA_PG_DURABLE=1 (the benchmarks) keeps fsync, synchronous_commit and
+  # full_page_writes at their durable defaults; tests trade them for speed.
+  if [ "${TIA_PG_DURABLE:-0}" != 1 ]; then
+    opts="$opts -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+  fi
+  opts="$opts -c max_connections=200 -c shared_buffers=256MB ${TIA_PG_EXTRA_OPTS:-}"
   if ! as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -o "$opts" -w -t 60 start \
       > "$dir/pg_ctl.log" 2>&1; then
     cat "$dir/pg_ctl.log" "$dir/server.log" >&2 || true

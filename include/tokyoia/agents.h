@@ -34,13 +34,18 @@ typedef struct tia_agent {
 /* Frees an agent returned by the library; NULL is accepted. */
 void tia_agent_free(tia_agent *a);
 
-typedef struct tia_agent_list {
+/*
+ * A struct tag, not a typedef: tia_agent_list is also the name of the function
+ * below, and C puts typedef and function names in one namespace (as with struct
+ * stat and stat()).
+ */
+struct tia_agent_list {
     size_t n;
     tia_agent **items;
-} tia_agent_list;
+};
 
 /* Frees the items and resets the list to empty; NULL is accepted. */
-void tia_agent_list_free(tia_agent_list *l);
+void tia_agent_list_free(struct tia_agent_list *l);
 
 /* Input of tia_agent_create; the strings are borrowed for the call. */
 typedef struct tia_agent_new {
@@ -63,7 +68,7 @@ int tia_agent_create(tia_store *s, const tia_agent_new *a, tia_error *err);
 int tia_agent_get(tia_store *s, const char *id, tia_agent **out, tia_error *err);
 
 /* Lists agents by id, all of them when status is NULL. *out is overwritten. */
-int tia_agent_list(tia_store *s, const tia_agent_status *status, tia_agent_list *out,
+int tia_agent_list(tia_store *s, const tia_agent_status *status, struct tia_agent_list *out,
                    tia_error *err);
 
 /* Fields of tia_agent_update that are set. */
@@ -78,8 +83,11 @@ enum {
     TIA_AGENT_SET_METADATA = 1 << 7
 };
 
-/* A partial update: only the members named in `fields` are written. */
-typedef struct tia_agent_update {
+/*
+ * A partial update: only the members named in `fields` are written. A struct
+ * tag, not a typedef, for the same reason as struct tia_agent_list.
+ */
+struct tia_agent_update {
     unsigned fields;
     const char *name;
     const char *role;
@@ -90,10 +98,11 @@ typedef struct tia_agent_update {
     const char *personality_emoji; /* NULL clears */
     tia_agent_status status;
     const char *metadata;          /* JSON, NULL means {} */
-} tia_agent_update;
+};
 
 /* Updates an agent. TIA_ENOTFOUND, TIA_EINVAL (bad field or no field set). */
-int tia_agent_update(tia_store *s, const char *id, const tia_agent_update *u, tia_error *err);
+int tia_agent_update(tia_store *s, const char *id, const struct tia_agent_update *u,
+                     tia_error *err);
 
 /* Sets the status. TIA_ENOTFOUND, TIA_EINVAL. */
 int tia_agent_set_status(tia_store *s, const char *id, tia_agent_status status, tia_error *err);

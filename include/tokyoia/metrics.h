@@ -43,19 +43,24 @@ typedef struct tia_metric {
     char *context; /* JSON text */
 } tia_metric;
 
-typedef struct tia_metric_list {
+/*
+ * A struct tag, not a typedef: tia_metric_list is also the name of the function
+ * below, and C puts typedef and function names in one namespace (as with struct
+ * stat and stat()).
+ */
+struct tia_metric_list {
     size_t n;
     tia_metric *items;
-} tia_metric_list;
+};
 
-void tia_metric_list_free(tia_metric_list *l);
+void tia_metric_list_free(struct tia_metric_list *l);
 
 /*
  * The newest points (recorded_at descending), optionally of one agent and one
  * type (NULL: any); limit 1..TIA_PAGE_MAX, 0 means 50.
  */
 int tia_metric_list(tia_store *s, const char *agent_id, const char *metric_type, size_t limit,
-                    tia_metric_list *out, tia_error *err);
+                    struct tia_metric_list *out, tia_error *err);
 
 typedef enum tia_bucket { TIA_BUCKET_MINUTE = 0, TIA_BUCKET_HOUR, TIA_BUCKET_DAY } tia_bucket;
 

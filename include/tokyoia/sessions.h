@@ -28,12 +28,17 @@ typedef struct tia_session {
 
 void tia_session_free(tia_session *s);
 
-typedef struct tia_session_list {
+/*
+ * A struct tag, not a typedef: tia_session_list is also the name of the function
+ * below, and C puts typedef and function names in one namespace (as with struct
+ * stat and stat()).
+ */
+struct tia_session_list {
     size_t n;
     tia_session **items;
-} tia_session_list;
+};
 
-void tia_session_list_free(tia_session_list *l);
+void tia_session_list_free(struct tia_session_list *l);
 
 typedef struct tia_session_new {
     const char *user_id;     /* required, <= 100 characters */
@@ -68,7 +73,8 @@ int tia_session_expire(tia_store *s, int64_t *n, tia_error *err);
 int tia_session_get(tia_store *s, const char *id, tia_session **out, tia_error *err);
 
 /* Sessions of one user (NULL: all), newest first, at most TIA_PAGE_MAX. */
-int tia_session_list(tia_store *s, const char *user_id, tia_session_list *out, tia_error *err);
+int tia_session_list(tia_store *s, const char *user_id, struct tia_session_list *out,
+                     tia_error *err);
 
 #ifdef __cplusplus
 }

@@ -50,8 +50,9 @@ typedef struct tia_agent_window_stats {
 } tia_agent_window_stats;
 
 /*
- * Completed tasks of agent_id created in (now - window_us, now]. TIA_ENOTFOUND
- * for an unknown agent; TIA_EINVAL for window_us <= 0.
+ * Completed tasks of agent_id created after now - window_us (the seed's
+ * "created_at > NOW() - INTERVAL ..."; no upper bound, as in the seed).
+ * TIA_ENOTFOUND for an unknown agent; TIA_EINVAL for window_us <= 0.
  */
 int tia_stats_agent_window(tia_store *s, const char *agent_id, int64_t window_us,
                            tia_agent_window_stats *out, tia_error *err);

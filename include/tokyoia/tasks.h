@@ -36,13 +36,18 @@ typedef struct tia_task {
 
 void tia_task_free(tia_task *t);
 
-typedef struct tia_task_list {
+/*
+ * A struct tag, not a typedef: tia_task_list is also the name of the function
+ * below, and C puts typedef and function names in one namespace (as with struct
+ * stat and stat()).
+ */
+struct tia_task_list {
     size_t n;
     tia_task **items;
     char next_cursor[TIA_CURSOR_BUF]; /* "" on the last page */
-} tia_task_list;
+};
 
-void tia_task_list_free(tia_task_list *l);
+void tia_task_list_free(struct tia_task_list *l);
 
 typedef struct tia_task_new {
     const char *agent_id;       /* required, must exist */
@@ -79,8 +84,14 @@ typedef struct tia_task_filter {
     const char *cursor;           /* NULL or "" for the first page */
 } tia_task_filter;
 
-/* Lists tasks newest first (created_at, then id, descending), by pages. */
-int tia_task_list(tia_store *s, const tia_task_filter *f, tia_task_list *out, tia_error *err);
+/*
+ * Lists tasks newest first (created_at, then id, descending), by pages: pass
+ * out->next_cursor back as filter->cursor for the next page. Pages neither skip
+ * nor repeat rows, even when tasks are created between calls. TIA_EINVAL for a
+ * bad filter, cursor or limit.
+ */
+int tia_task_list(tia_store *s, const tia_task_filter *f, struct tia_task_list *out,
+                  tia_error *err);
 
 /* What a task reports when it ends; any member may be left NULL / 0. */
 typedef struct tia_task_result {

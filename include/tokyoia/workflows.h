@@ -35,13 +35,18 @@ typedef struct tia_workflow {
 
 void tia_workflow_free(tia_workflow *w);
 
-typedef struct tia_workflow_list {
+/*
+ * A struct tag, not a typedef: tia_workflow_list is also the name of the function
+ * below, and C puts typedef and function names in one namespace (as with struct
+ * stat and stat()).
+ */
+struct tia_workflow_list {
     size_t n;
     tia_workflow **items;
     char next_cursor[TIA_CURSOR_BUF]; /* "" on the last page */
-} tia_workflow_list;
+};
 
-void tia_workflow_list_free(tia_workflow_list *l);
+void tia_workflow_list_free(struct tia_workflow_list *l);
 
 typedef struct tia_workflow_new {
     const char *name;          /* required, <= 200 characters */
@@ -72,7 +77,7 @@ typedef struct tia_workflow_filter {
  * time: pass out->next_cursor back as filter->cursor for the next page. Pages
  * neither skip nor repeat rows. TIA_EINVAL for a bad cursor or limit.
  */
-int tia_workflow_list(tia_store *s, const tia_workflow_filter *f, tia_workflow_list *out,
+int tia_workflow_list(tia_store *s, const tia_workflow_filter *f, struct tia_workflow_list *out,
                       tia_error *err);
 
 /*
@@ -82,7 +87,11 @@ int tia_workflow_list(tia_store *s, const tia_workflow_filter *f, tia_workflow_l
  */
 int tia_workflow_set_status(tia_store *s, const char *id, tia_run_status to, tia_error *err);
 
-/* Deletes a workflow with its tasks and interactions (cascade). TIA_ENOTFOUND. */
+/*
+ * Deletes a workflow with its tasks and interactions (cascade). TIA_ENOTFOUND;
+ * TIA_ECONFLICT when a task outside the workflow has one of its tasks as parent
+ * (agent_tasks.parent_task_id has no ON DELETE rule).
+ */
 int tia_workflow_delete(tia_store *s, const char *id, tia_error *err);
 
 #ifdef __cplusplus

@@ -1,7 +1,120 @@
-/* Placeholder entry point, replaced by the CLI. */
+/*
+ * The tokyoia command: takes the global options (--db, --json) out of argv
+ * wherever they appear, then hands the rest to the command group named first.
+ * Exit codes are those of cli.h, listed by `tokyoia --help`.
+ */
 #include <stdio.h>
-int main(void)
+#include <string.h>
+
+#include "cli/cli.h"
+
+#ifndef TIA_VERSION
+#ifndef TIA_VERSION
+#define TIA_VERSION "0.0.0-unknown"
+#endif
+#endif
+
+typedef struct group {
+    const char *name;
+    const char *summary;
+    int (*run)(int argc, char **argv, const tia_cli_opts *opts);
+} group;
+
+static const group groups[] = {
+    {"init", "create or open the database and apply migrations", tia_cli_init},
+    {"migrate", "apply pending migrations; 'migrate status' lists them", tia_cli_migrate},
+    {"agents", "list, show, add, update, set status of and delete agents", tia_cli_agents},
+    {"workflows", "list, show, add, set status of and delete workflows", tia_cli_workflows},
+    {"tasks", "list, show, add tasks and move them through their states", tia_cli_tasks},
+    {"metrics", "record, list and query agent metrics", tia_cli_metrics},
+    {"interactions", "record and list interactions between agents", tia_cli_interactions},
+    {"sessions", "create, list, validate, revoke and expire user sessions", tia_cli_sessions},
+    {"stats", "agent statistics, overall and over a time window", tia_cli_stats},
+    {"demo", "migrate, then run one sample code_review workflow", tia_cli_demo},
+    {"generate", "generate bench data", tia_cli_generate},
+};
+
+static void print_help(void)
 {
-    puts("tokyoia");
-    return 0;
+    printf("Usage: tokyoia [--db URL] [--json] <command> [options]\n\n"
+           "Tokyo-IA agent orchestration: agents, workflows, tasks and their metrics in\n"
+           "PostgreSQL or SQLite.\n\nCommands:\n");
+    for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++)
+        printf("  %-13s %s\n", groups[i].name, groups[i].summary);
+    printf("\nGlobal options (before or after the command):\n"
+           "  --db URL      postgres://..., 'host=... dbname=...' or a SQLite file path\n"
+           "                (default: $DATABASE_URL, else ./tokyoia.db)\n"
+           "  --json        print one JSON document instead of a table\n"
+           "  --help        show help (also after any command)\n"
+           "  --version     print the version\n"
+           "\nOutput: an aligned table on a terminal, tab-separated lines with a header\n"
+           "otherwise. Errors: one line 'tokyoia: <message>' on stderr.\n"
+           "\nExit codes:\n"
+           "  %d  success\n"
+           "  %d  other error\n"
+           "  %d  usage: unknown command or option, missing or malformed argument\n"
+           "  %d  invalid input refused (bad JSON, too long, not a finite number...)\n"
+           "  %d  not found (agent, workflow, task, session...)\n"
+           "  %d  conflict (duplicate id, illegal status transition, row in use)\n"
+           "  %d  authentication: unknown, expired or revoked session token\n"
+           "  %d  database unreachable or busy\n"
+           "  %d  schema: not migrated, newer than this binary, or a migration changed\n"
+           "\nRun 'tokyoia <command> --help' for a command's subcommands and options.\n",
+           TIA_EXIT_OK, TIA_EXIT_ERROR, TIA_EXIT_USAGE, TIA_EXIT_INVALID, TIA_EXIT_NOTFOUND,
+           TIA_EXIT_CONFLICT, TIA_EXIT_AUTH, TIA_EXIT_UNAVAIL, TIA_EXIT_SCHEMA);
+}
+
+/*
+ * Removes --db URL, --db=URL and --json from argv (up to a "--"), filling opts.
+ * Returns -1, or an exit code for a --db without its value.
+ */
+static int take_globals(int *argc, char **argv, tia_cli_opts *opts)
+{
+    int out = 1, i = 1;
+    for (; i < *argc && strcmp(argv[i], "--") != 0; i++) {
+        if (strcmp(argv[i], "--json") == 0) {
+            opts->json = 1;
+        } else if (strncmp(argv[i], "--db=", 5) == 0) {
+            opts->db_url = argv[i] + 5;
+        } else if (strcmp(argv[i], "--db") == 0) {
+            if (i + 1 >= *argc) {
+                fputs("tokyoia: option --db needs a value (see 'tokyoia --help')\n", stderr);
+                return TIA_EXIT_USAGE;
+            }
+            opts->db_url = argv[++i];
+        } else {
+            argv[out++] = argv[i];
+        }
+    }
+    while (i < *argc)
+        argv[out++] = argv[i++];
+    argv[out] = NULL;
+    *argc = out;
+    return -1;
+}
+
+int main(int argc, char **argv)
+{
+    tia_cli_opts opts = {NULL, 0};
+    int rc = take_globals(&argc, argv, &opts);
+    if (rc >= 0)
+        return rc;
+    if (argc < 2) {
+        print_help();
+        return TIA_EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        print_help();
+        return TIA_EXIT_OK;
+    }
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+        printf("tokyoia %s\n", TIA_VERSION);
+        return TIA_EXIT_OK;
+    }
+    for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++)
+        if (strcmp(groups[i].name, cmd) == 0)
+            return groups[i].run(argc - 1, argv + 1, &opts);
+    fprintf(stderr, "tokyoia: unknown command '%s' (see 'tokyoia --help')\n", cmd);
+    return TIA_EXIT_USAGE;
 }

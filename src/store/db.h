@@ -23,8 +23,8 @@
 #define TIA_PG_US(col) "(extract(epoch from " col ") * 1000000)::int8"
 /* PostgreSQL: parameter n (int64 microseconds) as a timestamptz. */
 #define TIA_PG_TS(n) "('epoch'::timestamptz + $" #n "::int8 * interval '1 microsecond')"
-/* SQLite: the current time in microseconds. */
-#define TIA_SQLITE_NOW "CAST((julianday('now') - 2440587.5) * 86400000000.0 AS INTEGER)"
+/* SQLite: the current time in microseconds (SQLite's clock has millisecond resolution). */
+#define TIA_SQLITE_NOW "(CAST(round((julianday('now') - 2440587.5) * 86400000.0) AS INTEGER) * 1000)"
 
 typedef struct tia__sql {
     const char *name; /* for messages: "task.insert" */

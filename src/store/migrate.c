@@ -23,6 +23,12 @@ static const tia__sql sql_create = {
     "NULL, checksum TEXT NOT NULL, applied_at INTEGER NOT NULL DEFAULT (" TIA_SQLITE_NOW "))",
 };
 
+static const tia__sql sql_table_exists = {
+    "migrations.exists",
+    "SELECT (to_regclass('schema_migrations') IS NOT NULL)::int",
+    "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'",
+};
+
 static const tia__sql sql_applied = {
     "migrations.list",
     "SELECT version, name, checksum, " TIA_PG_US("applied_at") " FROM schema_migrations ORDER BY version",
@@ -65,14 +71,54 @@ static void embedded(tia_store *s, const tia__migration **list, size_t *n)
     }
 }
 
-/* Reads schema_migrations into a malloc'd array. */
-static int read_recorded(tia_store *s, recorded **out, size_t *n, tia_error *err)
+/*
+ * Creates schema_migrations under the runners' lock: two runners creating it at
+ * once would otherwise collide in PostgreSQL's catalog.
+ */
+static int create_table(tia_store *s, tia_error *err)
+{
+    int rc = tia__db_begin(s, err);
+    if (rc != 0)
+        return rc;
+    if ((rc = tia__db_exec(s, &sql_lock, NULL, 0, NULL, err)) != 0 ||
+        (rc = tia__db_exec(s, &sql_create, NULL, 0, NULL, err)) != 0) {
+        tia__db_rollback(s);
+        return rc;
+    }
+    return tia__db_commit(s, err);
+}
+
+static int table_exists(tia_store *s, int *exists, tia_error *err)
+{
+    tia__rows *r = NULL;
+    int rc = tia__db_query(s, &sql_table_exists, NULL, 0, &r, err);
+    if (rc != 0)
+        return rc;
+    rc = tia__rows_next(r, err);
+    *exists = rc > 0 && tia__col_int(r, 0) != 0;
+    tia__rows_free(r);
+    return rc < 0 ? rc : 0;
+}
+
+/*
+ * Reads schema_migrations into a malloc'd array. With create set, the table is
+ * created when missing; without, a missing table reads as no migrations (so that
+ * asking for the status writes nothing).
+ */
+static int read_recorded(tia_store *s, int create, recorded **out, size_t *n, tia_error *err)
 {
     *out = NULL;
     *n = 0;
-    int rc = tia__db_exec(s, &sql_create, NULL, 0, NULL, err);
+    int exists = 0;
+    int rc = table_exists(s, &exists, err);
     if (rc != 0)
         return rc;
+    if (!exists) {
+        if (!create)
+            return 0;
+        if ((rc = create_table(s, err)) != 0)
+            return rc;
+    }
     tia__rows *r = NULL;
     if ((rc = tia__db_query(s, &sql_applied, NULL, 0, &r, err)) != 0)
         return rc;
@@ -196,7 +242,7 @@ int tia_store_migrate(tia_store *s, int *applied, tia_error *err)
     int count = 0;
     recorded *rec = NULL;
     size_t nrec = 0;
-    int rc = read_recorded(s, &rec, &nrec, err);
+    int rc = read_recorded(s, 1, &rec, &nrec, err);
     if (rc != 0)
         goto done;
     if ((rc = verify(s, rec, nrec, err)) != 0)
@@ -225,7 +271,7 @@ int tia_store_migration_status(tia_store *s, tia_migration_status **items, size_
     recorded *rec = NULL;
     size_t nrec = 0;
     tia_migration_status *out = NULL;
-    int rc = read_recorded(s, &rec, &nrec, err);
+    int rc = read_recorded(s, 0, &rec, &nrec, err);
     if (rc != 0)
         goto done;
     const tia__migration *list;

@@ -254,6 +254,16 @@ static const tia__backend_ops pg_ops = {
     pg_col_double, pg_col_cost,    pg_rows_changes, pg_rows_free, pg_close,
 };
 
+/*
+ * A library must not write to its caller's stderr, which libpq's default notice
+ * processor does (CREATE TABLE IF NOT EXISTS says "already exists, skipping").
+ */
+static void ignore_notice(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
 int tia__pg_open(tia_store *s, const char *conninfo, const tia_store_options *o, tia_error *err)
 {
     char timeout[16];
@@ -274,6 +284,7 @@ int tia__pg_open(tia_store *s, const char *conninfo, const tia_store_options *o,
         PQfinish(c);
         return tia_error_set(err, TIA_EUNAVAIL, "PostgreSQL refused client encoding UTF8");
     }
+    PQsetNoticeProcessor(c, ignore_notice, NULL);
     s->conn = c;
     s->ops = &pg_ops;
     return 0;

@@ -202,6 +202,28 @@ static void fn_sha256(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     sqlite3_result_text(ctx, hex, 64, SQLITE_TRANSIENT);
 }
 
+/*
+ * Switching a new file to WAL needs a moment of exclusive access, and SQLite does
+ * not call the busy handler for it: when another connection is doing the same,
+ * retry until the busy timeout.
+ */
+static int set_pragmas(sqlite3 *db, int busy_timeout_ms, char **msg)
+{
+    for (int waited = 0;; waited += 10) {
+        int rc = sqlite3_exec(db,
+                              "PRAGMA journal_mode = WAL;"
+                              "PRAGMA synchronous = FULL;"
+                              "PRAGMA foreign_keys = ON;",
+                              NULL, NULL, msg);
+        int base = rc & 0xff;
+        if ((base != SQLITE_BUSY && base != SQLITE_LOCKED) || waited >= busy_timeout_ms)
+            return rc;
+        sqlite3_free(*msg);
+        *msg = NULL;
+        sqlite3_sleep(10);
+    }
+}
+
 static const tia__backend_ops lite_ops = {
     lite_query,      lite_exec_script, lite_rows_next, lite_col_isnull,   lite_col_text,
     lite_col_int,    lite_col_double,  lite_col_int,   lite_rows_changes, lite_rows_free,
@@ -224,11 +246,7 @@ int tia__sqlite_open(tia_store *s, const char *path, const tia_store_options *o,
     s->conn = db;
     s->ops = &lite_ops;
     char *msg = NULL;
-    rc = sqlite3_exec(db,
-                      "PRAGMA journal_mode = WAL;"
-                      "PRAGMA synchronous = FULL;"
-                      "PRAGMA foreign_keys = ON;",
-                      NULL, NULL, &msg);
+    rc = set_pragmas(db, o->busy_timeout_ms, &msg);
     if (rc == SQLITE_OK)
         rc = sqlite3_create_function_v2(db, "tia_sha256", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
                                         NULL, fn_sha256, NULL, NULL, NULL);

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Runs the store benchmarks (bench/README.md): `make bench` calls it as
+#   bench/run.sh BUILD_DIR
+# It starts a throwaway, durable PostgreSQL cluster (scripts/pg-test-cluster.sh with
+# TIA_PG_DURABLE=1), creates and migrates a database, loads it with `tokyoia
+# generate`, runs bench_store on it, then does the same on a SQLite file, prints the
+# figures, and stops the cluster and removes everything it made, also on failure or
+# Ctrl-C. Results: BUILD_DIR/bench/results-postgresql.txt and results-sqlite.txt.
+# Environment:
+#   TIA_BENCH_TASKS    tasks to generate (default 1000000)
+#   TIA_BENCH_METRICS  metric points to generate (default 3000000)
+#   TIA_BENCH_ARGS     extra bench_store options ("--inserts 100 --rounds 4 --runs 50")
+#   TIA_BENCH_ONLY     "postgresql" or "sqlite" to run one backend
+set -euo pipefail
+
+build=${1:?usage: bench/run.sh BUILD_DIR}
+build=$(cd "$build" && pwd)
+src=$(cd "$(dirname "$0")/.." && pwd)
+tasks=${TIA_BENCH_TASKS:-1000000}
+metrics=${TIA_BENCH_METRICS:-3000000}
+only=${TIA_BENCH_ONLY:-}
+read -r -a bench_args <<< "${TIA_BENCH_ARGS:-}"
+
+for bin in "$build/tokyoia" "$build/bench/bench_store"; do
+  if [ ! -x "$bin" ]; then
+    echo "bench/run.sh: $bin is missing: build the bench_all target first" >&2
+    exit 1
+  fi
+done
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/tia-bench.XXXXXX")
+state=$work/pg.state
+cleanup() {
+  "$src/scripts/pg-test-cluster.sh" stop "$state" > /dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+psql_bin=$(command -v psql || ls /usr/lib/postgresql/*/bin/psql 2> /dev/null | sort -V | tail -n 1)
+
+# Loads $tasks/$metrics into the database at $1 and benchmarks it; $2 names the backend.
+run_backend() {
+  local db=$1 backend=$2 out="$build/bench/results-$2.txt"
+  echo "== $backend: migrate, generate $tasks tasks and $metrics metrics"
+  "$build/tokyoia" --db "$db" migrate
+  "$build/tokyoia" --db "$db" generate --tasks "$tasks" --metrics "$metrics" | tee "$work/gen.txt"
+  echo "== $backend: bench_store"
+  "$build/bench/bench_store" --db "$db" --out "$work/bench.txt" "${bench_args[@]}"
+  { cat "$work/bench.txt"; echo; echo "generate:"; sed 's/^/   /' "$work/gen.txt"; } > "$out"
+  echo "== $backend: results in $out"
+}
+
+echo "bench/run.sh: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), in $work"
+if [ "$only" != sqlite ]; then
+  TIA_PG_DURABLE=1 TIA_PG_EXTRA_OPTS="-c max_wal_size=4GB" \
+    "$src/scripts/pg-test-cluster.sh" start "$state"
+  admin=$(cat "$state")
+  "$psql_bin" "$admin" -qX -c "CREATE DATABASE tokyoia_bench"
+  run_backend "${admin/dbname=postgres/dbname=tokyoia_bench}" postgresql
+  "$src/scripts/pg-test-cluster.sh" stop "$state"
+fi
+if [ "$only" != postgresql ]; then
+  run_backend "$work/bench.db" sqlite
+fi
+echo "bench/run.sh: done (load average now $(cut -d' ' -f1-3 /proc/loadavg))"

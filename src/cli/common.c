@@ -1,0 +1,155 @@
+/*
+ * Opening the database for a command and turning library errors into one line on
+ * stderr and an exit code. Commands other than init, migrate and demo refuse a
+ * database that is not fully migrated rather than migrating it behind the user's
+ * back, and leave no empty SQLite file behind when they refuse.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+
+int tia_cli_exit_code(int rc)
+{
+    switch (rc) {
+    case TIA_OK: return TIA_EXIT_OK;
+    case TIA_EINVAL: return TIA_EXIT_INVALID;
+    case TIA_ENOTFOUND: return TIA_EXIT_NOTFOUND;
+    case TIA_ECONFLICT: return TIA_EXIT_CONFLICT;
+    case TIA_EAUTH: return TIA_EXIT_AUTH;
+    case TIA_EUNAVAIL:
+    case TIA_EBUSY: return TIA_EXIT_UNAVAIL;
+    case TIA_ECHECKSUM:
+    case TIA_ESCHEMA: return TIA_EXIT_SCHEMA;
+    default: return TIA_EXIT_ERROR;
+    }
+}
+
+int tia_cli_fail(int rc, const tia_error *err)
+{
+    const char *msg = err && err->message[0] ? err->message : tia_strerror(rc);
+    fputs("tokyoia: ", stderr);
+    /* One line: libpq's messages span several, with a tab before the hint. */
+    int space = 0;
+    for (const char *p = msg; *p; p++) {
+        int ws = *p == '\n' || *p == '\r' || *p == '\t';
+        if (!ws && space && p != msg)
+            fputc(' ', stderr);
+        if (!ws)
+            fputc(*p, stderr);
+        space = ws;
+    }
+    fputc('\n', stderr);
+    return tia_cli_exit_code(rc);
+}
+
+int tia_cli_oom(void)
+{
+    fputs("tokyoia: out of memory\n", stderr);
+    return TIA_EXIT_ERROR;
+}
+
+/* The SQLite path a URL would open (as tia_store_open reads it). */
+static const char *sqlite_path(const char *url)
+{
+    const char *path = strncmp(url, "sqlite:", 7) == 0 ? url + 7 : url;
+    return strncmp(path, "//", 2) == 0 ? path + 2 : path;
+}
+
+/* 0 when every embedded migration is applied unchanged; else the TIA_E* code. */
+static int check_migrated(tia_store *s, tia_error *err)
+{
+    tia_migration_status *st = NULL;
+    size_t n = 0;
+    int rc = tia_store_migration_status(s, &st, &n, err);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (st[i].changed)
+            rc = tia_error_set(err, TIA_ECHECKSUM,
+                               "migration %04d_%s changed since it was applied (see 'tokyoia "
+                               "migrate status')",
+                               st[i].version, st[i].name);
+        else if (st[i].unknown)
+            rc = tia_error_set(err, TIA_ESCHEMA,
+                               "the database has migration %04d, unknown to this tokyoia "
+                               "(newer schema)",
+                               st[i].version);
+        else if (!st[i].applied)
+            rc = tia_error_set(err, TIA_ESCHEMA,
+                               "the database is not migrated (%04d_%s pending): run 'tokyoia "
+                               "init'",
+                               st[i].version, st[i].name);
+    }
+    free(st);
+    return rc;
+}
+
+static void remove_sqlite_files(const char *path)
+{
+    static const char *const suffix[] = {"", "-wal", "-shm", "-journal"};
+    for (size_t i = 0; i < sizeof suffix / sizeof suffix[0]; i++) {
+        char buf[4096];
+        if ((size_t)snprintf(buf, sizeof buf, "%s%s", path, suffix[i]) < sizeof buf)
+            unlink(buf);
+    }
+}
+
+int tia_cli_open(const tia_cli_opts *opts, int require_migrated, tia_store **out)
+{
+    tia_error err = {0};
+    tia_store *s = NULL;
+    const char *url = tia_store_default_url(opts->db_url);
+    struct stat sb;
+    int existed = stat(sqlite_path(url), &sb) == 0;
+    *out = NULL;
+    int rc = tia_store_open(url, NULL, &s, &err);
+    if (rc == 0 && require_migrated)
+        rc = check_migrated(s, &err);
+    if (rc != 0) {
+        int created = s != NULL && tia_store_backend(s) == TIA_BACKEND_SQLITE && !existed;
+        tia_store_close(s);
+        if (created)
+            remove_sqlite_files(sqlite_path(url));
+        return tia_cli_fail(rc, &err);
+    }
+    *out = s;
+    return 0;
+}
+
+static int print_result(const tia_cli_opts *opts, tia_cli_result *res)
+{
+    json_t *v = res->value;
+    res->value = NULL;
+    if (!opts->json && res->message[0]) {
+        json_decref(v);
+        puts(res->message);
+        return fflush(stdout) == 0 ? TIA_EXIT_OK : TIA_EXIT_ERROR;
+    }
+    if (json_is_array(v)) {
+        int rc = tia_cli_print_list(opts, v, res->cols);
+        if (rc == 0 && res->next_cursor[0])
+            fprintf(stderr, "tokyoia: more rows: add --cursor %s\n", res->next_cursor);
+        return rc;
+    }
+    return tia_cli_print_object(opts, v, res->nested, res->n_nested);
+}
+
+int tia_cli_run(const tia_cli_parse_spec *spec, int argc, char **argv, tia_cli_pos *pos,
+                const tia_cli_opts *opts, tia_cli_body body, void *ctx)
+{
+    int rc = tia_cli_parse(spec, argc, argv, pos);
+    if (rc >= 0)
+        return rc;
+    tia_store *s = NULL;
+    if ((rc = tia_cli_open(opts, 1, &s)) != 0)
+        return rc;
+    tia_error err = {0};
+    tia_cli_result res = {0};
+    int lrc = body(s, ctx, &res, &err);
+    rc = lrc != 0 ? tia_cli_fail(lrc, &err) : print_result(opts, &res);
+    json_decref(res.value);
+    tia_store_close(s);
+    return rc;
+}

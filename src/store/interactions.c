@@ -1,0 +1,227 @@
+/*
+ * The agent_interactions table: who handed what to whom. Recording relies on the
+ * foreign keys to refuse unknown agents and workflows (no check-then-insert race);
+ * only when the database refuses does a second query find out which reference
+ * was missing, so that the message can name it. Listing is the seed's
+ * "agent interactions in a workflow" query, run as one statement from the
+ * workflow outward so that an unknown workflow and an empty one are told apart
+ * in the same snapshot.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <tokyoia/interactions.h>
+
+#include "core/validate.h"
+#include "store/db.h"
+
+static const char *const interaction_types[] = {"handoff", "collaboration", "review", "feedback"};
+
+static const tia__sql sql_insert = {
+    "interaction.insert",
+    "INSERT INTO agent_interactions (id, workflow_id, from_agent_id, to_agent_id, "
+    "interaction_type, message, payload) VALUES ($1::uuid, $2::uuid, $3, $4, $5, $6, $7::jsonb)",
+    "INSERT INTO agent_interactions (id, workflow_id, from_agent_id, to_agent_id, "
+    "interaction_type, message, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+};
+
+/* 1 or 0 for each reference of an interaction: from agent, to agent, workflow. */
+static const tia__sql sql_refs = {
+    "interaction.refs",
+    "SELECT EXISTS (SELECT 1 FROM agents WHERE id = $1)::int, "
+    "EXISTS (SELECT 1 FROM agents WHERE id = $2)::int, "
+    "($3::uuid IS NULL OR EXISTS (SELECT 1 FROM workflows WHERE id = $3::uuid))::int",
+    "SELECT EXISTS (SELECT 1 FROM agents WHERE id = ?1), "
+    "EXISTS (SELECT 1 FROM agents WHERE id = ?2), "
+    "(?3 IS NULL OR EXISTS (SELECT 1 FROM workflows WHERE id = ?3))",
+};
+
+/* One row with NULL interaction columns for a workflow without interactions. */
+static const tia__sql sql_list = {
+    "interaction.list_for_workflow",
+    "SELECT i.id::text, i.workflow_id::text, i.from_agent_id, i.to_agent_id, a1.name, a2.name, "
+    "i.interaction_type, i.message, i.payload::text, " TIA_PG_US(
+        "i.created_at") " "
+                        "FROM workflows w "
+                        "LEFT JOIN agent_interactions i ON i.workflow_id = w.id "
+                        "LEFT JOIN agents a1 ON a1.id = i.from_agent_id "
+                        "LEFT JOIN agents a2 ON a2.id = i.to_agent_id "
+                        "WHERE w.id = $1::uuid ORDER BY i.created_at, i.id",
+    "SELECT i.id, i.workflow_id, i.from_agent_id, i.to_agent_id, a1.name, a2.name, "
+    "i.interaction_type, i.message, i.payload, i.created_at "
+    "FROM workflows w "
+    "LEFT JOIN agent_interactions i ON i.workflow_id = w.id "
+    "LEFT JOIN agents a1 ON a1.id = i.from_agent_id "
+    "LEFT JOIN agents a2 ON a2.id = i.to_agent_id "
+    "WHERE w.id = ?1 ORDER BY i.created_at, i.id",
+};
+
+static void interaction_clear(tia_interaction *it)
+{
+    free(it->from_agent_id);
+    free(it->to_agent_id);
+    free(it->from_agent_name);
+    free(it->to_agent_name);
+    free(it->interaction_type);
+    free(it->message);
+    free(it->payload);
+}
+
+void tia_interaction_list_free(tia_interaction_list *l)
+{
+    if (l == NULL)
+        return;
+    for (size_t i = 0; i < l->n; i++)
+        interaction_clear(&l->items[i]);
+    free(l->items);
+    l->items = NULL;
+    l->n = 0;
+}
+
+static int check_type(const char *type, tia_error *err)
+{
+    int rc = tia__check_text(err, "interaction_type", type, TIA_INTERACTION_TYPE_MAX, 1);
+    if (rc != 0)
+        return rc;
+    for (size_t i = 0; i < sizeof interaction_types / sizeof interaction_types[0]; i++)
+        if (strcmp(type, interaction_types[i]) == 0)
+            return 0;
+    return tia_error_set(err, TIA_EINVAL,
+                         "interaction_type '%.50s' is not one of handoff, collaboration, review, "
+                         "feedback",
+                         type);
+}
+
+static int check_new(const tia_interaction_new *in, char workflow_id[TIA_UUID_BUF], tia_error *err)
+{
+    int rc;
+    if (in == NULL)
+        return tia_error_set(err, TIA_EINVAL, "interaction is required");
+    if ((rc = tia__check_uuid(err, "workflow_id", in->workflow_id, 0, workflow_id)) != 0 ||
+        (rc = tia__check_text(err, "from_agent_id", in->from_agent_id, TIA_AGENT_ID_MAX, 1)) != 0 ||
+        (rc = tia__check_text(err, "to_agent_id", in->to_agent_id, TIA_AGENT_ID_MAX, 1)) != 0 ||
+        (rc = check_type(in->interaction_type, err)) != 0 ||
+        (rc = tia__check_text(err, "message", in->message, 0, 0)) != 0 ||
+        (rc = tia__check_json(err, "payload", in->payload, 0)) != 0)
+        return rc;
+    return 0;
+}
+
+/* After a foreign key refusal: names the reference that does not exist. */
+static int missing_reference(tia_store *s, const tia_interaction_new *in, const char *workflow_id,
+                             tia_error *err)
+{
+    char db_msg[TIA_ERROR_MSG_MAX];
+    snprintf(db_msg, sizeof db_msg, "%s", err ? err->message : "");
+    tia__param v[3] = {tia__p_text(in->from_agent_id), tia__p_text(in->to_agent_id),
+                       tia__p_text(workflow_id[0] ? workflow_id : NULL)};
+    tia__rows *r = NULL;
+    int rc = tia_error_set(err, TIA_ENOTFOUND, "%.400s", db_msg);
+    if (tia__db_query(s, &sql_refs, v, 3, &r, NULL) == 0 && tia__rows_next(r, NULL) > 0) {
+        if (tia__col_int(r, 0) == 0)
+            rc = tia_error_set(err, TIA_ENOTFOUND, "from agent '%s' not found", in->from_agent_id);
+        else if (tia__col_int(r, 1) == 0)
+            rc = tia_error_set(err, TIA_ENOTFOUND, "to agent '%s' not found", in->to_agent_id);
+        else if (tia__col_int(r, 2) == 0)
+            rc = tia_error_set(err, TIA_ENOTFOUND, "workflow %s not found", workflow_id);
+    }
+    tia__rows_free(r);
+    return rc;
+}
+
+int tia_interaction_record(tia_store *s, const tia_interaction_new *in, char id_out[TIA_UUID_BUF],
+                           tia_error *err)
+{
+    char workflow_id[TIA_UUID_BUF] = "";
+    if (id_out != NULL)
+        id_out[0] = '\0';
+    int rc = check_new(in, workflow_id, err);
+    if (rc != 0)
+        return rc;
+    char id[TIA_UUID_BUF];
+    tia__store_uuid7(s, id);
+    tia__param v[7] = {tia__p_text(id),
+                       tia__p_text(workflow_id[0] ? workflow_id : NULL),
+                       tia__p_text(in->from_agent_id),
+                       tia__p_text(in->to_agent_id),
+                       tia__p_text(in->interaction_type),
+                       tia__p_text(in->message),
+                       tia__p_text(in->payload)};
+    rc = tia__db_exec(s, &sql_insert, v, 7, NULL, err);
+    if (rc == TIA_ENOTFOUND)
+        return missing_reference(s, in, workflow_id, err);
+    if (rc == 0 && id_out != NULL)
+        memcpy(id_out, id, TIA_UUID_BUF);
+    return rc;
+}
+
+/* Decodes the current row of sql_list into *it. */
+static int interaction_from_row(tia__rows *r, tia_interaction *it, tia_error *err)
+{
+    int oom = 0;
+    memset(it, 0, sizeof *it);
+    snprintf(it->id, sizeof it->id, "%s", tia__col_text(r, 0));
+    const char *wf = tia__col_text(r, 1);
+    snprintf(it->workflow_id, sizeof it->workflow_id, "%s", wf ? wf : "");
+    it->from_agent_id = tia__col_dup(r, 2, &oom);
+    it->to_agent_id = tia__col_dup(r, 3, &oom);
+    it->from_agent_name = tia__col_dup(r, 4, &oom);
+    it->to_agent_name = tia__col_dup(r, 5, &oom);
+    it->interaction_type = tia__col_dup(r, 6, &oom);
+    it->message = tia__col_dup(r, 7, &oom);
+    it->payload = tia__col_dup(r, 8, &oom);
+    it->created_at = tia__col_time(r, 9);
+    if (oom) {
+        interaction_clear(it);
+        return tia_error_set(err, TIA_ENOMEM, "out of memory reading interactions");
+    }
+    return 0;
+}
+
+/* Makes room for one more item in l (capacity *cap). */
+static int grow(tia_interaction_list *l, size_t *cap, tia_error *err)
+{
+    if (l->n < *cap)
+        return 0;
+    size_t c = *cap ? *cap * 2 : 16;
+    tia_interaction *items = realloc(l->items, c * sizeof *items);
+    if (items == NULL)
+        return tia_error_set(err, TIA_ENOMEM, "out of memory listing interactions");
+    l->items = items;
+    *cap = c;
+    return 0;
+}
+
+int tia_interaction_list_for_workflow(tia_store *s, const char *workflow_id,
+                                      tia_interaction_list *out, tia_error *err)
+{
+    out->n = 0;
+    out->items = NULL;
+    char key[TIA_UUID_BUF];
+    int rc = tia__check_uuid(err, "workflow id", workflow_id, 1, key);
+    if (rc != 0)
+        return rc;
+    tia__rows *r = NULL;
+    size_t cap = 0;
+    int found = 0;
+    tia__param v = tia__p_text(key);
+    if ((rc = tia__db_query(s, &sql_list, &v, 1, &r, err)) != 0)
+        goto done;
+    while ((rc = tia__rows_next(r, err)) > 0) {
+        found = 1;
+        if (tia__col_isnull(r, 0))
+            continue; /* the workflow exists but has no interaction */
+        if ((rc = grow(out, &cap, err)) != 0 ||
+            (rc = interaction_from_row(r, &out->items[out->n], err)) != 0)
+            goto done;
+        out->n++;
+    }
+    if (rc == 0 && !found)
+        rc = tia_error_set(err, TIA_ENOTFOUND, "workflow %s not found", key);
+done:
+    tia__rows_free(r);
+    if (rc < 0)
+        tia_interaction_list_free(out);
+    return rc < 0 ? rc : 0;
+}

@@ -1,0 +1,159 @@
+/*
+ * Aggregates over tasks. tia_stats_agents answers the agent_stats view from
+ * agent_task_totals (kept by the triggers of migration 0002), so it costs one
+ * row per agent instead of a scan of agent_tasks; its SQL repeats the view's
+ * arithmetic on each backend (PostgreSQL: NUMERIC division then float8; SQLite:
+ * REAL division) so that both give the view's numbers bit for bit. The window
+ * statistics are the seed's "Get agent statistics" query with the window as a
+ * parameter; idx_tasks_agent_status (agent_id, status, created_at DESC) serves it.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <tokyoia/stats.h>
+
+#include "core/validate.h"
+#include "store/db.h"
+
+/*
+ * As the view: total = every task; AVG(duration_ms) is sum/count (PostgreSQL's
+ * int8_avg divides NUMERICs; SQLite's avg divides doubles); success_rate is
+ * ROUND(100.0 * completed / total, 2) over integers, 100.0 with no tasks. The
+ * LEFT JOIN keeps an agent whose totals row is missing, as the view would.
+ */
+#define TOTAL "(t.pending + t.running + t.completed + t.failed + t.cancelled)"
+#define AGENTS_SQL(cost, avg)                                                                      \
+    "SELECT a.id, a.name, a.role, a.status, COALESCE(" TOTAL ", 0), COALESCE(t.completed, 0), "    \
+    "COALESCE(t.failed, 0), COALESCE(t.tokens, 0), COALESCE(t." cost ", 0), "                      \
+    "CASE WHEN COALESCE(t.duration_n, 0) = 0 THEN 0.0 ELSE " avg " END, "                          \
+    "CASE WHEN COALESCE(" TOTAL ", 0) = 0 THEN 100.0 "                                             \
+    "ELSE ROUND(100.0 * t.completed / " TOTAL ", 2) END "                                          \
+    "FROM agents a LEFT JOIN agent_task_totals t ON t.agent_id = a.id ORDER BY a.id"
+
+static const tia__sql sql_agents = {
+    "stats.agents",
+    AGENTS_SQL("cost_usd", "(t.duration_sum::numeric / t.duration_n)::float8"),
+    AGENTS_SQL("cost_usd_micros", "CAST(t.duration_sum AS REAL) / t.duration_n"),
+};
+
+/*
+ * The seed's query, window as a parameter, plus whether the agent exists (an
+ * aggregate without GROUP BY always gives one row, so this is one round trip).
+ * Like the seed, no upper bound: SQLite's default created_at is rounded to the
+ * millisecond and may lie a fraction of one ahead of 'now', and a bound would
+ * drop a task created just before the call.
+ */
+static const tia__sql sql_window = {
+    "stats.agent_window",
+    "SELECT CASE WHEN EXISTS (SELECT 1 FROM agents WHERE id = $1) THEN 1 ELSE 0 END, "
+    "COUNT(*), COALESCE(AVG(duration_ms), 0)::float8, COALESCE(SUM(tokens_used), 0), "
+    "COALESCE(SUM(cost_usd), 0) FROM agent_tasks WHERE agent_id = $1 AND status = 'completed' "
+    "AND created_at > NOW() - $2::int8 * interval '1 microsecond'",
+    "SELECT CASE WHEN EXISTS (SELECT 1 FROM agents WHERE id = ?1) THEN 1 ELSE 0 END, "
+    "COUNT(*), COALESCE(AVG(duration_ms), 0.0), COALESCE(SUM(tokens_used), 0), "
+    "COALESCE(SUM(cost_usd_micros), 0) FROM agent_tasks WHERE agent_id = ?1 "
+    "AND status = 'completed' AND created_at > " TIA_SQLITE_NOW " - ?2",
+};
+
+void tia_agent_stats_list_free(tia_agent_stats_list *l)
+{
+    if (l == NULL)
+        return;
+    for (size_t i = 0; i < l->n; i++) {
+        free(l->items[i].name);
+        free(l->items[i].role);
+    }
+    free(l->items);
+    l->items = NULL;
+    l->n = 0;
+}
+
+/* Reads the current row of sql_agents into st. */
+static int read_agent_stats(tia__rows *r, tia_agent_stats *st, tia_error *err)
+{
+    int oom = 0;
+    const char *id = tia__col_text(r, 0);
+    snprintf(st->id, sizeof st->id, "%s", id ? id : "");
+    st->name = tia__col_dup(r, 1, &oom);
+    st->role = tia__col_dup(r, 2, &oom);
+    if (oom)
+        return tia_error_set(err, TIA_ENOMEM, "out of memory reading agent stats");
+    const char *status = tia__col_text(r, 3);
+    if (tia_agent_status_parse(status, &st->status) != 0)
+        return tia_error_set(err, TIA_EDB, "agent %s has status '%s', which is not an agent status",
+                             st->id, status ? status : "NULL");
+    st->total_tasks = tia__col_int(r, 4);
+    st->completed_tasks = tia__col_int(r, 5);
+    st->failed_tasks = tia__col_int(r, 6);
+    st->total_tokens = tia__col_int(r, 7);
+    st->total_cost_micros = tia__col_cost(r, 8);
+    st->avg_duration_ms = tia__col_double(r, 9);
+    st->success_rate = tia__col_double(r, 10);
+    return 0;
+}
+
+int tia_stats_agents(tia_store *s, tia_agent_stats_list *out, tia_error *err)
+{
+    tia__rows *r = NULL;
+    size_t cap = 0;
+    memset(out, 0, sizeof *out);
+    int rc = tia__db_query(s, &sql_agents, NULL, 0, &r, err);
+    if (rc != 0)
+        goto done;
+    while ((rc = tia__rows_next(r, err)) > 0) {
+        if (out->n == cap) {
+            size_t c = cap ? cap * 2 : 16;
+            tia_agent_stats *grown = realloc(out->items, c * sizeof *grown);
+            if (grown == NULL) {
+                rc = tia_error_set(err, TIA_ENOMEM, "out of memory reading agent stats");
+                break;
+            }
+            out->items = grown;
+            cap = c;
+        }
+        tia_agent_stats *st = &out->items[out->n++];
+        memset(st, 0, sizeof *st);
+        if ((rc = read_agent_stats(r, st, err)) != 0)
+            break;
+    }
+done:
+    tia__rows_free(r);
+    if (rc < 0)
+        tia_agent_stats_list_free(out);
+    return rc < 0 ? rc : 0;
+}
+
+int tia_stats_agent_window(tia_store *s, const char *agent_id, int64_t window_us,
+                           tia_agent_window_stats *out, tia_error *err)
+{
+    tia__rows *r = NULL;
+    memset(out, 0, sizeof *out);
+    int rc = tia__check_text(err, "agent_id", agent_id, TIA_AGENT_ID_MAX, 1);
+    if (rc != 0)
+        goto done;
+    if (window_us <= 0) {
+        rc = tia_error_set(err, TIA_EINVAL, "window must be positive");
+        goto done;
+    }
+    tia__param p[2] = {tia__p_text(agent_id), tia__p_int(window_us)};
+    if ((rc = tia__db_query(s, &sql_window, p, 2, &r, err)) != 0)
+        goto done;
+    if ((rc = tia__rows_next(r, err)) <= 0) {
+        if (rc == 0)
+            rc = tia_error_set(err, TIA_EDB, "stats.agent_window returned no row");
+        goto done;
+    }
+    if (tia__col_int(r, 0) == 0) {
+        rc = tia_error_set(err, TIA_ENOTFOUND, "unknown agent '%s'", agent_id);
+        goto done;
+    }
+    out->total_tasks = tia__col_int(r, 1);
+    out->avg_latency_ms = tia__col_double(r, 2);
+    out->total_tokens = tia__col_int(r, 3);
+    out->total_cost_micros = tia__col_cost(r, 4);
+    rc = 0;
+done:
+    tia__rows_free(r);
+    return rc;
+}

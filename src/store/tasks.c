@@ -1,0 +1,669 @@
+/*
+ * The agent_tasks table: creating tasks (one at a time on the hot path, or in
+ * all-or-nothing batches), reading and listing them by keyset pages, and moving
+ * them through the state machine. Counters are never written here: the triggers
+ * of migration 0002 keep agents, workflows and agent_task_totals true from any
+ * path, so this module only touches agent_tasks. A single create is one INSERT
+ * and nothing else; only when the database reports a missing reference does it
+ * spend extra queries finding out which one, to name it in the message.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include <tokyoia/tasks.h>
+
+#include "core/validate.h"
+#include "core/vec.h"
+#include "store/cursor.h"
+#include "store/db.h"
+
+/* Tasks per jsonb_to_recordset statement in a PostgreSQL batch. */
+#define BATCH_CHUNK 1000
+
+/* Sort key above every real row, for the first page: 10000-01-01 and the largest id. */
+#define FIRST_PAGE_US INT64_C(253402300800000000)
+#define FIRST_PAGE_ID "ffffffff-ffff-ffff-ffff-ffffffffffff"
+
+/* duration_ms is an INTEGER column: a task that ran longer is capped, not refused. */
+#define DURATION_MS_MAX "2147483647"
+
+#define COLS_PG                                                                                    \
+    "id, agent_id, workflow_id, task_type, description, status, input_data, output_data, "         \
+    "error_message, " TIA_PG_US("started_at") ", " TIA_PG_US(                                      \
+        "completed_at") ", "                                                                       \
+                        "duration_ms, tokens_used, cost_usd, retry_count, "                        \
+                        "parent_task_id, " TIA_PG_US("created_at") ", metadata"
+#define COLS_LITE                                                                                  \
+    "id, agent_id, workflow_id, task_type, description, status, input_data, output_data, "         \
+    "error_message, started_at, completed_at, duration_ms, tokens_used, cost_usd_micros, "         \
+    "retry_count, parent_task_id, created_at, metadata"
+
+enum {
+    C_ID,
+    C_AGENT,
+    C_WORKFLOW,
+    C_TYPE,
+    C_DESC,
+    C_STATUS,
+    C_INPUT,
+    C_OUTPUT,
+    C_ERROR,
+    C_STARTED,
+    C_COMPLETED,
+    C_DURATION,
+    C_TOKENS,
+    C_COST,
+    C_RETRY,
+    C_PARENT,
+    C_CREATED,
+    C_METADATA
+};
+
+static const tia__sql sql_insert = {
+    "task.insert",
+    "INSERT INTO agent_tasks (id, agent_id, workflow_id, task_type, description, input_data, "
+    "parent_task_id, metadata) VALUES ($1::uuid, $2, $3::uuid, $4, $5, $6::jsonb, $7::uuid, "
+    "COALESCE($8::jsonb, '{}'::jsonb))",
+    "INSERT INTO agent_tasks (id, agent_id, workflow_id, task_type, description, input_data, "
+    "parent_task_id, metadata) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, COALESCE(?8, '{}'))",
+};
+
+/* PostgreSQL only: one chunk of a batch as a JSON array of objects, in one statement. */
+static const tia__sql sql_insert_json = {
+    "task.insert_batch",
+    "INSERT INTO agent_tasks (id, agent_id, workflow_id, task_type, description, input_data, "
+    "parent_task_id, metadata) SELECT x.id, x.agent_id, x.workflow_id, x.task_type, "
+    "x.description, x.input_data::jsonb, x.parent_task_id, COALESCE(x.metadata::jsonb, "
+    "'{}'::jsonb) FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, agent_id text, workflow_id "
+    "uuid, task_type text, description text, input_data text, parent_task_id uuid, metadata "
+    "text)",
+    NULL,
+};
+
+static const tia__sql sql_agent_exists = {
+    "task.agent_exists",
+    "SELECT 1 FROM agents WHERE id = $1",
+    "SELECT 1 FROM agents WHERE id = ?1",
+};
+
+static const tia__sql sql_workflow_exists = {
+    "task.workflow_exists",
+    "SELECT 1 FROM workflows WHERE id = $1::uuid",
+    "SELECT 1 FROM workflows WHERE id = ?1",
+};
+
+static const tia__sql sql_status = {
+    "task.status",
+    "SELECT status FROM agent_tasks WHERE id = $1::uuid",
+    "SELECT status FROM agent_tasks WHERE id = ?1",
+};
+
+static const tia__sql sql_get = {
+    "task.get",
+    "SELECT " COLS_PG " FROM agent_tasks WHERE id = $1::uuid",
+    "SELECT " COLS_LITE " FROM agent_tasks WHERE id = ?1",
+};
+
+/*
+ * One statement per combination of filters, so that each has a plan that uses
+ * its index (agent: idx_tasks_agent_created; agent and status:
+ * idx_tasks_agent_status; workflow: idx_tasks_workflow; status: idx_tasks_status;
+ * none: idx_tasks_created_at) instead of one catch-all "$n IS NULL OR" plan.
+ * The filter parameters are numbered from 4 in the order agent, workflow, status.
+ */
+#define LIST(name, pgw, litew)                                                                     \
+    {                                                                                              \
+        name,                                                                                      \
+            "SELECT " COLS_PG " FROM agent_tasks WHERE " pgw "(created_at, id) < (" TIA_PG_TS(     \
+                1) ", $2::uuid) ORDER BY created_at DESC, id DESC LIMIT $3::int8",                 \
+            "SELECT " COLS_LITE " FROM agent_tasks WHERE " litew "(created_at, id) < (?1, ?2) "    \
+            "ORDER BY created_at DESC, id DESC LIMIT ?3"                                           \
+    }
+
+static const tia__sql sql_list[8] = {
+    LIST("task.list", "", ""),
+    LIST("task.list_agent", "agent_id = $4 AND ", "agent_id = ?4 AND "),
+    LIST("task.list_workflow", "workflow_id = $4::uuid AND ", "workflow_id = ?4 AND "),
+    LIST("task.list_agent_workflow", "agent_id = $4 AND workflow_id = $5::uuid AND ",
+         "agent_id = ?4 AND workflow_id = ?5 AND "),
+    LIST("task.list_status", "status = $4 AND ", "status = ?4 AND "),
+    LIST("task.list_agent_status", "agent_id = $4 AND status = $5 AND ",
+         "agent_id = ?4 AND status = ?5 AND "),
+    LIST("task.list_workflow_status", "workflow_id = $4::uuid AND status = $5 AND ",
+         "workflow_id = ?4 AND status = ?5 AND "),
+    LIST("task.list_agent_workflow_status",
+         "agent_id = $4 AND workflow_id = $5::uuid AND status = $6 AND ",
+         "agent_id = ?4 AND workflow_id = ?5 AND status = ?6 AND "),
+};
+
+/*
+ * The whole transition in one statement: the WHERE on the allowed previous
+ * statuses makes it atomic against concurrent moves. Timestamps come from the
+ * database clock, fixed for the statement on both backends, so completed_at -
+ * started_at is exactly what duration_ms holds (rounded to the millisecond).
+ * Parameters: 1 id, 2 new status, 3-4 allowed previous statuses, 5 sets
+ * started_at, 6 is final, 7 output_data, 8 error_message, 9 tokens, 10 cost;
+ * result members 7-10 keep the column when NULL.
+ */
+/* clang-format off */
+#define PG_NOW_US TIA_PG_US("statement_timestamp()")
+static const tia__sql sql_transition = {
+    "task.transition",
+    "UPDATE agent_tasks SET status = $2::text, "
+    "started_at = CASE WHEN $5::bool THEN statement_timestamp() ELSE started_at END, "
+    "completed_at = CASE WHEN $6::bool THEN statement_timestamp() ELSE completed_at END, "
+    "duration_ms = CASE WHEN $6::bool AND started_at IS NOT NULL THEN "
+        "LEAST(round((" PG_NOW_US " - " TIA_PG_US("started_at") ") / 1000.0), "
+        DURATION_MS_MAX ")::int ELSE duration_ms END, "
+    "output_data = COALESCE($7::jsonb, output_data), "
+    "error_message = COALESCE($8::text, error_message), "
+    "tokens_used = COALESCE($9::int, tokens_used), "
+    "cost_usd = COALESCE($10::numeric, cost_usd) "
+    "WHERE id = $1::uuid AND status IN ($3::text, $4::text)",
+    "UPDATE agent_tasks SET status = ?2, "
+    "started_at = CASE WHEN ?5 THEN " TIA_SQLITE_NOW " ELSE started_at END, "
+    "completed_at = CASE WHEN ?6 THEN " TIA_SQLITE_NOW " ELSE completed_at END, "
+    "duration_ms = CASE WHEN ?6 AND started_at IS NOT NULL THEN "
+        "MIN(CAST(round((" TIA_SQLITE_NOW " - started_at) / 1000.0) AS INTEGER), "
+        DURATION_MS_MAX ") ELSE duration_ms END, "
+    "output_data = COALESCE(?7, output_data), "
+    "error_message = COALESCE(?8, error_message), "
+    "tokens_used = COALESCE(?9, tokens_used), "
+    "cost_usd_micros = COALESCE(?10, cost_usd_micros) "
+    "WHERE id = ?1 AND status IN (?3, ?4)",
+};
+/* clang-format on */
+
+/* A validated tia_task_new with its UUIDs in canonical lowercase form. */
+typedef struct checked_new {
+    const tia_task_new *t;
+    char workflow_id[TIA_UUID_BUF]; /* "" for none */
+    char parent_id[TIA_UUID_BUF];   /* "" for none */
+} checked_new;
+
+static const char *or_null(const char *s)
+{
+    return s[0] ? s : NULL;
+}
+
+static int check_new(const tia_task_new *t, checked_new *c, tia_error *err)
+{
+    int rc;
+    c->t = t;
+    if (t == NULL)
+        return tia_error_set(err, TIA_EINVAL, "task is required");
+    if ((rc = tia__check_text(err, "agent_id", t->agent_id, TIA_AGENT_ID_MAX, 1)) != 0 ||
+        (rc = tia__check_uuid(err, "workflow_id", t->workflow_id, 0, c->workflow_id)) != 0 ||
+        (rc = tia__check_text(err, "task_type", t->task_type, TIA_TASK_TYPE_MAX, 1)) != 0 ||
+        (rc = tia__check_text(err, "description", t->description, 0, 1)) != 0 ||
+        (rc = tia__check_json(err, "input_data", t->input_data, 0)) != 0 ||
+        (rc = tia__check_uuid(err, "parent_task_id", t->parent_task_id, 0, c->parent_id)) != 0 ||
+        (rc = tia__check_json(err, "metadata", t->metadata, 0)) != 0)
+        return rc;
+    return 0;
+}
+
+/* 1 when the statement returns a row for v, 0 when not, < 0 on error. */
+static int exists(tia_store *s, const tia__sql *q, const char *v, tia_error *err)
+{
+    tia__param p = tia__p_text(v);
+    tia__rows *r = NULL;
+    int rc = tia__db_query(s, q, &p, 1, &r, err);
+    if (rc == 0)
+        rc = tia__rows_next(r, err);
+    tia__rows_free(r);
+    return rc;
+}
+
+/*
+ * After a foreign key failure: finds which reference of c is missing and says so
+ * (prefix names the batch item). A batch cannot hold its own parents, since the
+ * ids are generated here, so every reference must already exist. Returns
+ * TIA_ENOTFOUND with the message, 0 when every reference exists (the failure was
+ * another item's, or a concurrent delete), < 0 on error.
+ */
+static int name_missing(tia_store *s, const checked_new *c, const char *prefix, tia_error *err)
+{
+    int rc = exists(s, &sql_agent_exists, c->t->agent_id, err);
+    if (rc == 0)
+        return tia_error_set(err, TIA_ENOTFOUND, "%sunknown agent '%.60s'", prefix, c->t->agent_id);
+    if (rc < 0)
+        return rc;
+    if (c->workflow_id[0]) {
+        rc = exists(s, &sql_workflow_exists, c->workflow_id, err);
+        if (rc == 0)
+            return tia_error_set(err, TIA_ENOTFOUND, "%sunknown workflow '%s'", prefix,
+                                 c->workflow_id);
+        if (rc < 0)
+            return rc;
+    }
+    if (c->parent_id[0]) {
+        rc = exists(s, &sql_status, c->parent_id, err);
+        if (rc == 0)
+            return tia_error_set(err, TIA_ENOTFOUND, "%sunknown parent task '%s'", prefix,
+                                 c->parent_id);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int insert_one(tia_store *s, const checked_new *c, const char *id, tia_error *err)
+{
+    const tia_task_new *t = c->t;
+    tia__param p[8] = {
+        tia__p_text(id),
+        tia__p_text(t->agent_id),
+        tia__p_text(or_null(c->workflow_id)),
+        tia__p_text(t->task_type),
+        tia__p_text(t->description),
+        tia__p_text(t->input_data),
+        tia__p_text(or_null(c->parent_id)),
+        tia__p_text(t->metadata),
+    };
+    return tia__db_exec(s, &sql_insert, p, 8, NULL, err);
+}
+
+int tia_task_create(tia_store *s, const tia_task_new *t, char id_out[TIA_UUID_BUF], tia_error *err)
+{
+    checked_new c;
+    char id[TIA_UUID_BUF];
+    int rc = check_new(t, &c, err);
+    if (rc != 0)
+        return rc;
+    tia__store_uuid7(s, id);
+    rc = insert_one(s, &c, id, err);
+    if (rc == TIA_ENOTFOUND) {
+        int named = name_missing(s, &c, "", err);
+        rc = named != 0 ? named : rc;
+    }
+    if (rc == 0 && id_out != NULL)
+        memcpy(id_out, id, TIA_UUID_BUF);
+    return rc;
+}
+
+/* Adds one item to a JSON array for jsonb_to_recordset; -1 when out of memory. */
+static int append_json(json_t *arr, const checked_new *c, const char *id)
+{
+    const tia_task_new *t = c->t;
+    json_t *o = json_pack("{s:s, s:s, s:s?, s:s, s:s, s:s?, s:s?, s:s?}", "id", id, "agent_id",
+                          t->agent_id, "workflow_id", or_null(c->workflow_id), "task_type",
+                          t->task_type, "description", t->description, "input_data", t->input_data,
+                          "parent_task_id", or_null(c->parent_id), "metadata", t->metadata);
+    return o == NULL ? -1 : json_array_append_new(arr, o);
+}
+
+/* PostgreSQL: inserts items [from, to) as one statement. */
+static int insert_chunk_pg(tia_store *s, const checked_new *c, const char (*ids)[TIA_UUID_BUF],
+                           size_t from, size_t to, tia_error *err)
+{
+    int rc = 0;
+    char *text = NULL;
+    json_t *arr = json_array();
+    for (size_t i = from; arr != NULL && i < to; i++)
+        if (append_json(arr, &c[i], ids[i]) != 0) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    if (arr == NULL || (text = json_dumps(arr, JSON_COMPACT)) == NULL) {
+        rc = tia_error_set(err, TIA_ENOMEM, "out of memory building a task batch");
+        goto done;
+    }
+    tia__param p = tia__p_text(text);
+    rc = tia__db_exec(s, &sql_insert_json, &p, 1, NULL, err);
+done:
+    free(text);
+    json_decref(arr);
+    return rc;
+}
+
+/* Inserts every item inside the caller's transaction, by chunks on PostgreSQL. */
+static int insert_all(tia_store *s, const checked_new *c, const char (*ids)[TIA_UUID_BUF], size_t n,
+                      tia_error *err)
+{
+    int rc = 0;
+    int pg = tia_store_backend(s) == TIA_BACKEND_POSTGRES;
+    for (size_t i = 0; rc == 0 && i < n; i += pg ? BATCH_CHUNK : 1) {
+        if (pg)
+            rc = insert_chunk_pg(s, c, ids, i, i + BATCH_CHUNK < n ? i + BATCH_CHUNK : n, err);
+        else
+            rc = insert_one(s, &c[i], ids[i], err);
+    }
+    return rc;
+}
+
+/* After a failed batch (rolled back): names the first item with a missing reference. */
+static int name_missing_in_batch(tia_store *s, const checked_new *c, size_t n, tia_error *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        char prefix[40];
+        snprintf(prefix, sizeof prefix, "item %zu: ", i);
+        int rc = name_missing(s, &c[i], prefix, err);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* Validates every item before anything is written; the message names the index. */
+static int check_batch(const tia_task_new *items, size_t n, checked_new *c, tia_error *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        tia_error inner = {0};
+        int rc = check_new(&items[i], &c[i], &inner);
+        if (rc != 0)
+            return tia_error_set(err, rc, "item %zu: %s", i, inner.message);
+    }
+    return 0;
+}
+
+int tia_task_create_batch(tia_store *s, const tia_task_new *items, size_t n,
+                          char (*ids_out)[TIA_UUID_BUF], tia_error *err)
+{
+    int rc = 0;
+    checked_new *c = NULL;
+    char(*ids)[TIA_UUID_BUF] = NULL;
+    if (n == 0)
+        goto done;
+    if (items == NULL) {
+        rc = tia_error_set(err, TIA_EINVAL, "items is required");
+        goto done;
+    }
+    c = calloc(n, sizeof *c);
+    ids = calloc(n, sizeof *ids);
+    if (c == NULL || ids == NULL) {
+        rc = tia_error_set(err, TIA_ENOMEM, "out of memory for a batch of %zu tasks", n);
+        goto done;
+    }
+    if ((rc = check_batch(items, n, c, err)) != 0)
+        goto done;
+    for (size_t i = 0; i < n; i++)
+        tia__store_uuid7(s, ids[i]);
+    if ((rc = tia__db_begin(s, err)) != 0)
+        goto done;
+    rc = insert_all(s, c, (const char(*)[TIA_UUID_BUF])ids, n, err);
+    if (rc == 0)
+        rc = tia__db_commit(s, err);
+    if (rc != 0)
+        tia__db_rollback(s);
+    if (rc == TIA_ENOTFOUND) {
+        int named = name_missing_in_batch(s, c, n, err);
+        rc = named != 0 ? named : rc;
+    }
+    if (rc == 0 && ids_out != NULL)
+        memcpy(ids_out, ids, n * sizeof *ids);
+done:
+    free(c);
+    free(ids);
+    return rc;
+}
+
+void tia_task_free(tia_task *t)
+{
+    if (t == NULL)
+        return;
+    free(t->agent_id);
+    free(t->task_type);
+    free(t->description);
+    free(t->input_data);
+    free(t->output_data);
+    free(t->error_message);
+    free(t->metadata);
+    free(t);
+}
+
+void tia_task_list_free(struct tia_task_list *l)
+{
+    if (l == NULL)
+        return;
+    for (size_t i = 0; i < l->n; i++)
+        tia_task_free(l->items[i]);
+    free(l->items);
+    l->items = NULL;
+    l->n = 0;
+    l->next_cursor[0] = '\0';
+}
+
+static void copy_uuid(tia__rows *r, int col, char out[TIA_UUID_BUF])
+{
+    const char *v = tia__col_text(r, col);
+    snprintf(out, TIA_UUID_BUF, "%s", v ? v : "");
+}
+
+/* Reads the current row (COLS_* order) into a new task. */
+static int read_task(tia__rows *r, tia_task **out, tia_error *err)
+{
+    int oom = 0;
+    tia_task *t = calloc(1, sizeof *t);
+    if (t == NULL)
+        return tia_error_set(err, TIA_ENOMEM, "out of memory reading a task");
+    copy_uuid(r, C_ID, t->id);
+    copy_uuid(r, C_WORKFLOW, t->workflow_id);
+    copy_uuid(r, C_PARENT, t->parent_task_id);
+    t->agent_id = tia__col_dup(r, C_AGENT, &oom);
+    t->task_type = tia__col_dup(r, C_TYPE, &oom);
+    t->description = tia__col_dup(r, C_DESC, &oom);
+    t->input_data = tia__col_dup(r, C_INPUT, &oom);
+    t->output_data = tia__col_dup(r, C_OUTPUT, &oom);
+    t->error_message = tia__col_dup(r, C_ERROR, &oom);
+    t->metadata = tia__col_dup(r, C_METADATA, &oom);
+    t->started_at = tia__col_time(r, C_STARTED);
+    t->completed_at = tia__col_time(r, C_COMPLETED);
+    t->duration_ms = tia__col_isnull(r, C_DURATION) ? -1 : tia__col_int(r, C_DURATION);
+    t->tokens_used = tia__col_int(r, C_TOKENS);
+    t->cost_micros = tia__col_cost(r, C_COST);
+    t->retry_count = tia__col_int(r, C_RETRY);
+    t->created_at = tia__col_time(r, C_CREATED);
+    const char *status = tia__col_text(r, C_STATUS);
+    int rc = 0;
+    if (oom)
+        rc = tia_error_set(err, TIA_ENOMEM, "out of memory reading a task");
+    else if (tia_run_status_parse(status, &t->status) != 0)
+        rc = tia_error_set(err, TIA_EDB, "task %s has status '%s', which is not a task status",
+                           t->id, status ? status : "NULL");
+    if (rc != 0) {
+        tia_task_free(t);
+        return rc;
+    }
+    *out = t;
+    return 0;
+}
+
+int tia_task_get(tia_store *s, const char *id, tia_task **out, tia_error *err)
+{
+    char key[TIA_UUID_BUF];
+    tia__rows *r = NULL;
+    *out = NULL;
+    int rc = tia__check_uuid(err, "id", id, 1, key);
+    if (rc != 0)
+        goto done;
+    tia__param p = tia__p_text(key);
+    if ((rc = tia__db_query(s, &sql_get, &p, 1, &r, err)) != 0)
+        goto done;
+    rc = tia__rows_next(r, err);
+    if (rc == 0)
+        rc = tia_error_set(err, TIA_ENOTFOUND, "unknown task '%s'", key);
+    else if (rc > 0)
+        rc = read_task(r, out, err);
+done:
+    tia__rows_free(r);
+    return rc;
+}
+
+/* The checked filters of a list call and the statement that serves them. */
+typedef struct list_query {
+    tia__param p[6];
+    int n;
+    const tia__sql *q;
+    size_t limit;
+    char wf[TIA_UUID_BUF];
+    char cursor_id[TIA_UUID_BUF];
+} list_query;
+
+static int prepare_list(const tia_task_filter *f, list_query *lq, tia_error *err)
+{
+    static const tia_task_filter none = {0};
+    tia_time_us created = FIRST_PAGE_US;
+    int rc;
+    if (f == NULL)
+        f = &none;
+    if ((rc = tia__check_limit(err, f->limit, &lq->limit)) != 0 ||
+        (rc = tia__check_text(err, "agent_id", f->agent_id, TIA_AGENT_ID_MAX, 0)) != 0 ||
+        (rc = tia__check_uuid(err, "workflow_id", f->workflow_id, 0, lq->wf)) != 0)
+        return rc;
+    const char *status = f->status ? tia_run_status_name(*f->status) : NULL;
+    if (f->status != NULL && status == NULL)
+        return tia_error_set(err, TIA_EINVAL, "status %d is not a task status", (int)*f->status);
+    snprintf(lq->cursor_id, sizeof lq->cursor_id, "%s", FIRST_PAGE_ID);
+    if (f->cursor != NULL && f->cursor[0] != '\0' &&
+        (rc = tia__cursor_decode(f->cursor, &created, lq->cursor_id, err)) != 0)
+        return rc;
+    lq->p[0] = tia__p_int(created);
+    lq->p[1] = tia__p_text(lq->cursor_id);
+    lq->p[2] = tia__p_int((int64_t)lq->limit + 1); /* one more tells whether a page follows */
+    lq->n = 3;
+    int which = 0;
+    if (f->agent_id != NULL) {
+        lq->p[lq->n++] = tia__p_text(f->agent_id);
+        which |= 1;
+    }
+    if (f->workflow_id != NULL) {
+        lq->p[lq->n++] = tia__p_text(lq->wf);
+        which |= 2;
+    }
+    if (status != NULL) {
+        lq->p[lq->n++] = tia__p_text(status);
+        which |= 4;
+    }
+    lq->q = &sql_list[which];
+    return 0;
+}
+
+int tia_task_list(tia_store *s, const tia_task_filter *f, struct tia_task_list *out, tia_error *err)
+{
+    list_query lq;
+    tia__rows *r = NULL;
+    void **items = NULL;
+    size_t n = 0, cap = 0;
+    memset(out, 0, sizeof *out);
+    int rc = prepare_list(f, &lq, err);
+    if (rc != 0)
+        goto done;
+    if ((rc = tia__db_query(s, lq.q, lq.p, lq.n, &r, err)) != 0)
+        goto done;
+    while ((rc = tia__rows_next(r, err)) > 0) {
+        tia_task *t = NULL;
+        if (n == lq.limit) { /* the extra row: there is a next page */
+            tia_task *last = items[n - 1];
+            tia__cursor_encode(last->created_at, last->id, out->next_cursor);
+            rc = 0;
+            break;
+        }
+        if ((rc = read_task(r, &t, err)) != 0)
+            break;
+        if (tia__vec_push(&items, &n, &cap, t) != 0) {
+            tia_task_free(t);
+            rc = tia_error_set(err, TIA_ENOMEM, "out of memory listing tasks");
+            break;
+        }
+    }
+done:
+    tia__rows_free(r);
+    out->items = (tia_task **)items;
+    out->n = n;
+    if (rc < 0)
+        tia_task_list_free(out);
+    return rc < 0 ? rc : 0;
+}
+
+static int is_final(tia_run_status st)
+{
+    return st == TIA_COMPLETED || st == TIA_FAILED || st == TIA_CANCELLED;
+}
+
+/* The result is checked whole before anything is written. */
+static int check_result(tia_run_status to, const tia_task_result *res, tia_error *err)
+{
+    int rc;
+    if (res == NULL)
+        return 0;
+    if (!is_final(to) &&
+        (res->output_data || res->error_message || res->tokens_used || res->cost_micros))
+        return tia_error_set(err, TIA_EINVAL,
+                             "a result is written only with a final status, "
+                             "not with '%s'",
+                             tia_run_status_name(to));
+    if ((rc = tia__check_json(err, "output_data", res->output_data, 0)) != 0 ||
+        (rc = tia__check_text(err, "error_message", res->error_message, 0, 0)) != 0 ||
+        (rc = tia__check_range(err, "tokens_used", res->tokens_used, INT32_MAX)) != 0 ||
+        (rc = tia__check_range(err, "cost_micros", res->cost_micros, TIA_COST_MAX_MICROS)) != 0)
+        return rc;
+    return 0;
+}
+
+/* Why a transition changed no row: the task is missing, the move illegal, or it raced. */
+static int explain_no_change(tia_store *s, const char *id, tia_run_status to, tia_error *err)
+{
+    tia__param p = tia__p_text(id);
+    tia__rows *r = NULL;
+    tia_run_status cur;
+    int rc = tia__db_query(s, &sql_status, &p, 1, &r, err);
+    if (rc != 0)
+        goto done;
+    rc = tia__rows_next(r, err);
+    if (rc == 0)
+        rc = tia_error_set(err, TIA_ENOTFOUND, "unknown task '%s'", id);
+    else if (rc > 0 && tia_run_status_parse(tia__col_text(r, 0), &cur) != 0)
+        rc = tia_error_set(err, TIA_EDB, "task %s has no valid status", id);
+    else if (rc > 0 && !tia_run_transition_ok(cur, to))
+        rc = tia_error_set(err, TIA_ECONFLICT, "illegal transition %s -> %s for task %s",
+                           tia_run_status_name(cur), tia_run_status_name(to), id);
+    else if (rc > 0)
+        rc = tia_error_set(err, TIA_ECONFLICT, "task %s changed concurrently; read it and retry",
+                           id);
+done:
+    tia__rows_free(r);
+    return rc;
+}
+
+int tia_task_transition(tia_store *s, const char *id, tia_run_status to,
+                        const tia_task_result *result, tia_error *err)
+{
+    char key[TIA_UUID_BUF];
+    int rc = tia__check_uuid(err, "id", id, 1, key);
+    if (rc != 0)
+        return rc;
+    if (tia_run_status_name(to) == NULL)
+        return tia_error_set(err, TIA_EINVAL, "status %d is not a task status", (int)to);
+    if ((rc = check_result(to, result, err)) != 0)
+        return rc;
+    const char *from[2] = {NULL, NULL};
+    int n_from = 0;
+    for (int f = TIA_PENDING; f <= TIA_CANCELLED && n_from < 2; f++)
+        if (tia_run_transition_ok((tia_run_status)f, to))
+            from[n_from++] = tia_run_status_name((tia_run_status)f);
+    if (n_from == 0) /* nothing may move to `to` (pending): say why for this task */
+        return explain_no_change(s, key, to, err);
+    int fin = is_final(to);
+    int with_res = fin && result != NULL;
+    tia__param p[10] = {
+        tia__p_text(key),
+        tia__p_text(tia_run_status_name(to)),
+        tia__p_text(from[0]),
+        tia__p_text(from[n_from - 1]),
+        tia__p_bool(to == TIA_RUNNING),
+        tia__p_bool(fin),
+        tia__p_text(with_res ? result->output_data : NULL),
+        tia__p_text(with_res ? result->error_message : NULL),
+        with_res ? tia__p_int(result->tokens_used) : tia__p_null(),
+        with_res ? tia__p_cost(result->cost_micros) : tia__p_null(),
+    };
+    int64_t changed = 0;
+    if ((rc = tia__db_exec(s, &sql_transition, p, 10, &changed, err)) != 0)
+        return rc;
+    return changed == 1 ? 0 : explain_no_change(s, key, to, err);
+}
