@@ -36,7 +36,7 @@
 #include "core/uuid.h"
 
 #define N_AGENTS 5
-#define N_SAMPLES 200 /* workflows the workflow patterns rotate through */
+#define N_SAMPLES 200      /* workflows the workflow patterns rotate through */
 #define SLOW_BUDGET_S 20.0 /* time one slow pattern may take per side */
 
 static const char *const agents[N_AGENTS] = {"akira-001", "yuki-002", "hiro-003", "sakura-004",
@@ -59,7 +59,7 @@ typedef struct options {
     const char *out;
     int inserts; /* per side per round */
     int rounds;
-    int runs;    /* per query pattern and side */
+    int runs; /* per query pattern and side */
 } options;
 
 static FILE *out_file;
@@ -140,8 +140,7 @@ static void raw_open(raw *r, tia_backend b, const char *url)
         die("raw pragmas", msg);
 }
 
-static void raw_prepare(raw *r, raw_stmt *st, const char *pg_sql, const char *lite_sql,
-                        int nparams)
+static void raw_prepare(raw *r, raw_stmt *st, const char *pg_sql, const char *lite_sql, int nparams)
 {
     memset(st, 0, sizeof *st);
     st->r = r;
@@ -361,7 +360,7 @@ static void bench_inserts(bench *b)
 
 typedef struct pattern {
     const char *name;
-    void (*lib)(bench *b, int i); /* run i through the library */
+    void (*lib)(bench *b, int i);  /* run i through the library */
     const char *pg_sql, *lite_sql; /* the seed's SQL */
     int nparams;                   /* 1: run i's agent or workflow id */
     int by_workflow;               /* the parameter is a workflow id */
@@ -398,11 +397,9 @@ static void lib_workflow(bench *b, int i)
 {
     const char *id = b->wf[i % b->n_wf];
     tia_workflow *w = NULL;
-    tia_error err = {0};
-    check(tia_workflow_get(b->s, id, &w, &err), &err, "tia_workflow_get");
-    tia_task_filter f = {NULL, id, NULL, 0, NULL};
     struct tia_task_list l = {0};
-    check(tia_task_list(b->s, &f, &l, &err), &err, "tia_task_list");
+    tia_error err = {0};
+    check(tia_workflow_get_with_tasks(b->s, id, &w, &l, &err), &err, "tia_workflow_get_with_tasks");
     tia_task_list_free(&l);
     tia_workflow_free(w);
 }

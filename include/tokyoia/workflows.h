@@ -94,6 +94,16 @@ int tia_workflow_set_status(tia_store *s, const char *id, tia_run_status to, tia
  */
 int tia_workflow_delete(tia_store *s, const char *id, tia_error *err);
 
+struct tia_task_list;
+
+/*
+ * A workflow with all its tasks, oldest task first, in one round trip (the seed's
+ * "workflow with tasks" query). *wf is freed with tia_workflow_free, tasks with
+ * tia_task_list_free (next_cursor is always ""). TIA_ENOTFOUND, TIA_EINVAL.
+ */
+int tia_workflow_get_with_tasks(tia_store *s, const char *id, tia_workflow **wf,
+                                struct tia_task_list *tasks, tia_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -41,8 +41,9 @@ static void on_progress(void *ctx, const char *phase, int64_t done, int64_t tota
     p->total[i] = total;
     double el = now_s() - p->t0;
     if (p->tty) {
-        fprintf(stderr, "\rgenerate: tasks %" PRId64 "/%" PRId64 ", metrics %" PRId64 "/%" PRId64
-                        ", %.0f s   ",
+        fprintf(stderr,
+                "\rgenerate: tasks %" PRId64 "/%" PRId64 ", metrics %" PRId64 "/%" PRId64
+                ", %.0f s   ",
                 p->done[0], p->total[0], p->done[1], p->total[1], el);
     } else {
         int tenth = total > 0 ? (int)(done * 10 / total) : 10;
@@ -111,8 +112,8 @@ static int report(const tia_cli_opts *opts, tia_store *s, const tia__bulk_counts
                tia_backend_name(tia_store_backend(s)), c->workflows, c->tasks, c->interactions,
                c->metrics, secs, ok ? "true" : "false", chk.agents_bad, chk.workflows_bad);
     } else {
-        printf("generated on %s in %.1f s: %" PRId64 " workflows, %" PRId64 " tasks (%.0f/s), %" PRId64
-               " interactions, %" PRId64 " metrics\n",
+        printf("generated on %s in %.1f s: %" PRId64 " workflows, %" PRId64
+               " tasks (%.0f/s), %" PRId64 " interactions, %" PRId64 " metrics\n",
                tia_backend_name(tia_store_backend(s)), secs, c->workflows, c->tasks,
                secs > 0 ? (double)c->tasks / secs : 0.0, c->interactions, c->metrics);
         if (ok)
@@ -136,15 +137,18 @@ int tia_cli_generate(int argc, char **argv, const tia_cli_opts *opts)
         {"--tasks", TIA_OPT_INT, &tasks, 1, "N", "agent_tasks rows to write", NULL},
         {"--metrics", TIA_OPT_INT, &metrics, 1, "M", "agent_metrics rows to write", NULL},
         {"--workflows", TIA_OPT_INT, &workflows, 0, "W", "workflows (default N/5)", NULL},
-        {"--days", TIA_OPT_POSINT, &days, 0, "D", "spread over the last D days (default 90)",
-         NULL},
+        {"--days", TIA_OPT_POSINT, &days, 0, "D", "spread over the last D days (default 90)", NULL},
         {"--seed", TIA_OPT_INT, &seed, 0, "S", "random seed (default 1)", NULL},
     };
     tia_cli_parse_spec spec = {
-        "generate", "",
+        "generate",
+        "",
         "Load realistic history (workflows of the four seed types, tasks of the five agents, "
         "interactions, metrics) into a migrated database, then check every counter.",
-        o, TIA_CLI_N(o), {0}, {0}};
+        o,
+        TIA_CLI_N(o),
+        {0},
+        {0}};
     tia_cli_pos pos = {0};
     int rc = tia_cli_parse(&spec, argc, argv, &pos);
     if (rc >= 0)
@@ -157,8 +161,7 @@ int tia_cli_generate(int argc, char **argv, const tia_cli_opts *opts)
     progress pr = {PTHREAD_MUTEX_INITIALIZER, isatty(STDERR_FILENO), now_s(), {0}, {0}, {0}};
     pr.total[0] = tasks;
     pr.total[1] = metrics;
-    tia__bulk_spec bs = {tasks, metrics, workflows, (int)days, (uint64_t)seed, 0, on_progress,
-                         &pr};
+    tia__bulk_spec bs = {tasks, metrics, workflows, (int)days, (uint64_t)seed, 0, on_progress, &pr};
     tia__bulk_counts counts = {0};
     tia_error err = {0};
     int lrc = load(s, tia_store_default_url(opts->db_url), &bs, &counts, &err);

@@ -57,10 +57,17 @@ static const tia__sql sql_get = {
 };
 
 /* COLLATE "C" so that PostgreSQL orders ids byte-wise, as SQLite does. */
-static const tia__sql sql_list = {
+/* Two statements rather than "$1 IS NULL OR status = $1", so each plan fits. */
+static const tia__sql sql_list_all = {
     "agent.list",
-    PG_AGENT_COLS "WHERE $1::text IS NULL OR status = $1 ORDER BY id COLLATE \"C\"",
-    LITE_AGENT_COLS "WHERE ?1 IS NULL OR status = ?1 ORDER BY id",
+    PG_AGENT_COLS "ORDER BY id COLLATE \"C\"",
+    LITE_AGENT_COLS "ORDER BY id",
+};
+
+static const tia__sql sql_list_status = {
+    "agent.list_status",
+    PG_AGENT_COLS "WHERE status = $1 ORDER BY id COLLATE \"C\"",
+    LITE_AGENT_COLS "WHERE status = ?1 ORDER BY id",
 };
 
 static const tia__sql sql_update = {
@@ -360,7 +367,8 @@ int tia_agent_list(tia_store *s, const tia_agent_status *status, struct tia_agen
     tia__rows *r = NULL;
     size_t cap = 0;
     tia__param v = tia__p_text(name);
-    int rc = tia__db_query(s, &sql_list, &v, 1, &r, err);
+    int rc = name ? tia__db_query(s, &sql_list_status, &v, 1, &r, err)
+                  : tia__db_query(s, &sql_list_all, NULL, 0, &r, err);
     if (rc != 0)
         goto done;
     while ((rc = tia__rows_next(r, err)) > 0) {

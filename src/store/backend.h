@@ -23,6 +23,15 @@ typedef struct tia__backend_ops {
     void (*close)(tia_store *s);
 } tia__backend_ops;
 
+/*
+ * Every backend's rows struct starts with this header, so that store.c can
+ * dispatch and apply the column base (tia__rows_set_base) without knowing it.
+ */
+typedef struct tia__rows_head {
+    tia_store *store;
+    int base;
+} tia__rows_head;
+
 /* Statements prepared on this connection, looked up by the tia__sql's address. */
 #define TIA__STMT_CACHE 256
 

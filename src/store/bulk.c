@@ -24,9 +24,9 @@
 
 #define US_PER_MS INT64_C(1000)
 #define US_PER_DAY (INT64_C(86400) * 1000000)
-#define PG_TASK_BATCH 5000     /* task rows per statement and transaction */
-#define PG_METRIC_BATCH 10000  /* metric rows per statement and transaction */
-#define LITE_BATCH 50000       /* rows per SQLite transaction */
+#define PG_TASK_BATCH 5000    /* task rows per statement and transaction */
+#define PG_METRIC_BATCH 10000 /* metric rows per statement and transaction */
+#define LITE_BATCH 50000      /* rows per SQLite transaction */
 #define MAX_STEPS 5
 
 /* ------------------------------------------------------------------------ */
@@ -44,10 +44,16 @@ static uint64_t rng_next(rng *r)
     return z ^ (z >> 31);
 }
 
-static int64_t rng_below(rng *r, int64_t n) { return n > 0 ? (int64_t)(rng_next(r) % (uint64_t)n) : 0; }
+static int64_t rng_below(rng *r, int64_t n)
+{
+    return n > 0 ? (int64_t)(rng_next(r) % (uint64_t)n) : 0;
+}
 
 /* Uniform in [0, 1). */
-static double rng_unit(rng *r) { return (double)(rng_next(r) >> 11) * 0x1.0p-53; }
+static double rng_unit(rng *r)
+{
+    return (double)(rng_next(r) >> 11) * 0x1.0p-53;
+}
 
 /* Log-normal around `median` (Box-Muller): long right tails, like real latencies. */
 static double rng_lognormal(rng *r, double median, double sigma)
@@ -61,8 +67,8 @@ static double rng_lognormal(rng *r, double median, double sigma)
 /* The seed system: agents, the steps of the four workflow types, prices.   */
 
 enum { AKIRA, YUKI, HIRO, SAKURA, KENJI, N_AGENTS };
-static const char *const agent_ids[N_AGENTS] = {"akira-001", "yuki-002", "hiro-003",
-                                                "sakura-004", "kenji-005"};
+static const char *const agent_ids[N_AGENTS] = {"akira-001", "yuki-002", "hiro-003", "sakura-004",
+                                                "kenji-005"};
 /* Share of standalone tasks per agent, in percent. */
 static const int agent_weight[N_AGENTS] = {25, 25, 20, 15, 15};
 /* Median latency of each agent's calls, ms (metric points). */
@@ -115,8 +121,8 @@ static const struct {
     const char *model;
     int64_t micros_per_token;
 } prices[] = {
-    {"openai-o3", 30},   {"o3-mini", 15}, {"claude-opus-4.1", 15}, {"claude-sonnet-4.5", 8},
-    {"gemini-3.0-ultra", 10}, {"grok-4", 12}, {"llama-4-405b", 0},
+    {"openai-o3", 30},        {"o3-mini", 15}, {"claude-opus-4.1", 15}, {"claude-sonnet-4.5", 8},
+    {"gemini-3.0-ultra", 10}, {"grok-4", 12},  {"llama-4-405b", 0},
 };
 
 static const char *const repos[] = {"payments-service", "auth-gateway",  "web-dashboard",
@@ -125,13 +131,16 @@ static const char *const repos[] = {"payments-service", "auth-gateway",  "web-da
 #define N_REPOS ((int)(sizeof repos / sizeof repos[0]))
 
 static const char *const failures[] = {
-    "Model rate limit exceeded (429)", "Timed out after 300 s", "Test suite failed: 3 failures",
+    "Model rate limit exceeded (429)", "Timed out after 300 s",     "Test suite failed: 3 failures",
     "Context window exceeded",         "Upstream API returned 503", "Invalid tool call output",
 };
 #define N_FAILURES ((int)(sizeof failures / sizeof failures[0]))
 
 /* ------------------------------------------------------------------------ */
 /* Statements.                                                              */
+
+/* SQL reads best laid out by hand. */
+/* clang-format off */
 
 /* A recordset column (int8 microseconds) as a timestamptz. */
 #define PG_RTS(col) "('epoch'::timestamptz + r." col " * interval '1 microsecond')"
@@ -228,6 +237,7 @@ static const tia__sql sql_agent_model = {
     "SELECT model FROM agents WHERE id = $1",
     "SELECT model FROM agents WHERE id = ?1",
 };
+/* clang-format on */
 
 /* ------------------------------------------------------------------------ */
 /* Sinks: one per table, rows buffered as JSON (PostgreSQL) or run at once. */
@@ -239,8 +249,11 @@ typedef struct bulk_table {
     int ncols;
 } bulk_table;
 
-#define TABLE(prefix) {&sql_##prefix##_row, &sql_##prefix##_batch, prefix##_keys, \
-                       (int)(sizeof prefix##_keys / sizeof prefix##_keys[0])}
+#define TABLE(prefix)                                                                              \
+    {                                                                                              \
+        &sql_##prefix##_row, &sql_##prefix##_batch, prefix##_keys,                                 \
+            (int)(sizeof prefix##_keys / sizeof prefix##_keys[0])                                  \
+    }
 static const bulk_table t_wf = TABLE(wf);
 static const bulk_table t_task = TABLE(task);
 static const bulk_table t_inter = TABLE(inter);
@@ -631,8 +644,8 @@ static int gen_standalone(loader *L, tia_time_us created)
 /* ------------------------------------------------------------------------ */
 /* Workflows and their interactions.                                        */
 
-static int emit_interaction(loader *L, const char *wf_id, const task_row *from,
-                            const task_row *to, const char *type, tia_time_us at)
+static int emit_interaction(loader *L, const char *wf_id, const task_row *from, const task_row *to,
+                            const char *type, tia_time_us at)
 {
     char id[TIA_UUID_BUF], msg[160], payload[120];
     tia__store_uuid7(L->s, id);
@@ -661,12 +674,10 @@ static int emit_interactions(loader *L, const char *wf_id, const wf_type *wt, co
     for (int k = 1; k < n && rc == 0 && st[k].started != TIA_TIME_NONE; k++) {
         if (st[k].kind->agent != st[k - 1].kind->agent)
             rc = emit_interaction(L, wf_id, &st[k - 1], &st[k], pass, st[k - 1].completed);
-        if (rc == 0 && st[k].status == TIA_FAILED &&
-            st[k].kind->agent != st[k - 1].kind->agent)
+        if (rc == 0 && st[k].status == TIA_FAILED && st[k].kind->agent != st[k - 1].kind->agent)
             rc = emit_interaction(L, wf_id, &st[k], &st[k - 1], "feedback", st[k].completed);
     }
-    if (rc == 0 && status == TIA_COMPLETED && n >= 3 &&
-        st[n - 1].kind->agent != st[0].kind->agent)
+    if (rc == 0 && status == TIA_COMPLETED && n >= 3 && st[n - 1].kind->agent != st[0].kind->agent)
         rc = emit_interaction(L, wf_id, &st[n - 1], &st[0], "review", st[n - 1].completed);
     return rc;
 }
@@ -735,11 +746,17 @@ static int emit_workflow(loader *L, const char *id, const wf_type *wt, int numbe
                           : started != TIA_TIME_NONE ? started
                                                      : created;
     tia__param p[11] = {
-        tia__p_text(id),         tia__p_text(name),        tia__p_text(desc),
-        tia__p_text(tia_run_status_name(status)), tia__p_text(wt->type), tia__p_text(initiator),
-        tia__p_time(started),    tia__p_time(completed),
+        tia__p_text(id),
+        tia__p_text(name),
+        tia__p_text(desc),
+        tia__p_text(tia_run_status_name(status)),
+        tia__p_text(wt->type),
+        tia__p_text(initiator),
+        tia__p_time(started),
+        tia__p_time(completed),
         dur >= 0 ? tia__p_int(dur) : tia__p_null(),
-        tia__p_time(created),    tia__p_time(updated),
+        tia__p_time(created),
+        tia__p_time(updated),
     };
     return sink_add(L->s, &L->sinks[0], p, L->err);
 }
@@ -863,8 +880,7 @@ done:
 
 static int gen_metric(loader *L, tia_time_us at)
 {
-    static const char *const types[] = {"latency", "tokens", "cost", "success_rate",
-                                        "error_rate"};
+    static const char *const types[] = {"latency", "tokens", "cost", "success_rate", "error_rate"};
     static const char *const units[] = {"ms", "tokens", "usd", "percent", "percent"};
     int a = (int)rng_below(&L->r, N_AGENTS), ty = (int)rng_below(&L->r, 5);
     double v;
@@ -878,8 +894,9 @@ static int gen_metric(loader *L, tia_time_us at)
     char id[TIA_UUID_BUF];
     tia__store_uuid7(L->s, id);
     tia__param p[6] = {
-        tia__p_text(id),        tia__p_text(agent_ids[a]), tia__p_text(types[ty]),
-        tia__p_double(round(v * 1000.0) / 1000.0), tia__p_text(units[ty]), tia__p_time(at),
+        tia__p_text(id),        tia__p_text(agent_ids[a]),
+        tia__p_text(types[ty]), tia__p_double(round(v * 1000.0) / 1000.0),
+        tia__p_text(units[ty]), tia__p_time(at),
     };
     L->txn_rows++;
     L->done++;
@@ -896,8 +913,8 @@ int tia__bulk_load_metrics(tia_store *s, const tia__bulk_spec *spec, tia__bulk_c
     loader_init(&L, s, spec, UINT64_C(0x6d657472696373), err);
     L.sinks[0].t = &t_metric;
     L.nsinks = 1;
-    if ((rc = load_prices(&L)) != 0 || (rc = begin_load(&L, "metrics", spec->metrics,
-                                                         PG_METRIC_BATCH)) != 0)
+    if ((rc = load_prices(&L)) != 0 ||
+        (rc = begin_load(&L, "metrics", spec->metrics, PG_METRIC_BATCH)) != 0)
         goto done;
     for (int64_t i = 0; i < spec->metrics && rc == 0; i++) {
         rc = gen_metric(&L, timeline_at(&L, i, spec->metrics));
@@ -916,6 +933,7 @@ done:
 /* ------------------------------------------------------------------------ */
 /* Counters, recomputed.                                                    */
 
+/* clang-format off */
 static const tia__sql sql_check = {
     "bulk.check_counters",
     "WITH t AS (SELECT agent_id, "
@@ -989,6 +1007,7 @@ static const tia__sql sql_check = {
     "OR w.total_cost_usd_micros IS NOT COALESCE(s.cost, 0)) "
     "FROM c",
 };
+/* clang-format on */
 
 int tia__bulk_check_counters(tia_store *s, tia__bulk_check *out, tia_error *err)
 {

@@ -21,12 +21,12 @@
 typedef void (*tia__bulk_progress_fn)(void *ctx, const char *phase, int64_t done, int64_t total);
 
 typedef struct tia__bulk_spec {
-    int64_t tasks;     /* agent_tasks rows, >= 0 */
-    int64_t metrics;   /* agent_metrics rows, >= 0 */
-    int64_t workflows; /* >= 0, or -1 for tasks / 5 */
-    int days;          /* history length, 1..3650 */
-    uint64_t seed;     /* same seed, same data (ids aside: they are fresh UUIDv7) */
-    tia_time_us now;   /* end of the history; 0 for the current time */
+    int64_t tasks;                  /* agent_tasks rows, >= 0 */
+    int64_t metrics;                /* agent_metrics rows, >= 0 */
+    int64_t workflows;              /* >= 0, or -1 for tasks / 5 */
+    int days;                       /* history length, 1..3650 */
+    uint64_t seed;                  /* same seed, same data (ids aside: they are fresh UUIDv7) */
+    tia_time_us now;                /* end of the history; 0 for the current time */
     tia__bulk_progress_fn progress; /* may be NULL */
     void *progress_ctx;
 } tia__bulk_spec;

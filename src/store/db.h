@@ -39,7 +39,8 @@ typedef enum tia__ptype {
     TIA__P_INT,
     TIA__P_DOUBLE,
     TIA__P_COST, /* int64 micro-dollars */
-    TIA__P_BOOL
+    TIA__P_BOOL,
+    TIA__P_TIME /* int64 microseconds; PostgreSQL gets ISO-8601 text for $n::timestamptz */
 } tia__ptype;
 
 typedef struct tia__param {
@@ -56,8 +57,14 @@ tia__param tia__p_double(double d);
 tia__param tia__p_cost(int64_t micros);
 tia__param tia__p_bool(int b);
 tia__param tia__p_null(void);
-/* A timestamp: TIA_TIME_NONE becomes NULL. */
+/* A timestamp as an int64 parameter (TIA_PG_TS): TIA_TIME_NONE becomes NULL. */
 tia__param tia__p_time(tia_time_us t);
+/*
+ * A timestamp for "$n::timestamptz" on PostgreSQL (an int64 on SQLite). A constant
+ * of the parameter's own type lets a generic plan compare it to an indexed column
+ * directly, where TIA_PG_TS's arithmetic is evaluated again for every row.
+ */
+tia__param tia__p_ts(tia_time_us t);
 
 typedef struct tia__rows tia__rows;
 
@@ -88,6 +95,11 @@ tia_time_us tia__col_time(tia__rows *r, int col); /* TIA_TIME_NONE when NULL */
 /* malloc'd copy of the text, NULL when NULL (sets *oom when the copy fails). */
 char *tia__col_dup(tia__rows *r, int col, int *oom);
 void tia__rows_free(tia__rows *r);
+/*
+ * Makes column `base` the column 0 of every accessor from now on, so that one
+ * record decoder serves a joined row whose record starts further right.
+ */
+void tia__rows_set_base(tia__rows *r, int base);
 
 /* Transactions. begin is BEGIN IMMEDIATE on SQLite. rollback never fails loudly. */
 int tia__db_begin(tia_store *s, tia_error *err);

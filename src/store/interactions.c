@@ -38,23 +38,29 @@ static const tia__sql sql_refs = {
 };
 
 /* One row with NULL interaction columns for a workflow without interactions. */
+/*
+ * The seed's "agent interactions in a workflow" query, with the id breaking ties.
+ * Only an empty answer needs sql_workflow_exists, to tell a quiet workflow from
+ * an unknown one.
+ */
 static const tia__sql sql_list = {
     "interaction.list_for_workflow",
-    "SELECT i.id::text, i.workflow_id::text, i.from_agent_id, i.to_agent_id, a1.name, a2.name, "
-    "i.interaction_type, i.message, i.payload::text, " TIA_PG_US(
-        "i.created_at") " "
-                        "FROM workflows w "
-                        "LEFT JOIN agent_interactions i ON i.workflow_id = w.id "
-                        "LEFT JOIN agents a1 ON a1.id = i.from_agent_id "
-                        "LEFT JOIN agents a2 ON a2.id = i.to_agent_id "
-                        "WHERE w.id = $1::uuid ORDER BY i.created_at, i.id",
+    "SELECT i.id, i.workflow_id, i.from_agent_id, i.to_agent_id, a1.name, a2.name, "
+    "i.interaction_type, i.message, i.payload, " TIA_PG_US("i.created_at") " "
+    "FROM agent_interactions i JOIN agents a1 ON i.from_agent_id = a1.id "
+    "JOIN agents a2 ON i.to_agent_id = a2.id "
+    "WHERE i.workflow_id = $1::uuid ORDER BY i.created_at, i.id",
     "SELECT i.id, i.workflow_id, i.from_agent_id, i.to_agent_id, a1.name, a2.name, "
     "i.interaction_type, i.message, i.payload, i.created_at "
-    "FROM workflows w "
-    "LEFT JOIN agent_interactions i ON i.workflow_id = w.id "
-    "LEFT JOIN agents a1 ON a1.id = i.from_agent_id "
-    "LEFT JOIN agents a2 ON a2.id = i.to_agent_id "
-    "WHERE w.id = ?1 ORDER BY i.created_at, i.id",
+    "FROM agent_interactions i JOIN agents a1 ON i.from_agent_id = a1.id "
+    "JOIN agents a2 ON i.to_agent_id = a2.id "
+    "WHERE i.workflow_id = ?1 ORDER BY i.created_at, i.id",
+};
+
+static const tia__sql sql_workflow_exists = {
+    "interaction.workflow_exists",
+    "SELECT 1 FROM workflows WHERE id = $1::uuid",
+    "SELECT 1 FROM workflows WHERE id = ?1",
 };
 
 static void interaction_clear(tia_interaction *it)
@@ -204,21 +210,22 @@ int tia_interaction_list_for_workflow(tia_store *s, const char *workflow_id,
         return rc;
     tia__rows *r = NULL;
     size_t cap = 0;
-    int found = 0;
     tia__param v = tia__p_text(key);
     if ((rc = tia__db_query(s, &sql_list, &v, 1, &r, err)) != 0)
         goto done;
     while ((rc = tia__rows_next(r, err)) > 0) {
-        found = 1;
-        if (tia__col_isnull(r, 0))
-            continue; /* the workflow exists but has no interaction */
         if ((rc = grow(out, &cap, err)) != 0 ||
             (rc = interaction_from_row(r, &out->items[out->n], err)) != 0)
             goto done;
         out->n++;
     }
-    if (rc == 0 && !found)
-        rc = tia_error_set(err, TIA_ENOTFOUND, "workflow %s not found", key);
+    if (rc == 0 && out->n == 0) {
+        tia__rows_free(r);
+        r = NULL;
+        if ((rc = tia__db_query(s, &sql_workflow_exists, &v, 1, &r, err)) == 0 &&
+            (rc = tia__rows_next(r, err)) == 0)
+            rc = tia_error_set(err, TIA_ENOTFOUND, "workflow %s not found", key);
+    }
 done:
     tia__rows_free(r);
     if (rc < 0)

@@ -16,7 +16,7 @@
 #define PG_MAX_PARAMS 64
 
 typedef struct pg_rows {
-    tia_store *store; /* first, as in store.c */
+    tia__rows_head head; /* first: see backend.h */
     PGresult *res;
     int row;
     int nrows;
@@ -141,6 +141,10 @@ static int pg_query(tia_store *s, const tia__sql *q, const tia__param *p, int n,
             values[i] = bufs[i];
             break;
         case TIA__P_BOOL: values[i] = p[i].i ? "true" : "false"; break;
+        case TIA__P_TIME:
+            tia_time_format(p[i].i, bufs[i], sizeof bufs[i]);
+            values[i] = bufs[i];
+            break;
         }
     }
     PGresult *res;
@@ -162,7 +166,8 @@ static int pg_query(tia_store *s, const tia__sql *q, const tia__param *p, int n,
         PQclear(res);
         return tia_error_set(err, TIA_ENOMEM, "out of memory reading %s", q->name);
     }
-    r->store = s;
+    r->head.store = s;
+    r->head.base = 0;
     r->res = res;
     r->row = -1;
     r->nrows = PQntuples(res);
@@ -268,9 +273,14 @@ int tia__pg_open(tia_store *s, const char *conninfo, const tia_store_options *o,
 {
     char timeout[16];
     snprintf(timeout, sizeof timeout, "%d", o->connect_timeout_s);
-    /* Later keywords win: the caller's URL may override our defaults. */
-    const char *keys[] = {"connect_timeout", "application_name", "dbname", NULL};
-    const char *vals[] = {timeout, "tokyoia", conninfo, NULL};
+    /*
+     * Later keywords win: the caller's URL may override our defaults. The planner's
+     * default random_page_cost (4) models spinning disks and makes it prefer a
+     * filtered scan plus a sort over the index made for our lists; 1.1 is the usual
+     * value for SSDs and cached data (docs/architecture.md).
+     */
+    const char *keys[] = {"connect_timeout", "application_name", "options", "dbname", NULL};
+    const char *vals[] = {timeout, "tokyoia", "-c random_page_cost=1.1", conninfo, NULL};
     PGconn *c = PQconnectdbParams(keys, vals, 1);
     if (c == NULL)
         return tia_error_set(err, TIA_ENOMEM, "out of memory connecting to PostgreSQL");

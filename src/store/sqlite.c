@@ -14,7 +14,7 @@
 #include "store/backend.h"
 
 typedef struct lite_rows {
-    tia_store *store; /* first, as in store.c */
+    tia__rows_head head; /* first: see backend.h */
     sqlite3_stmt *st;
     const tia__sql *q;
     int done;
@@ -87,7 +87,8 @@ static int lite_query(tia_store *s, const tia__sql *q, const tia__param *p, int 
         case TIA__P_TEXT: rc = sqlite3_bind_text(st, k + 1, p[k].s, -1, SQLITE_STATIC); break;
         case TIA__P_INT:
         case TIA__P_COST:
-        case TIA__P_BOOL: rc = sqlite3_bind_int64(st, k + 1, p[k].i); break;
+        case TIA__P_BOOL:
+        case TIA__P_TIME: rc = sqlite3_bind_int64(st, k + 1, p[k].i); break;
         case TIA__P_DOUBLE: rc = sqlite3_bind_double(st, k + 1, p[k].d); break;
         }
         if (rc != SQLITE_OK) {
@@ -103,7 +104,8 @@ static int lite_query(tia_store *s, const tia__sql *q, const tia__param *p, int 
             sqlite3_finalize(st);
         return tia_error_set(err, TIA_ENOMEM, "out of memory running %s", q->name);
     }
-    r->store = s;
+    r->head.store = s;
+    r->head.base = 0;
     r->st = st;
     r->q = q;
     r->done = 0;
@@ -122,10 +124,10 @@ static int lite_rows_next(tia__rows *rr, tia_error *err)
         return 1;
     r->done = 1;
     if (rc == SQLITE_DONE) {
-        r->changes = sqlite3_changes64(db_of(r->store));
+        r->changes = sqlite3_changes64(db_of(r->head.store));
         return 0;
     }
-    int code = lite_error(r->store, r->q->name, rc, err);
+    int code = lite_error(r->head.store, r->q->name, rc, err);
     if (!r->q->uncached)
         sqlite3_reset(r->st);
     return code;

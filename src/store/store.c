@@ -133,6 +133,12 @@ tia__param tia__p_time(tia_time_us t)
     return t == TIA_TIME_NONE ? tia__p_null() : tia__p_int(t);
 }
 
+tia__param tia__p_ts(tia_time_us t)
+{
+    tia__param p = {TIA__P_TIME, NULL, t, 0};
+    return t == TIA_TIME_NONE ? tia__p_null() : p;
+}
+
 int tia__db_query(tia_store *s, const tia__sql *q, const tia__param *params, int n,
                   tia__rows **out, tia_error *err)
 {
@@ -155,28 +161,28 @@ int tia__db_exec(tia_store *s, const tia__sql *q, const tia__param *params, int 
     return rc < 0 ? rc : 0;
 }
 
-/* Each tia__rows starts with its store, so dispatch needs no other lookup. */
-struct tia__rows {
-    tia_store *store;
-};
+/* Each tia__rows starts with a tia__rows_head: its store and column base. */
+#define OPS(r) (((tia__rows_head *)(r))->store->ops)
+#define COL(r, col) (((tia__rows_head *)(r))->base + (col))
 
-int tia__rows_next(tia__rows *r, tia_error *err) { return r->store->ops->rows_next(r, err); }
-int tia__col_isnull(tia__rows *r, int col) { return r->store->ops->col_isnull(r, col); }
-const char *tia__col_text(tia__rows *r, int col) { return r->store->ops->col_text(r, col); }
-int64_t tia__col_int(tia__rows *r, int col) { return r->store->ops->col_int(r, col); }
-double tia__col_double(tia__rows *r, int col) { return r->store->ops->col_double(r, col); }
-int64_t tia__col_cost(tia__rows *r, int col) { return r->store->ops->col_cost(r, col); }
+void tia__rows_set_base(tia__rows *r, int base) { ((tia__rows_head *)r)->base = base; }
+int tia__rows_next(tia__rows *r, tia_error *err) { return OPS(r)->rows_next(r, err); }
+int tia__col_isnull(tia__rows *r, int col) { return OPS(r)->col_isnull(r, COL(r, col)); }
+const char *tia__col_text(tia__rows *r, int col) { return OPS(r)->col_text(r, COL(r, col)); }
+int64_t tia__col_int(tia__rows *r, int col) { return OPS(r)->col_int(r, COL(r, col)); }
+double tia__col_double(tia__rows *r, int col) { return OPS(r)->col_double(r, COL(r, col)); }
+int64_t tia__col_cost(tia__rows *r, int col) { return OPS(r)->col_cost(r, COL(r, col)); }
 
 tia_time_us tia__col_time(tia__rows *r, int col)
 {
-    if (r->store->ops->col_isnull(r, col))
+    if (OPS(r)->col_isnull(r, COL(r, col)))
         return TIA_TIME_NONE;
-    return r->store->ops->col_int(r, col);
+    return OPS(r)->col_int(r, COL(r, col));
 }
 
 char *tia__col_dup(tia__rows *r, int col, int *oom)
 {
-    const char *t = r->store->ops->col_text(r, col);
+    const char *t = OPS(r)->col_text(r, COL(r, col));
     if (t == NULL)
         return NULL;
     char *d = strdup(t);
@@ -188,7 +194,7 @@ char *tia__col_dup(tia__rows *r, int col, int *oom)
 void tia__rows_free(tia__rows *r)
 {
     if (r != NULL)
-        r->store->ops->rows_free(r);
+        OPS(r)->rows_free(r);
 }
 
 static const tia__sql sql_begin = {"begin", "BEGIN", "BEGIN IMMEDIATE"};

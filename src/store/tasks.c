@@ -20,48 +20,15 @@
 #include "core/vec.h"
 #include "store/cursor.h"
 #include "store/db.h"
+#include "store/records.h"
 
 /* Tasks per jsonb_to_recordset statement in a PostgreSQL batch. */
 #define BATCH_CHUNK 1000
 
-/* Sort key above every real row, for the first page: 10000-01-01 and the largest id. */
-#define FIRST_PAGE_US INT64_C(253402300800000000)
-#define FIRST_PAGE_ID "ffffffff-ffff-ffff-ffff-ffffffffffff"
 
 /* duration_ms is an INTEGER column: a task that ran longer is capped, not refused. */
 #define DURATION_MS_MAX "2147483647"
 
-#define COLS_PG                                                                                    \
-    "id, agent_id, workflow_id, task_type, description, status, input_data, output_data, "         \
-    "error_message, " TIA_PG_US("started_at") ", " TIA_PG_US(                                      \
-        "completed_at") ", "                                                                       \
-                        "duration_ms, tokens_used, cost_usd, retry_count, "                        \
-                        "parent_task_id, " TIA_PG_US("created_at") ", metadata"
-#define COLS_LITE                                                                                  \
-    "id, agent_id, workflow_id, task_type, description, status, input_data, output_data, "         \
-    "error_message, started_at, completed_at, duration_ms, tokens_used, cost_usd_micros, "         \
-    "retry_count, parent_task_id, created_at, metadata"
-
-enum {
-    C_ID,
-    C_AGENT,
-    C_WORKFLOW,
-    C_TYPE,
-    C_DESC,
-    C_STATUS,
-    C_INPUT,
-    C_OUTPUT,
-    C_ERROR,
-    C_STARTED,
-    C_COMPLETED,
-    C_DURATION,
-    C_TOKENS,
-    C_COST,
-    C_RETRY,
-    C_PARENT,
-    C_CREATED,
-    C_METADATA
-};
 
 static const tia__sql sql_insert = {
     "task.insert",
@@ -110,34 +77,51 @@ static const tia__sql sql_get = {
 
 /*
  * One statement per combination of filters, so that each has a plan that uses
- * its index (agent: idx_tasks_agent_created; agent and status:
+ * its index (agent: idx_tasks_agent_created_id, 0006; agent and status:
  * idx_tasks_agent_status; workflow: idx_tasks_workflow; status: idx_tasks_status;
- * none: idx_tasks_created_at) instead of one catch-all "$n IS NULL OR" plan.
- * The filter parameters are numbered from 4 in the order agent, workflow, status.
+ * none: idx_tasks_created_at) instead of one catch-all "$n IS NULL OR" plan, and
+ * a first-page variant without the keyset condition, so that the first page is
+ * exactly the seed's "recent tasks" query plus the id tie-break. Parameters: the
+ * limit, then (next pages) the cursor's created_at and id, then the filters in the
+ * order agent, workflow, status.
  */
-#define LIST(name, pgw, litew)                                                                     \
-    {                                                                                              \
-        name,                                                                                      \
-            "SELECT " COLS_PG " FROM agent_tasks WHERE " pgw "(created_at, id) < (" TIA_PG_TS(     \
-                1) ", $2::uuid) ORDER BY created_at DESC, id DESC LIMIT $3::int8",                 \
-            "SELECT " COLS_LITE " FROM agent_tasks WHERE " litew "(created_at, id) < (?1, ?2) "    \
-            "ORDER BY created_at DESC, id DESC LIMIT ?3"                                           \
-    }
+#define LIST_SQL(cols, where, keyset, limit)                                                       \
+    "SELECT " cols " FROM agent_tasks WHERE " where keyset                                        \
+    " ORDER BY created_at DESC, id DESC LIMIT " limit
+#define PG_AG(n) "agent_id = $" #n
+#define PG_WF(n) "workflow_id = $" #n "::uuid"
+#define PG_ST(n) "status = $" #n
+#define LI_AG(n) "agent_id = ?" #n
+#define LI_WF(n) "workflow_id = ?" #n
+#define LI_ST(n) "status = ?" #n
+#define FIRST(name, pgw, litew)                                                                    \
+    {name, LIST_SQL(COLS_PG, pgw, "", "$1::int8"), LIST_SQL(COLS_LITE, litew, "", "?1")}
+#define NEXT(name, pgw, litew)                                                                     \
+    {name, LIST_SQL(COLS_PG, pgw, "(created_at, id) < ($2::timestamptz, $3::uuid)", "$1::int8"), \
+     LIST_SQL(COLS_LITE, litew, "(created_at, id) < (?2, ?3)", "?1")}
 
-static const tia__sql sql_list[8] = {
-    LIST("task.list", "", ""),
-    LIST("task.list_agent", "agent_id = $4 AND ", "agent_id = ?4 AND "),
-    LIST("task.list_workflow", "workflow_id = $4::uuid AND ", "workflow_id = ?4 AND "),
-    LIST("task.list_agent_workflow", "agent_id = $4 AND workflow_id = $5::uuid AND ",
-         "agent_id = ?4 AND workflow_id = ?5 AND "),
-    LIST("task.list_status", "status = $4 AND ", "status = ?4 AND "),
-    LIST("task.list_agent_status", "agent_id = $4 AND status = $5 AND ",
-         "agent_id = ?4 AND status = ?5 AND "),
-    LIST("task.list_workflow_status", "workflow_id = $4::uuid AND status = $5 AND ",
-         "workflow_id = ?4 AND status = ?5 AND "),
-    LIST("task.list_agent_workflow_status",
-         "agent_id = $4 AND workflow_id = $5::uuid AND status = $6 AND ",
-         "agent_id = ?4 AND workflow_id = ?5 AND status = ?6 AND "),
+static const tia__sql sql_list_first[8] = {
+    FIRST("task.list_first", "TRUE", "1"),
+    FIRST("task.list_first_a", PG_AG(2), LI_AG(2)),
+    FIRST("task.list_first_w", PG_WF(2), LI_WF(2)),
+    FIRST("task.list_first_aw", PG_AG(2) " AND " PG_WF(3), LI_AG(2) " AND " LI_WF(3)),
+    FIRST("task.list_first_s", PG_ST(2), LI_ST(2)),
+    FIRST("task.list_first_as", PG_AG(2) " AND " PG_ST(3), LI_AG(2) " AND " LI_ST(3)),
+    FIRST("task.list_first_ws", PG_WF(2) " AND " PG_ST(3), LI_WF(2) " AND " LI_ST(3)),
+    FIRST("task.list_first_aws", PG_AG(2) " AND " PG_WF(3) " AND " PG_ST(4),
+          LI_AG(2) " AND " LI_WF(3) " AND " LI_ST(4)),
+};
+
+static const tia__sql sql_list_next[8] = {
+    NEXT("task.list_next", "", ""),
+    NEXT("task.list_next_a", PG_AG(4) " AND ", LI_AG(4) " AND "),
+    NEXT("task.list_next_w", PG_WF(4) " AND ", LI_WF(4) " AND "),
+    NEXT("task.list_next_aw", PG_AG(4) " AND " PG_WF(5) " AND ", LI_AG(4) " AND " LI_WF(5) " AND "),
+    NEXT("task.list_next_s", PG_ST(4) " AND ", LI_ST(4) " AND "),
+    NEXT("task.list_next_as", PG_AG(4) " AND " PG_ST(5) " AND ", LI_AG(4) " AND " LI_ST(5) " AND "),
+    NEXT("task.list_next_ws", PG_WF(4) " AND " PG_ST(5) " AND ", LI_WF(4) " AND " LI_ST(5) " AND "),
+    NEXT("task.list_next_aws", PG_AG(4) " AND " PG_WF(5) " AND " PG_ST(6) " AND ",
+         LI_AG(4) " AND " LI_WF(5) " AND " LI_ST(6) " AND "),
 };
 
 /*
@@ -435,7 +419,7 @@ static void copy_uuid(tia__rows *r, int col, char out[TIA_UUID_BUF])
 }
 
 /* Reads the current row (COLS_* order) into a new task. */
-static int read_task(tia__rows *r, tia_task **out, tia_error *err)
+int tia__task_from_row(tia__rows *r, tia_task **out, tia_error *err)
 {
     int oom = 0;
     tia_task *t = calloc(1, sizeof *t);
@@ -488,7 +472,7 @@ int tia_task_get(tia_store *s, const char *id, tia_task **out, tia_error *err)
     if (rc == 0)
         rc = tia_error_set(err, TIA_ENOTFOUND, "unknown task '%s'", key);
     else if (rc > 0)
-        rc = read_task(r, out, err);
+        rc = tia__task_from_row(r, out, err);
 done:
     tia__rows_free(r);
     return rc;
@@ -507,7 +491,7 @@ typedef struct list_query {
 static int prepare_list(const tia_task_filter *f, list_query *lq, tia_error *err)
 {
     static const tia_task_filter none = {0};
-    tia_time_us created = FIRST_PAGE_US;
+    tia_time_us created = TIA_TIME_NONE;
     int rc;
     if (f == NULL)
         f = &none;
@@ -518,14 +502,15 @@ static int prepare_list(const tia_task_filter *f, list_query *lq, tia_error *err
     const char *status = f->status ? tia_run_status_name(*f->status) : NULL;
     if (f->status != NULL && status == NULL)
         return tia_error_set(err, TIA_EINVAL, "status %d is not a task status", (int)*f->status);
-    snprintf(lq->cursor_id, sizeof lq->cursor_id, "%s", FIRST_PAGE_ID);
-    if (f->cursor != NULL && f->cursor[0] != '\0' &&
-        (rc = tia__cursor_decode(f->cursor, &created, lq->cursor_id, err)) != 0)
+    int first = f->cursor == NULL || f->cursor[0] == '\0';
+    if (!first && (rc = tia__cursor_decode(f->cursor, &created, lq->cursor_id, err)) != 0)
         return rc;
-    lq->p[0] = tia__p_int(created);
-    lq->p[1] = tia__p_text(lq->cursor_id);
-    lq->p[2] = tia__p_int((int64_t)lq->limit + 1); /* one more tells whether a page follows */
-    lq->n = 3;
+    lq->n = 0;
+    lq->p[lq->n++] = tia__p_int((int64_t)lq->limit + 1); /* one more: does a page follow? */
+    if (!first) {
+        lq->p[lq->n++] = tia__p_ts(created);
+        lq->p[lq->n++] = tia__p_text(lq->cursor_id);
+    }
     int which = 0;
     if (f->agent_id != NULL) {
         lq->p[lq->n++] = tia__p_text(f->agent_id);
@@ -539,7 +524,7 @@ static int prepare_list(const tia_task_filter *f, list_query *lq, tia_error *err
         lq->p[lq->n++] = tia__p_text(status);
         which |= 4;
     }
-    lq->q = &sql_list[which];
+    lq->q = first ? &sql_list_first[which] : &sql_list_next[which];
     return 0;
 }
 
@@ -563,7 +548,7 @@ int tia_task_list(tia_store *s, const tia_task_filter *f, struct tia_task_list *
             rc = 0;
             break;
         }
-        if ((rc = read_task(r, &t, err)) != 0)
+        if ((rc = tia__task_from_row(r, &t, err)) != 0)
             break;
         if (tia__vec_push(&items, &n, &cap, t) != 0) {
             tia_task_free(t);

@@ -17,18 +17,7 @@
 #include "core/vec.h"
 #include "store/cursor.h"
 #include "store/db.h"
-
-#define PG_WORKFLOW_COLS                                                                           \
-    "SELECT id::text, name, description, status, workflow_type, initiator, total_tasks, "          \
-    "completed_tasks, failed_tasks, " TIA_PG_US("started_at") ", " TIA_PG_US(                      \
-        "completed_at") ", "                                                                       \
-                        "duration_ms, total_tokens_used, total_cost_usd, " TIA_PG_US(              \
-                            "created_at") ", " TIA_PG_US("updated_at") ", metadata::text FROM "    \
-                                                                       "workflows "
-#define LITE_WORKFLOW_COLS                                                                         \
-    "SELECT id, name, description, status, workflow_type, initiator, total_tasks, "                \
-    "completed_tasks, failed_tasks, started_at, completed_at, duration_ms, total_tokens_used, "    \
-    "total_cost_usd_micros, created_at, updated_at, metadata FROM workflows "
+#include "store/records.h"
 
 static const tia__sql sql_insert = {
     "workflow.insert",
@@ -126,7 +115,7 @@ void tia_workflow_list_free(struct tia_workflow_list *l)
 }
 
 /* Decodes the current row (PG_WORKFLOW_COLS / LITE_WORKFLOW_COLS) into a new workflow. */
-static int workflow_from_row(tia__rows *r, tia_workflow **out, tia_error *err)
+int tia__workflow_from_row(tia__rows *r, tia_workflow **out, tia_error *err)
 {
     int oom = 0, rc = 0;
     tia_workflow *w = calloc(1, sizeof *w);
@@ -215,7 +204,7 @@ int tia_workflow_get(tia_store *s, const char *id, tia_workflow **out, tia_error
     if (rc == 0)
         rc = tia_error_set(err, TIA_ENOTFOUND, "workflow %s not found", key);
     else if (rc > 0)
-        rc = workflow_from_row(r, out, err);
+        rc = tia__workflow_from_row(r, out, err);
 done:
     tia__rows_free(r);
     return rc;
@@ -274,7 +263,7 @@ int tia_workflow_list(tia_store *s, const tia_workflow_filter *f, struct tia_wor
             continue; /* step to the end so the backend reports errors, if any */
         }
         tia_workflow *w = NULL;
-        if ((rc = workflow_from_row(r, &w, err)) != 0)
+        if ((rc = tia__workflow_from_row(r, &w, err)) != 0)
             goto done;
         if (tia__vec_push((void ***)&out->items, &out->n, &cap, w) != 0) {
             tia_workflow_free(w);

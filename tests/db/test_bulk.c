@@ -163,8 +163,8 @@ static void test_tasks_respect_checks(void **state)
     load_ok(s, &sp);
     assert_none(s, "completed/failed have started_at <= completed_at and an exact duration_ms",
                 "status IN ('completed', 'failed') AND (started_at IS NULL OR completed_at IS NULL "
-                "OR completed_at < started_at OR duration_ms IS NULL OR duration_ms * 1000 <> "
-                US("completed_at") " - " US("started_at") ")",
+                "OR completed_at < started_at OR duration_ms IS NULL OR duration_ms * 1000 <> " US(
+                    "completed_at") " - " US("started_at") ")",
                 "status IN ('completed', 'failed') AND (started_at IS NULL OR completed_at IS NULL "
                 "OR completed_at < started_at OR duration_ms IS NULL "
                 "OR duration_ms * 1000 <> completed_at - started_at)");

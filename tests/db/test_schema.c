@@ -1089,7 +1089,7 @@ static void test_indexes(void **state)
          "(agent_id, metric_type, recorded_at DESC)"},
         {"idx_interactions_workflow", "agent_interactions", "(workflow_id)"},
         {"idx_interactions_agents", "agent_interactions", "(from_agent_id, to_agent_id)"},
-        {"idx_tasks_agent_created", "agent_tasks", "(agent_id, created_at DESC)"},
+        {"idx_tasks_agent_created_id", "agent_tasks", "(agent_id, created_at DESC, id DESC)"},
     };
     for (size_t i = 0; i < ARRAY_LEN(indexes); i++) {
         tia__param p = tia__p_text(indexes[i].name);

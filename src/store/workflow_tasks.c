@@ -1,0 +1,77 @@
+/*
+ * A workflow with its tasks in one round trip: the seed's "Get workflow with
+ * tasks" query pattern. The workflow's columns and each task's columns come side
+ * by side in one joined row, decoded by the same decoders as the single-table
+ * reads (the task decoder reads from column TIA__WORKFLOW_NCOLS on).
+ */
+#include <stdlib.h>
+
+#include "core/validate.h"
+#include "core/vec.h"
+#include "store/records.h"
+
+/* The two sort columns after the task's own keep the tasks in creation order. */
+static const tia__sql sql_with_tasks = {
+    "workflow.get_with_tasks",
+    "SELECT * FROM (" PG_WORKFLOW_COLS "WHERE id = $1::uuid) w LEFT JOIN (SELECT " COLS_PG
+    ", created_at AS sort_at, id AS sort_id FROM agent_tasks WHERE workflow_id = $1::uuid) t "
+    "ON true ORDER BY t.sort_at, t.sort_id",
+    "SELECT * FROM (" LITE_WORKFLOW_COLS "WHERE id = ?1) w LEFT JOIN (SELECT " COLS_LITE
+    ", created_at AS sort_at, id AS sort_id FROM agent_tasks WHERE workflow_id = ?1) t "
+    "ON 1 ORDER BY t.sort_at, t.sort_id",
+};
+
+/* Decodes one joined row: the workflow once, then the task when there is one. */
+static int read_row(tia__rows *r, tia_workflow **wf, void ***items, size_t *n, size_t *cap,
+                    tia_error *err)
+{
+    int rc = 0;
+    tia__rows_set_base(r, 0);
+    if (*wf == NULL && (rc = tia__workflow_from_row(r, wf, err)) != 0)
+        return rc;
+    tia__rows_set_base(r, TIA__WORKFLOW_NCOLS);
+    if (tia__col_isnull(r, C_ID)) /* a workflow without tasks */
+        return 0;
+    tia_task *t = NULL;
+    if ((rc = tia__task_from_row(r, &t, err)) != 0)
+        return rc;
+    if (tia__vec_push(items, n, cap, t) != 0) {
+        tia_task_free(t);
+        return tia_error_set(err, TIA_ENOMEM, "out of memory reading a workflow's tasks");
+    }
+    return 0;
+}
+
+int tia_workflow_get_with_tasks(tia_store *s, const char *id, tia_workflow **wf,
+                                struct tia_task_list *tasks, tia_error *err)
+{
+    char key[TIA_UUID_BUF];
+    tia__rows *r = NULL;
+    void **items = NULL;
+    size_t n = 0, cap = 0;
+    *wf = NULL;
+    tasks->n = 0;
+    tasks->items = NULL;
+    tasks->next_cursor[0] = '\0';
+    int rc = tia__check_uuid(err, "workflow id", id, 1, key);
+    if (rc != 0)
+        return rc;
+    tia__param p = tia__p_text(key);
+    if ((rc = tia__db_query(s, &sql_with_tasks, &p, 1, &r, err)) != 0)
+        goto done;
+    while ((rc = tia__rows_next(r, err)) > 0)
+        if ((rc = read_row(r, wf, &items, &n, &cap, err)) != 0)
+            break;
+    if (rc == 0 && *wf == NULL)
+        rc = tia_error_set(err, TIA_ENOTFOUND, "workflow %s not found", key);
+done:
+    tia__rows_free(r);
+    tasks->items = (tia_task **)items;
+    tasks->n = n;
+    if (rc < 0) {
+        tia_workflow_free(*wf);
+        *wf = NULL;
+        tia_task_list_free(tasks);
+    }
+    return rc < 0 ? rc : 0;
+}
