@@ -178,7 +178,14 @@ static int64_t raw_run(raw_stmt *st, const char *const *params)
     }
     for (int i = 0; i < st->nparams; i++)
         sqlite3_bind_text(st->st, i + 1, params[i], -1, SQLITE_STATIC);
+    /*
+     * sqlite3 hands out pointers that die at the next step, so a client that uses
+     * the answer copies its text values, as libpq does for every PostgreSQL result
+     * and as the library does into its records: the raw side copies them too.
+     */
     int rc;
+    char *kept[4096];
+    size_t nkept = 0;
     while ((rc = sqlite3_step(st->st)) == SQLITE_ROW) {
         rows++;
         for (int c = 0, n = sqlite3_column_count(st->st); c < n; c++) {
@@ -186,10 +193,25 @@ static int64_t raw_run(raw_stmt *st, const char *const *params)
             case SQLITE_INTEGER: touched += (size_t)sqlite3_column_int64(st->st, c); break;
             case SQLITE_FLOAT: touched += (size_t)sqlite3_column_double(st->st, c); break;
             case SQLITE_NULL: break;
-            default: touched += (size_t)sqlite3_column_bytes(st->st, c); break;
+            default: {
+                const unsigned char *t = sqlite3_column_text(st->st, c);
+                size_t len = (size_t)sqlite3_column_bytes(st->st, c);
+                char *copy = malloc(len + 1);
+                if (copy == NULL)
+                    die("raw copy", "out of memory");
+                memcpy(copy, t, len + 1);
+                touched += len;
+                if (nkept < sizeof kept / sizeof kept[0])
+                    kept[nkept++] = copy;
+                else
+                    free(copy);
+                break;
+            }
             }
         }
     }
+    for (size_t k = 0; k < nkept; k++)
+        free(kept[k]);
     if (rc != SQLITE_DONE)
         die(sqlite3_sql(st->st), sqlite3_errmsg(st->r->lite));
     sqlite3_reset(st->st);

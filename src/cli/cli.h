@@ -50,6 +50,9 @@ int tia_cli_interactions(int argc, char **argv, const tia_cli_opts *opts);
 int tia_cli_sessions(int argc, char **argv, const tia_cli_opts *opts);
 int tia_cli_stats(int argc, char **argv, const tia_cli_opts *opts);
 int tia_cli_demo(int argc, char **argv, const tia_cli_opts *opts);
+int tia_cli_worker(int argc, char **argv, const tia_cli_opts *opts);
+int tia_cli_run_template(int argc, char **argv, const tia_cli_opts *opts); /* `run` */
+int tia_cli_prices(int argc, char **argv, const tia_cli_opts *opts);
 
 /* ---- tables ---- */
 
@@ -253,6 +256,24 @@ extern const tia_cli_nested tia_cli_workflow_nested[2];
 /* agent_stats of every agent with its stats over window_us (stats, demo). */
 int tia_cli_stats_build(tia_store *s, int64_t window_us, json_t **out, tia_error *err);
 extern const tia_cli_cols tia_cli_stats_cols;
+
+/*
+ * Follows a workflow until it ends (run --follow, demo): unless --json, a
+ * progress bar redrawn in place on a terminal, else a line per task that moves
+ * and per handoff. timeout_us 0 waits for ever; past it, returns with the
+ * workflow still running. *summary (may be NULL) gets {workflow_id, name,
+ * status, total_tasks, completed_tasks, failed_tasks, total_tokens_used,
+ * total_cost_usd, duration_ms} as last seen. Returns a TIA_E* code.
+ */
+int tia_cli_follow(tia_store *s, const tia_cli_opts *opts, const char *workflow_id,
+                   int64_t timeout_us, json_t **summary, tia_error *err);
+
+/*
+ * Removes every `flag` (an option without a value, such as --follow) from argv
+ * up to a "--"; returns 1 when it was there. The option table may list it (with
+ * a NULL metavar) for --help: the parser never sees it.
+ */
+int tia_cli_take_flag(int *argc, char **argv, const char *flag);
 
 /* Out of memory in the CLI itself: message and exit code 1. */
 int tia_cli_oom(void);

@@ -1,122 +1,202 @@
 /*
- * `tokyoia demo`, what `make run` runs: migrate the database, show the five
- * agents, then record one code_review workflow through the library exactly as a
- * real run would (tasks pending -> running -> completed with tokens and the cost
- * of each agent's model, a handoff between consecutive agents) and show the
- * result. Each run adds one more workflow.
+ * `tokyoia demo`, what `make run` runs: migrate the database, show the agents,
+ * then run one code_review workflow end to end through the engine exactly as
+ * production would: submitted from the built-in template, its tasks claimed by
+ * one in-process worker per agent (each with its own connection, as separate
+ * processes would have), run by the example command workers of examples/agents
+ * (falling back to a simulated in-process executor when they cannot be found),
+ * followed live, then shown with the agents' statistics. Each run adds one
+ * workflow.
  */
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
-#include <tokyoia/agents.h>
-#include <tokyoia/interactions.h>
-#include <tokyoia/tasks.h>
-#include <tokyoia/workflows.h>
+#include <tokyoia/engine.h>
+#include <tokyoia/worker.h>
 
 #include "cli/cli.h"
 
 #define DAY_US INT64_C(86400000000)
+#define DEMO_POLL_MS 100
+#define DEMO_TIMEOUT_US INT64_C(300000000)
 
-/* Prices per 1,000 tokens in micro-dollars (seed README). */
+/* Which example script does each agent's work (examples/agents). */
 static const struct {
-    const char *model;
-    int64_t micros_per_1k;
-} prices[] = {
-    {"openai-o3", 30000},        {"o3-mini", 15000},          {"claude-opus-4.1", 15000},
-    {"claude-sonnet-4.5", 8000}, {"gemini-3.0-ultra", 10000}, {"grok-4", 12000},
-    {"llama-4-405b", 0},
+    const char *agent, *script;
+} scripts[] = {
+    {"akira-001", "review.sh"}, {"yuki-002", "tests.sh"},      {"hiro-003", "ci.sh"},
+    {"sakura-004", "docs.sh"},  {"kenji-005", "architect.sh"},
 };
 
-/* The code_review workflow type of the seed README. */
+/* Tokens the simulated executor reports, as the example scripts do. */
 static const struct {
-    const char *agent, *task_type, *description;
-    int64_t tokens;
-} steps[] = {
-    {"akira-001", "security_audit", "Audit the session handling for injection and token leaks",
-     4200},
-    {"akira-001", "code_review", "Review the task claim path for races and error handling", 3600},
-    {"yuki-002", "unit_tests", "Write unit tests for the reviewed code paths", 5100},
-    {"hiro-003", "ci_cd", "Add the new tests to the CI pipeline and gate the merge", 2300},
-    {"sakura-004", "documentation", "Document the reviewed API and the review findings", 2800},
+    const char *task_type;
+    int64_t input, output;
+} sim_tokens[] = {
+    {"security_audit", 3000, 1200}, {"code_review", 2600, 1000},  {"unit_tests", 3400, 1700},
+    {"ci_cd", 1700, 600},           {"documentation", 1900, 900},
 };
 
-static int64_t cost_of(const char *model, int64_t tokens)
+/* One in-process worker: its own connection, thread and executor. */
+typedef struct demo_worker {
+    tia_store *s;
+    tia_worker *w;
+    pthread_t thread;
+    int started;
+    char script[4096];
+    const char *argv[3];
+    tia_cmd_config cmd;
+    int rc;
+    tia_error err;
+} demo_worker;
+
+/* ---- finding the examples ---- */
+
+/* a + b into out; 0, or -1 when it does not fit. */
+static int join(char *out, size_t len, const char *a, const char *b)
 {
-    for (size_t i = 0; i < TIA_CLI_N(prices); i++)
-        if (strcmp(prices[i].model, model) == 0)
-            return tokens * prices[i].micros_per_1k / 1000;
-    return 0; /* a model without a listed price costs nothing here */
+    int n = snprintf(out, len, "%s%s", a, b);
+    return n >= 0 && (size_t)n < len ? 0 : -1;
 }
 
-/* Lets a little time pass so that the task has a duration. */
-static void work_a_little(int64_t tokens)
+static int has_scripts(const char *dir)
 {
-    struct timespec ts = {0, (long)(tokens % 40 + 20) * 1000000L};
-    nanosleep(&ts, NULL);
+    char path[4096];
+    return join(path, sizeof path, dir, "/agents/review.sh") == 0 && access(path, R_OK) == 0;
 }
 
-/* One step: a task through pending -> running -> completed. */
-static int run_step(tia_store *s, const char *wf, size_t i, tia_error *err)
+/* $TOKYOIA_EXAMPLES, next to the binary (build/../examples), or the source tree. */
+static int find_examples(char *dir, size_t len)
 {
-    tia_agent *agent = NULL;
-    char id[TIA_UUID_BUF], input[128], output[160];
-    int rc = tia_agent_get(s, steps[i].agent, &agent, err);
-    if (rc != 0)
-        return rc;
-    snprintf(input, sizeof input, "{\"repository\": \"tokyoia\", \"step\": %zu}", i + 1);
-    tia_task_new t = {steps[i].agent, wf,  steps[i].task_type, steps[i].description, input,
-                      NULL,           NULL};
-    int64_t cost = cost_of(agent->model, steps[i].tokens);
-    snprintf(output, sizeof output, "{\"summary\": \"%s done\", \"model\": \"%s\"}",
-             steps[i].task_type, agent->model);
-    tia_task_result r = {output, NULL, steps[i].tokens, cost};
-    rc = tia_task_create(s, &t, id, err);
-    if (rc == 0)
-        rc = tia_task_transition(s, id, TIA_RUNNING, NULL, err);
-    if (rc == 0) {
-        work_a_little(steps[i].tokens);
-        rc = tia_task_transition(s, id, TIA_COMPLETED, &r, err);
+    const char *env = getenv("TOKYOIA_EXAMPLES");
+    if (env && *env) {
+        snprintf(dir, len, "%s", env);
+        return has_scripts(dir);
     }
-    tia_agent_free(agent);
-    return rc;
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash)
+            *slash = '\0';
+        if (join(dir, len, exe, "/../examples") == 0 && has_scripts(dir))
+            return 1;
+        if (join(dir, len, exe, "/examples") == 0 && has_scripts(dir))
+            return 1;
+    }
+    /* This file is <source>/src/cli/demo.c. */
+    const char *f = __FILE__, *tail = strstr(f, "src/cli/demo.c");
+    if (tail == NULL)
+        return 0;
+    snprintf(dir, len, "%.*sexamples", (int)(tail - f), f);
+    return has_scripts(dir);
 }
 
-static int handoff(tia_store *s, const char *wf, size_t i, tia_error *err)
-{
-    char msg[160];
-    snprintf(msg, sizeof msg, "%s finished, handing over for %s", steps[i - 1].task_type,
-             steps[i].task_type);
-    tia_interaction_new in = {wf, steps[i - 1].agent, steps[i].agent, "handoff", msg, NULL};
-    return tia_interaction_record(s, &in, NULL, err);
-}
+/* ---- the simulated executor ---- */
 
-/* Records the workflow; its id goes to wf. */
-static int record_workflow(tia_store *s, const tia_cli_opts *opts, char wf[TIA_UUID_BUF],
-                           tia_error *err)
+static int sim_exec(void *ctx, const tia_job *job, tia_exec_result *out, tia_error *err)
 {
-    char now[40], name[96];
-    tia_time_format(tia_now_us(), now, sizeof now);
-    snprintf(name, sizeof name, "Code review (demo run %.19sZ)", now);
-    tia_workflow_new w = {name, "Security audit, review, tests, CI and docs of one change",
-                          "code_review", "tokyoia demo", "{\"source\": \"demo\"}"};
-    int rc = tia_workflow_create(s, &w, wf, err);
-    if (rc == 0)
-        rc = tia_workflow_set_status(s, wf, TIA_RUNNING, err);
-    tia_cli_say(opts, "\nRecording code_review workflow %s:", wf);
-    for (size_t i = 0; rc == 0 && i < TIA_CLI_N(steps); i++) {
-        if (i > 0 && strcmp(steps[i].agent, steps[i - 1].agent) != 0) {
-            if ((rc = handoff(s, wf, i, err)) == 0)
-                tia_cli_say(opts, "  handoff %s -> %s", steps[i - 1].agent, steps[i].agent);
+    (void)ctx, (void)err;
+    const tia_task *t = job->claim->task;
+    int64_t in = 1000, outp = 500;
+    for (size_t i = 0; i < TIA_CLI_N(sim_tokens); i++)
+        if (strcmp(sim_tokens[i].task_type, t->task_type) == 0) {
+            in = sim_tokens[i].input;
+            outp = sim_tokens[i].output;
         }
-        if (rc == 0 && (rc = run_step(s, wf, i, err)) == 0)
-            tia_cli_say(opts, "  %-10s %-15s completed, %lld tokens", steps[i].agent,
-                        steps[i].task_type, (long long)steps[i].tokens);
+    struct timespec ts = {0, (long)((in + outp) % 40 + 20) * 1000000L};
+    nanosleep(&ts, NULL); /* a little time, so that the task has a duration */
+    json_t *o = json_pack("{s:s, s:s}", "summary", "simulated: the example workers were not found",
+                          "task_type", t->task_type);
+    out->output_data = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(o);
+    out->ok = out->output_data != NULL;
+    out->input_tokens = in;
+    out->output_tokens = outp;
+    return 0;
+}
+
+/* ---- workers ---- */
+
+static void *worker_main(void *arg)
+{
+    demo_worker *d = arg;
+    d->rc = tia_worker_run(d->w, &d->err);
+    return NULL;
+}
+
+static const char *script_of(const char *agent)
+{
+    for (size_t i = 0; i < TIA_CLI_N(scripts); i++)
+        if (strcmp(scripts[i].agent, agent) == 0)
+            return scripts[i].script;
+    return NULL;
+}
+
+/* Opens d's connection and starts its worker for agent. */
+static int start_worker(demo_worker *d, const char *url, const char *agent, const char *examples,
+                        tia_error *err)
+{
+    const char *script = script_of(agent);
+    tia_worker_config cfg = {0};
+    cfg.agent_ids = &agent;
+    cfg.n_agents = 1;
+    cfg.poll_ms = DEMO_POLL_MS;
+    cfg.concurrency = 2; /* akira's audit and review run side by side */
+    cfg.drain_ms = 5000;
+    cfg.exec = sim_exec;
+    char rel[64];
+    snprintf(rel, sizeof rel, "/agents/%s", script ? script : "");
+    if (examples != NULL && script != NULL &&
+        join(d->script, sizeof d->script, examples, rel) == 0) {
+        d->argv[0] = "sh";
+        d->argv[1] = d->script;
+        d->cmd.argv = d->argv;
+        cfg.exec = tia_exec_cmd;
+        cfg.exec_ctx = &d->cmd;
     }
+    int rc = tia_store_open(url, NULL, &d->s, err);
     if (rc == 0)
-        rc = tia_workflow_set_status(s, wf, TIA_COMPLETED, err);
+        rc = tia_worker_new(d->s, &cfg, &d->w, err);
+    if (rc == 0 && pthread_create(&d->thread, NULL, worker_main, d) != 0)
+        rc = tia_error_set(err, TIA_EIO, "cannot start a worker thread");
+    d->started = rc == 0;
     return rc;
 }
+
+static void stop_workers(demo_worker *ws, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (ws[i].started)
+            tia_worker_stop(ws[i].w);
+    for (size_t i = 0; i < n; i++) {
+        if (ws[i].started)
+            pthread_join(ws[i].thread, NULL);
+        tia_worker_free(ws[i].w);
+        tia_store_close(ws[i].s);
+    }
+}
+
+/* The distinct agents of a spec, in order of first use. */
+static size_t spec_agents(const tia_workflow_spec *spec, const char **out, size_t max)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < spec->n_tasks; i++) {
+        size_t j = 0;
+        while (j < n && strcmp(out[j], spec->tasks[i].agent_id) != 0)
+            j++;
+        if (j == n && n < max)
+            out[n++] = spec->tasks[i].agent_id;
+    }
+    return n;
+}
+
+/* ---- the run ---- */
 
 /* Prints the agents' stats (text mode) or keeps them under key (JSON mode). */
 static int show_stats(tia_store *s, const tia_cli_opts *opts, json_t *doc, const char *key,
@@ -136,6 +216,67 @@ static int show_stats(tia_store *s, const tia_cli_opts *opts, json_t *doc, const
     return 0;
 }
 
+/* Submits the code_review template; its id goes to wf, its agents to agents. */
+static int submit(tia_store *s, const tia_cli_opts *opts, char wf[TIA_UUID_BUF],
+                  const char **agents, size_t *n_agents, tia_template **t, tia_error *err)
+{
+    tia_workflow_spec spec = {0};
+    int created = 0;
+    char now[40], input[160];
+    tia_time_format(tia_now_us(), now, sizeof now);
+    snprintf(input, sizeof input,
+             "{\"repository\": \"tokyoia\", \"change\": \"demo run %.19sZ\", \"source\": \"demo\"}",
+             now);
+    int rc = tia_template_load("code_review", NULL, t, err);
+    if (rc == 0)
+        rc = tia_template_spec(*t, input, &spec, err);
+    if (rc == 0) {
+        spec.initiator = "tokyoia demo";
+        rc = tia_engine_submit(s, &spec, wf, NULL, &created, err);
+    }
+    if (rc == 0) {
+        *n_agents = spec_agents(&spec, agents, TIA_CLI_N(scripts) * 4);
+        tia_cli_say(opts,
+                    "\nSubmitted code_review workflow %s (%zu tasks); one worker per agent:", wf,
+                    spec.n_tasks);
+    }
+    return rc;
+}
+
+/* Runs the workflow with in-process workers and follows it; *status gets its end. */
+static int run_workflow(tia_store *s, const tia_cli_opts *opts, json_t *doc, char wf[TIA_UUID_BUF],
+                        tia_error *err)
+{
+    const char *agents[TIA_CLI_N(scripts) * 4];
+    size_t n = 0;
+    tia_template *t = NULL;
+    char examples[4096];
+    int found = find_examples(examples, sizeof examples);
+    demo_worker ws[TIA_CLI_N(scripts) * 4];
+    memset(ws, 0, sizeof ws);
+    json_t *summary = NULL;
+    int rc = submit(s, opts, wf, agents, &n, &t, err);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        rc = start_worker(&ws[i], tia_store_default_url(opts->db_url), agents[i],
+                          found ? examples : NULL, err);
+        if (rc == 0)
+            tia_cli_say(opts, "  %-10s %s", agents[i],
+                        ws[i].cmd.argv ? ws[i].script : "(simulated)");
+    }
+    json_object_set_new(doc, "executor", json_string(found ? "command" : "simulated"));
+    if (rc == 0) {
+        tia_cli_say(opts, "%s", "");
+        rc = tia_cli_follow(s, opts, wf, DEMO_TIMEOUT_US, &summary, err);
+    }
+    stop_workers(ws, n);
+    tia_template_free(t);
+    const char *st = json_string_value(json_object_get(summary, "status"));
+    if (rc == 0 && (st == NULL || strcmp(st, "completed") != 0))
+        rc = tia_error_set(err, TIA_EIO, "the demo workflow %s ended %s", wf, st ? st : "?");
+    json_decref(summary);
+    return rc;
+}
+
 static int demo(tia_store *s, const tia_cli_opts *opts, json_t *doc, tia_error *err)
 {
     json_t *applied = NULL, *wf_json = NULL;
@@ -147,7 +288,7 @@ static int demo(tia_store *s, const tia_cli_opts *opts, json_t *doc, tia_error *
     json_object_set_new(doc, "migrations_applied", applied);
     if ((rc = show_stats(s, opts, doc, "agents_before", "Agents (stats; window: 24h):", err)))
         return rc;
-    if ((rc = record_workflow(s, opts, wf, err)) != 0)
+    if ((rc = run_workflow(s, opts, doc, wf, err)) != 0)
         return rc;
     if ((rc = tia_cli_workflow_build(s, wf, &wf_json, err)) != 0)
         return rc;
@@ -165,8 +306,11 @@ int tia_cli_demo(int argc, char **argv, const tia_cli_opts *opts)
 {
     tia_cli_parse_spec spec = {"demo", "",
                                "Opens the database (./tokyoia.db by default), applies the "
-                               "migrations, shows the agents, records one code_review "
-                               "workflow of five tasks and shows it with the agents' stats.",
+                               "migrations, shows the agents, then runs one code_review "
+                               "workflow end to end: submitted from the built-in template, run "
+                               "by one worker per agent with the example command workers of "
+                               "examples/agents ($TOKYOIA_EXAMPLES), followed live, and shown "
+                               "with the agents' stats.",
                                NULL, 0};
     tia_cli_pos pos;
     int rc = tia_cli_parse(&spec, argc, argv, &pos);

@@ -1,9 +1,12 @@
 /*
  * `tokyoia tasks`: list, show, add and update. update is tia_task_transition, so
- * the state machine (and the counters the database keeps) stay the library's.
+ * the state machine (and the counters the database keeps) stay the library's;
+ * retry and cancel go through the engine, which also handles leases and
+ * dependents.
  */
 #include <stdio.h>
 
+#include <tokyoia/engine.h>
 #include <tokyoia/tasks.h>
 
 #include "cli/cli.h"
@@ -163,6 +166,46 @@ static int tasks_update(int argc, char **argv, const tia_cli_opts *opts)
     return tia_cli_run(&spec, argc, argv, &a.pos, opts, update_body, &a);
 }
 
+typedef int (*task_call)(tia_store *s, const char *id, tia_error *err);
+
+/* retry and cancel: an engine call on the task, then the task as it is now. */
+static int engine_body(tia_store *s, const char *id, task_call call, tia_cli_result *res,
+                       tia_error *err)
+{
+    int rc = call(s, id, err);
+    return rc != 0 ? rc : result_task(s, id, res, err);
+}
+
+static int retry_body(tia_store *s, void *ctx, tia_cli_result *res, tia_error *err)
+{
+    return engine_body(s, ((task_args *)ctx)->pos.v[0], tia_engine_retry_task, res, err);
+}
+
+static int cancel_body(tia_store *s, void *ctx, tia_cli_result *res, tia_error *err)
+{
+    return engine_body(s, ((task_args *)ctx)->pos.v[0], tia_engine_cancel_task, res, err);
+}
+
+static int tasks_retry(int argc, char **argv, const tia_cli_opts *opts)
+{
+    task_args a = {0};
+    tia_cli_parse_spec spec = {"tasks retry", "ID",
+                               "Puts a failed or cancelled task back to pending with a new retry "
+                               "budget (exit 5 otherwise).",
+                               NULL, 0};
+    return tia_cli_run(&spec, argc, argv, &a.pos, opts, retry_body, &a);
+}
+
+static int tasks_cancel(int argc, char **argv, const tia_cli_opts *opts)
+{
+    task_args a = {0};
+    tia_cli_parse_spec spec = {"tasks cancel", "ID",
+                               "Cancels a task: a pending one at once, a running one at its "
+                               "worker's next heartbeat.",
+                               NULL, 0};
+    return tia_cli_run(&spec, argc, argv, &a.pos, opts, cancel_body, &a);
+}
+
 int tia_cli_tasks(int argc, char **argv, const tia_cli_opts *opts)
 {
     static const tia_cli_cmd cmds[] = {
@@ -170,6 +213,8 @@ int tia_cli_tasks(int argc, char **argv, const tia_cli_opts *opts)
         {"show", "ID", "show one task", tasks_show},
         {"add", "", "create a pending task", tasks_add},
         {"update", "ID", "move a task to a new status with its result", tasks_update},
+        {"retry", "ID", "retry a failed or cancelled task (engine)", tasks_retry},
+        {"cancel", "ID", "cancel a task (engine)", tasks_cancel},
     };
     return tia_cli_dispatch("tasks", "Manages agent tasks.", cmds, TIA_CLI_N(cmds), "list", argc,
                             argv, opts);

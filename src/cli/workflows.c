@@ -1,10 +1,12 @@
 /*
  * `tokyoia workflows`: list (filtered, by pages), show (with its tasks and
- * interactions), add, status and delete. The counters shown are the ones the
+ * interactions), add, status, delete and cancel (through the engine, which also
+ * stops the workflow's tasks). The counters shown are the ones the
  * database keeps from the tasks.
  */
 #include <stdio.h>
 
+#include <tokyoia/engine.h>
 #include <tokyoia/interactions.h>
 #include <tokyoia/tasks.h>
 #include <tokyoia/workflows.h>
@@ -240,6 +242,23 @@ static int wf_delete(int argc, char **argv, const tia_cli_opts *opts)
     return tia_cli_run(&spec, argc, argv, &a.pos, opts, delete_body, &a);
 }
 
+static int cancel_body(tia_store *s, void *ctx, tia_cli_result *res, tia_error *err)
+{
+    const char *id = ((wf_args *)ctx)->pos.v[0];
+    int rc = tia_engine_cancel_workflow(s, id, err);
+    return rc != 0 ? rc : result_workflow(s, id, res, err);
+}
+
+static int wf_cancel(int argc, char **argv, const tia_cli_opts *opts)
+{
+    wf_args a = {0};
+    tia_cli_parse_spec spec = {"workflows cancel", "ID",
+                               "Cancels a workflow: its pending tasks at once, its running ones "
+                               "at their worker's next heartbeat (exit 5 when it has ended).",
+                               NULL, 0};
+    return tia_cli_run(&spec, argc, argv, &a.pos, opts, cancel_body, &a);
+}
+
 int tia_cli_workflows(int argc, char **argv, const tia_cli_opts *opts)
 {
     static const tia_cli_cmd cmds[] = {
@@ -248,6 +267,7 @@ int tia_cli_workflows(int argc, char **argv, const tia_cli_opts *opts)
         {"add", "", "create a workflow", wf_add},
         {"status", "ID STATUS", "move a workflow to a new status", wf_status},
         {"delete", "ID", "delete a workflow", wf_delete},
+        {"cancel", "ID", "cancel a workflow and its tasks (engine)", wf_cancel},
     };
     return tia_cli_dispatch("workflows", "Manages multi-agent workflows.", cmds, TIA_CLI_N(cmds),
                             "list", argc, argv, opts);

@@ -39,9 +39,10 @@ static const tia__sql sql_refs = {
 
 /* One row with NULL interaction columns for a workflow without interactions. */
 /*
- * The seed's "agent interactions in a workflow" query, with the id breaking ties.
- * Only an empty answer needs sql_workflow_exists, to tell a quiet workflow from
- * an unknown one.
+ * The seed's "agent interactions in a workflow" query. The order (created_at,
+ * then id) is made in C (by_time): a workflow has few interactions, and sorting
+ * them there costs less than the database's sort step. Only an empty answer
+ * needs sql_workflow_exists, to tell a quiet workflow from an unknown one.
  */
 static const tia__sql sql_list = {
     "interaction.list_for_workflow",
@@ -49,12 +50,12 @@ static const tia__sql sql_list = {
     "i.interaction_type, i.message, i.payload, " TIA_PG_US("i.created_at") " "
     "FROM agent_interactions i JOIN agents a1 ON i.from_agent_id = a1.id "
     "JOIN agents a2 ON i.to_agent_id = a2.id "
-    "WHERE i.workflow_id = $1::uuid ORDER BY i.created_at, i.id",
+    "WHERE i.workflow_id = $1::uuid",
     "SELECT i.id, i.workflow_id, i.from_agent_id, i.to_agent_id, a1.name, a2.name, "
     "i.interaction_type, i.message, i.payload, i.created_at "
     "FROM agent_interactions i JOIN agents a1 ON i.from_agent_id = a1.id "
     "JOIN agents a2 ON i.to_agent_id = a2.id "
-    "WHERE i.workflow_id = ?1 ORDER BY i.created_at, i.id",
+    "WHERE i.workflow_id = ?1",
 };
 
 static const tia__sql sql_workflow_exists = {
@@ -62,6 +63,14 @@ static const tia__sql sql_workflow_exists = {
     "SELECT 1 FROM workflows WHERE id = $1::uuid",
     "SELECT 1 FROM workflows WHERE id = ?1",
 };
+
+static int by_time(const void *a, const void *b)
+{
+    const tia_interaction *x = a, *y = b;
+    if (x->created_at != y->created_at)
+        return x->created_at < y->created_at ? -1 : 1;
+    return strcmp(x->id, y->id);
+}
 
 static void interaction_clear(tia_interaction *it)
 {
@@ -219,6 +228,8 @@ int tia_interaction_list_for_workflow(tia_store *s, const char *workflow_id,
             goto done;
         out->n++;
     }
+    if (rc == 0)
+        qsort(out->items, out->n, sizeof *out->items, by_time);
     if (rc == 0 && out->n == 0) {
         tia__rows_free(r);
         r = NULL;

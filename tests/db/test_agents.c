@@ -227,6 +227,7 @@ typedef enum spoil {
     SP_SPEC_NULL,
     SP_SPEC_UTF8,
     SP_SPEC_ARRAY_NULL,
+    SP_SPEC_SEPARATOR,
     SP_STATUS,
     SP_STATUS_NEG,
     SP_META_JSON,
@@ -252,6 +253,7 @@ static const char *const spoil_field[SP_COUNT] = {"agent id",
                                                   "specialties[1]",
                                                   "specialties[1]",
                                                   "specialties",
+                                                  "specialties[1]",
                                                   "status",
                                                   "status",
                                                   "metadata",
@@ -295,6 +297,7 @@ static void test_create_refuses_bad_input(void **state)
         case SP_SPEC_NULL: sp[1] = NULL; break;
         case SP_SPEC_UTF8: sp[1] = "\x80"; break;
         case SP_SPEC_ARRAY_NULL: n.specialties = NULL; break;
+        case SP_SPEC_SEPARATOR: sp[1] = "a\x1f" "b"; break; /* the packing separator */
         case SP_STATUS: n.status = (tia_agent_status)42; break;
         case SP_STATUS_NEG: n.status = (tia_agent_status)-1; break;
         case SP_META_JSON: n.metadata = "{\"a\":"; break;
