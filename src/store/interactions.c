@@ -228,7 +228,7 @@ int tia_interaction_list_for_workflow(tia_store *s, const char *workflow_id,
             goto done;
         out->n++;
     }
-    if (rc == 0)
+    if (rc == 0 && out->n > 1)
         qsort(out->items, out->n, sizeof *out->items, by_time);
     if (rc == 0 && out->n == 0) {
         tia__rows_free(r);

@@ -75,7 +75,7 @@ int tia_workflow_get_with_tasks(tia_store *s, const char *id, tia_workflow **wf,
             break;
     if (rc == 0 && *wf == NULL)
         rc = tia_error_set(err, TIA_ENOTFOUND, "workflow %s not found", key);
-    if (rc == 0)
+    if (rc == 0 && n > 1)
         qsort(items, n, sizeof *items, by_creation);
 done:
     tia__rows_free(r);
