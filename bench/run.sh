@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
-# Runs the store benchmarks (bench/README.md): `make bench` calls it as
+# Runs the benchmarks (bench/README.md): `make bench` calls it as
 #   bench/run.sh BUILD_DIR
 # It starts a throwaway, durable PostgreSQL cluster (scripts/pg-test-cluster.sh with
-# TIA_PG_DURABLE=1), creates and migrates a database, loads it with `tokyoia
-# generate`, runs bench_store on it, then does the same on a SQLite file, prints the
-# figures, and stops the cluster and removes everything it made, also on failure or
-# Ctrl-C. Results: BUILD_DIR/bench/results-postgresql.txt and results-sqlite.txt.
+# TIA_PG_DURABLE=1); the engine part migrates an empty database and runs
+# bench_engine on it (lifecycles per second beside the raw INSERT rate); the store
+# part creates and migrates another, loads it with `tokyoia generate` and runs
+# bench_store on it. Then the same on SQLite files. It prints the figures, and
+# stops the cluster and removes everything it made, also on failure or Ctrl-C.
+# Results: BUILD_DIR/bench/results-{engine-,}{postgresql,sqlite}.txt.
 # Environment:
-#   TIA_BENCH_TASKS    tasks to generate (default 1000000)
-#   TIA_BENCH_METRICS  metric points to generate (default 3000000)
-#   TIA_BENCH_ARGS     extra bench_store options ("--inserts 100 --rounds 4 --runs 50")
-#   TIA_BENCH_ONLY     "postgresql" or "sqlite" to run one backend
+#   TIA_BENCH_TASKS        tasks to generate (default 1000000)
+#   TIA_BENCH_METRICS      metric points to generate (default 3000000)
+#   TIA_BENCH_ARGS         extra bench_store options ("--inserts 100 --rounds 4 --runs 50")
+#   TIA_BENCH_ENGINE_ARGS  extra bench_engine options ("--tasks 5000 --workers 1,4")
+#   TIA_BENCH_ONLY         "postgresql" or "sqlite" to run one backend
+#   TIA_BENCH_PARTS        "engine", "store" or both (default "engine store")
 set -euo pipefail
 
 build=${1:?usage: bench/run.sh BUILD_DIR}
@@ -19,9 +23,11 @@ src=$(cd "$(dirname "$0")/.." && pwd)
 tasks=${TIA_BENCH_TASKS:-1000000}
 metrics=${TIA_BENCH_METRICS:-3000000}
 only=${TIA_BENCH_ONLY:-}
+parts=${TIA_BENCH_PARTS:-engine store}
 read -r -a bench_args <<< "${TIA_BENCH_ARGS:-}"
+read -r -a engine_args <<< "${TIA_BENCH_ENGINE_ARGS:-}"
 
-for bin in "$build/tokyoia" "$build/bench/bench_store"; do
+for bin in "$build/tokyoia" "$build/bench/bench_store" "$build/bench/bench_engine"; do
   if [ ! -x "$bin" ]; then
     echo "bench/run.sh: $bin is missing: build the bench_all target first" >&2
     exit 1
@@ -38,6 +44,17 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 psql_bin=$(command -v psql || ls /usr/lib/postgresql/*/bin/psql 2> /dev/null | sort -V | tail -n 1)
+
+has_part() { [[ " $parts " == *" $1 "* ]]; }
+
+# Runs bench_engine on the empty database at $1 after migrating it; $2 names the backend.
+run_engine() {
+  local db=$1 backend=$2 out="$build/bench/results-engine-$2.txt"
+  echo "== $backend: migrate, bench_engine"
+  "$build/tokyoia" --db "$db" migrate
+  "$build/bench/bench_engine" --db "$db" --out "$out" "${engine_args[@]}"
+  echo "== $backend: results in $out"
+}
 
 # Loads $tasks/$metrics into the database at $1 and benchmarks it; $2 names the backend.
 run_backend() {
@@ -56,11 +73,22 @@ if [ "$only" != sqlite ]; then
   TIA_PG_DURABLE=1 TIA_PG_EXTRA_OPTS="-c max_wal_size=4GB" \
     "$src/scripts/pg-test-cluster.sh" start "$state"
   admin=$(cat "$state")
-  "$psql_bin" "$admin" -qX -c "CREATE DATABASE tokyoia_bench"
-  run_backend "${admin/dbname=postgres/dbname=tokyoia_bench}" postgresql
+  if has_part engine; then
+    "$psql_bin" "$admin" -qX -c "CREATE DATABASE tokyoia_engine"
+    run_engine "${admin/dbname=postgres/dbname=tokyoia_engine}" postgresql
+  fi
+  if has_part store; then
+    "$psql_bin" "$admin" -qX -c "CREATE DATABASE tokyoia_bench"
+    run_backend "${admin/dbname=postgres/dbname=tokyoia_bench}" postgresql
+  fi
   "$src/scripts/pg-test-cluster.sh" stop "$state"
 fi
 if [ "$only" != postgresql ]; then
-  run_backend "$work/bench.db" sqlite
+  if has_part engine; then
+    run_engine "$work/engine.db" sqlite
+  fi
+  if has_part store; then
+    run_backend "$work/bench.db" sqlite
+  fi
 fi
 echo "bench/run.sh: done (load average now $(cut -d' ' -f1-3 /proc/loadavg))"

@@ -160,7 +160,10 @@ typedef struct tia_worker_config {
     const char *worker_id; /* NULL: "<host>:<pid>:<random>"; <= TIA_WORKER_ID_MAX */
     int concurrency;       /* tasks at a time, 1..TIA_WORKER_CONCURRENCY_MAX; 0: 1 */
     int64_t lease_ms;      /* 1 s .. 1 h; 0: TIA_WORKER_LEASE_MS; heartbeat every third */
-    int64_t poll_ms;       /* between claims when idle, 10 ms .. 1 h; 0: TIA_WORKER_POLL_MS */
+    int64_t poll_ms;       /* the backstop between claims when idle, 10 ms .. 1 h; 0:
+                              TIA_WORKER_POLL_MS. New work wakes an idle worker at once
+                              (LISTEN/NOTIFY on PostgreSQL; on SQLite, writers in the
+                              same process only), and a retry when its backoff ends */
     int64_t drain_ms;      /* after a stop, how long running tasks may finish before
                               they are released; 0: TIA_WORKER_DRAIN_MS */
     int64_t reap_ms;       /* take back expired leases of any worker this often;

@@ -228,6 +228,8 @@ static int retry_body(tia_store *s, void *ctx, tia_error *err)
         tia__param w = tia__p_text(tia__table_at(&t, 0, 1));
         rc = tia__db_exec(s, &sql_reopen_wf, &w, 1, NULL, err);
     }
+    if (rc == 0) /* its agent wakes at the commit (revived dependents are not ready yet) */
+        rc = tia__wake_ready_one(s, TIA__READY_TASKS, id, err);
     tia__table_free(&t);
     return rc;
 }
@@ -308,6 +310,8 @@ static int spawn_body(tia_store *s, void *ctx, tia_error *err)
         rc = tia__lease_lost(s, sp->parent, err);
     for (size_t i = 0; rc == 0 && i < sp->n; i++)
         rc = insert_subtask(s, sp, i, tia__table_at(&t, 0, 0), err);
+    if (rc == 0) /* the subtasks' agents wake at the commit */
+        rc = tia__wake_ready_one(s, TIA__READY_CHILDREN, sp->parent, err);
     tia__table_free(&t);
     return rc;
 }

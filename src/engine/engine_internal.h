@@ -133,4 +133,65 @@ int tia__engine_ended_badly(tia_store *s, const char *task_id, tia_error *err);
  */
 int tia__engine_settle_workflows(tia_store *s, tia__idset *set, tia_error *err);
 
+/* ------------------------------------------------------------------------- */
+/* Wake-ups (notify.c): NOTIFY on PostgreSQL, in-process signals on SQLite    */
+/* ------------------------------------------------------------------------- */
+
+/* The PostgreSQL channel; the payload of each notification is an agent id. */
+#define TIA__READY_CHANNEL "tokyoia_ready"
+
+/* What the ids given to tia__wake_ready are. */
+typedef enum tia__ready_scope {
+    TIA__READY_TASKS = 0,  /* tasks */
+    TIA__READY_DEPENDENTS, /* tasks whose dependents may have become ready */
+    TIA__READY_WORKFLOWS,  /* workflows whose tasks may be ready */
+    TIA__READY_CHILDREN    /* tasks whose subtasks may be ready */
+} tia__ready_scope;
+
+/*
+ * Inside the caller's transaction, once per kind of change: the agents of the
+ * tasks (of scope over ids) that are ready now (pending, no dependency left,
+ * run_after passed) are woken. PostgreSQL: one statement that sends NOTIFY
+ * tokyoia_ready, '<agent_id>' per distinct agent, delivered at COMMIT.
+ * SQLite: the agents are remembered for tia__wake_flush (nothing at all when
+ * no waiter is open in this process). Nothing when ids is empty.
+ */
+int tia__wake_ready(tia_store *s, tia__ready_scope scope, tia__idset *ids, tia_error *err);
+int tia__wake_ready_one(tia_store *s, tia__ready_scope scope, const char *id, tia_error *err);
+
+/*
+ * After the transaction ended (committed: 1 after a COMMIT, 0 after a
+ * rollback): SQLite signals the waiters of this process on the same database
+ * whose agents were remembered, each once; PostgreSQL has nothing to do.
+ */
+void tia__wake_flush(tia_store *s, int committed);
+
+/*
+ * A waiter: wakes when work of its agents becomes ready on s's database.
+ * PostgreSQL: a connection of its own that LISTENs (store/listen.h); SQLite: a
+ * registration in this process (writers of other processes are not seen:
+ * keep polling as a backstop). It does not use s after tia__waiter_open.
+ */
+typedef struct tia__waiter tia__waiter;
+
+int tia__waiter_open(tia_store *s, const char *const *agent_ids, size_t n, tia__waiter **out,
+                     tia_error *err);
+/* The descriptor to poll for POLLIN (-1 while the LISTEN connection is down). */
+int tia__waiter_fd(const tia__waiter *w);
+/*
+ * Reads what arrived without blocking: how many wake-ups named its agents
+ * (0: none, or only other agents'), or a TIA_E* code. With a descriptor of -1,
+ * tries to reconnect (and answers 1 when it did: wake-ups may have been lost).
+ */
+int tia__waiter_drain(tia__waiter *w, tia_error *err);
+/* Waits up to timeout_ms for a wake-up of its agents: as drain, 0 on timeout. */
+int tia__waiter_wait(tia__waiter *w, int64_t timeout_ms, tia_error *err);
+/*
+ * On s: milliseconds until the first ready task of the waiter's agents that is
+ * waiting for its run_after (a retry's backoff) is due, -1 when there is none.
+ */
+int tia__waiter_next_due(tia__waiter *w, tia_store *s, int64_t *ms, tia_error *err);
+/* NULL is accepted. */
+void tia__waiter_free(tia__waiter *w);
+
 #endif

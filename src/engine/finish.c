@@ -54,27 +54,51 @@ enum { E_ID, E_STATUS, E_WORKFLOW, E_PARENT, E_HAS_DEPS, E_COLS };
  * The task rows of a batch of completions. A task with unfinished subtasks
  * keeps running, awaiting them, with its lease cleared. Parameter 1: a JSON
  * array of {id, worker_id, attempt, output (JSON text), tokens, in_tok, out_tok,
- * cost (micro-dollars or null)}.
+ * cost (micro-dollars or null)}; on PostgreSQL also m1, m2, m3: the ids of the
+ * item's latency, tokens and cost points, which the same statement inserts for
+ * each row it completes (one statement less per batch, and the points are
+ * written before the counter triggers lock the agents' totals: those locks are
+ * held to the COMMIT and every claim and completion of the agent waits for them).
+ * x is MATERIALIZED and the status compared to its column want, so that each
+ * item is found by primary key: with the constant 'running' the planner may
+ * pick a bitmap scan of the partial index idx_tasks_lease, which holds every
+ * dead running version of a busy queue until the next vacuum.
  */
+#define PG_COMPLETE_UPDATE                                                                         \
+    "UPDATE agent_tasks t SET "                                                                    \
+    "status = CASE WHEN t.children_pending > 0 THEN 'running' ELSE 'completed' END, "              \
+    "awaiting_children = t.children_pending > 0, "                                                 \
+    "output_data = x.output::jsonb, tokens_used = x.tokens, "                                      \
+    "input_tokens = x.in_tok, output_tokens = x.out_tok, "                                         \
+    "cost_usd = COALESCE(x.cost / 1000000.0, LEAST(round(x.tokens * COALESCE((SELECT "             \
+    "p.usd_per_1k_tokens FROM agents a JOIN model_prices p ON p.model = a.model "                  \
+    "WHERE a.id = t.agent_id), 0) / 1000.0, 6), 9999.999999)), "                                   \
+    "completed_at = CASE WHEN t.children_pending > 0 THEN NULL ELSE statement_timestamp() END, "   \
+    "duration_ms = CASE WHEN t.children_pending > 0 OR t.started_at IS NULL THEN NULL "            \
+    "ELSE " TIA__PG_DURATION " END, "                                                              \
+    "lease_expires_at = NULL "                                                                     \
+    "FROM x WHERE t.id = x.id AND t.worker_id = x.worker_id AND t.attempt = x.attempt "            \
+    "AND t.status = x.want AND NOT t.awaiting_children "                                           \
+    "RETURNING t.id, t.status, t.workflow_id, t.parent_task_id, t.agent_id, t.task_type, "         \
+    "t.attempt, t.duration_ms, t.tokens_used, t.cost_usd, x.m1, x.m2, x.m3"
+#define PG_COMPLETE_METRICS                                                                        \
+    "INSERT INTO agent_metrics (id, agent_id, metric_type, metric_value, metric_unit, context) "   \
+    "SELECT v.id, u.agent_id, v.type, v.value, v.unit, jsonb_build_object('task_id', u.id, "       \
+    "'workflow_id', u.workflow_id, 'task_type', u.task_type, 'status', u.status, 'attempt', "      \
+    "u.attempt) FROM u CROSS JOIN LATERAL (VALUES "                                                \
+    "(u.m1, 'latency', COALESCE(u.duration_ms, 0)::float8, 'ms'), "                                \
+    "(u.m2, 'tokens', u.tokens_used::float8, 'tokens'), "                                          \
+    "(u.m3, 'cost', u.cost_usd::float8, 'USD')) AS v(id, type, value, unit) "                      \
+    "WHERE u.status = 'completed'"
 static const tia__sql sql_complete = {
     "engine.complete",
-    "WITH x AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, worker_id text, "
-    "attempt int8, output text, tokens int8, in_tok int8, out_tok int8, cost int8)) "
-    "UPDATE agent_tasks t SET "
-    "status = CASE WHEN t.children_pending > 0 THEN 'running' ELSE 'completed' END, "
-    "awaiting_children = t.children_pending > 0, "
-    "output_data = x.output::jsonb, tokens_used = x.tokens, "
-    "input_tokens = x.in_tok, output_tokens = x.out_tok, "
-    "cost_usd = COALESCE(x.cost / 1000000.0, LEAST(round(x.tokens * COALESCE((SELECT "
-    "p.usd_per_1k_tokens FROM agents a JOIN model_prices p ON p.model = a.model "
-    "WHERE a.id = t.agent_id), 0) / 1000.0, 6), 9999.999999)), "
-    "completed_at = CASE WHEN t.children_pending > 0 THEN NULL ELSE statement_timestamp() END, "
-    "duration_ms = CASE WHEN t.children_pending > 0 OR t.started_at IS NULL THEN NULL "
-    "ELSE " TIA__PG_DURATION " END, "
-    "lease_expires_at = NULL "
-    "FROM x WHERE t.id = x.id AND t.worker_id = x.worker_id AND t.attempt = x.attempt "
-    "AND t.status = 'running' AND NOT t.awaiting_children "
-    "RETURNING " PG_ENDED_COLS("t"),
+    "WITH x AS MATERIALIZED (SELECT *, 'running'::varchar AS want FROM jsonb_to_recordset("
+    "$1::jsonb) AS x(id uuid, worker_id text, attempt int8, output text, tokens int8, "
+    "in_tok int8, out_tok int8, cost int8, m1 uuid, m2 uuid, m3 uuid)), "
+    "u AS (" PG_COMPLETE_UPDATE "), m AS (" PG_COMPLETE_METRICS ") "
+    "SELECT u.id, u.status, COALESCE(u.workflow_id::text, ''), "
+    "COALESCE(u.parent_task_id::text, ''), "
+    "EXISTS (SELECT 1 FROM task_dependencies d WHERE d.depends_on = u.id)::int FROM u",
     "UPDATE agent_tasks SET "
     "status = CASE WHEN children_pending > 0 THEN 'running' ELSE 'completed' END, "
     "awaiting_children = children_pending > 0, "
@@ -395,6 +419,7 @@ int tia__engine_txn(tia_store *s, int (*body)(tia_store *s, void *ctx, tia_error
         else
             tia__db_rollback(s);
     }
+    tia__wake_flush(s, rc == 0); /* SQLite's waiters learn of ready work after the COMMIT */
     return rc;
 }
 
@@ -495,6 +520,8 @@ static int pass_to_dependents(tia_store *s, tia__idset *set, tia_error *err)
         }
         free(input);
     }
+    if (rc == 0) /* the agents of the dependents that became ready wake at the commit */
+        rc = tia__wake_ready(s, TIA__READY_DEPENDENTS, set, err);
     tia__table_free(&d);
     tia__table_free(&e);
     return rc;
@@ -504,10 +531,12 @@ static const char *const completion_metrics[] = {"latency", "tokens", "cost"};
 
 /*
  * Everything that follows the completion of the tasks of t (E_ columns; only rows
- * whose status is completed count): metrics, dependents, parents, and again for
- * each parent that completes in turn. Their workflows are added to wfs.
+ * whose status is completed count): metrics (unless recorded already, as the
+ * PostgreSQL completion does), dependents, parents, and again for each parent
+ * that completes in turn. Their workflows are added to wfs.
  */
-static int after_completed(tia_store *s, tia__table *t, tia__idset *wfs, tia_error *err)
+static int after_completed(tia_store *s, tia__table *t, int metrics_done, tia__idset *wfs,
+                           tia_error *err)
 {
     int rc = 0;
     while (rc == 0 && t->rows > 0) {
@@ -530,8 +559,9 @@ static int after_completed(tia_store *s, tia__table *t, tia__idset *wfs, tia_err
             if (tia__table_at(t, i, E_PARENT)[0])
                 tia__idset_add(&with_parent, tia__table_at(t, i, E_ID));
         }
-        if (rc == 0)
+        if (rc == 0 && !metrics_done)
             rc = record_metrics(s, ids, n, completion_metrics, 3, err);
+        metrics_done = 0; /* the parents completed below have none yet */
         if (rc == 0)
             rc = pass_to_dependents(s, &with_deps, err);
         free(ids);
@@ -595,7 +625,8 @@ static int check_completion(const tia_completion *c, checked *k, tia_error *err)
     return 0;
 }
 
-static json_t *completion_json(const tia_completion *c, const checked *k)
+/* One item of sql_complete's parameter; PostgreSQL also gets its metric points' ids. */
+static json_t *completion_json(tia_store *s, const tia_completion *c, const checked *k)
 {
     json_t *o = json_pack("{s:s, s:s, s:I, s:s?, s:I}", "id", k->id, "worker_id", c->worker_id,
                           "attempt", (json_int_t)c->attempt, "output", c->output_data, "tokens",
@@ -608,6 +639,12 @@ static json_t *completion_json(const tia_completion *c, const checked *k)
         json_object_set_new(o, "out_tok", json_integer(c->output_tokens));
     if (c->cost_micros >= 0)
         json_object_set_new(o, "cost", json_integer(c->cost_micros));
+    for (int m = 0; tia_store_backend(s) == TIA_BACKEND_POSTGRES && m < 3; m++) {
+        static const char *const names[3] = {"m1", "m2", "m3"};
+        char id[TIA_UUID_BUF];
+        tia__store_uuid7(s, id);
+        json_object_set_new(o, names[m], json_string(id));
+    }
     return o;
 }
 
@@ -664,7 +701,7 @@ static int complete_body(tia_store *s, void *ctx, tia_error *err)
     for (size_t i = 0; arr != NULL && i < b->n; i++) {
         b->rcs[i] = b->k[i].rc;
         if (b->k[i].rc == 0 &&
-            json_array_append_new(arr, completion_json(&b->items[i], &b->k[i])) != 0) {
+            json_array_append_new(arr, completion_json(s, &b->items[i], &b->k[i])) != 0) {
             json_decref(arr);
             arr = NULL;
         }
@@ -674,7 +711,7 @@ static int complete_body(tia_store *s, void *ctx, tia_error *err)
     if (rc == 0)
         rc = refuse_missed(s, b, &t, err);
     if (rc == 0)
-        rc = after_completed(s, &t, &wfs, err);
+        rc = after_completed(s, &t, wfs.pg, &wfs, err);
     if (rc == 0)
         rc = tia__engine_settle_workflows(s, &wfs, err);
     tia__table_free(&t);
@@ -805,6 +842,8 @@ static int fail_body(tia_store *s, void *ctx, tia_error *err)
             rc = tia_error_set(err, f->item, "%s", f->item_err.message);
     } else if (rc == 0 && strcmp(tia__table_at(&t, 0, 0), "pending") != 0) {
         rc = tia__engine_ended_badly(s, f->id, err);
+    } else if (rc == 0) { /* a retry wakes its agent only when it has no backoff to wait */
+        rc = tia__wake_ready_one(s, TIA__READY_TASKS, f->id, err);
     }
     tia__table_free(&t);
     return rc;

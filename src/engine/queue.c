@@ -251,15 +251,23 @@ enum {
 
 /*
  * PostgreSQL: the whole claim in one statement. SKIP LOCKED hands each ready row
- * to exactly one claimer without waiting; the single-agent form is an ordered
- * scan of idx_tasks_ready, the multi-agent one a scan per agent and a sort.
+ * to exactly one claimer without waiting. One agent: an ordered scan of
+ * idx_tasks_ready (which ends in id, so it reads only the rows it takes).
+ * Several: "agent_id = ANY (...)" would read and sort every ready task of every
+ * agent at each claim, so the claim reads each agent's first max ready tasks
+ * (one ordered scan per agent, unlocked), keeps the best max of them, counts
+ * how many each agent has among those, and then takes exactly that many from
+ * each agent in order with SKIP LOCKED: no row is locked that is not claimed.
+ * A row locked by another claim meanwhile is skipped for the agent's next one.
  * Parameters: 1 agent (or JSON array of agents), 2 worker, 3 max, 4 lease ms.
  */
 /* clang-format off */
-#define CLAIM_PG(agent_cond)                                                                       \
-    "WITH c AS (SELECT id FROM agent_tasks WHERE status = 'pending' AND deps_pending = 0 "         \
-    "AND " agent_cond " AND run_after <= statement_timestamp() "                                   \
-    "ORDER BY priority DESC, created_at, id LIMIT $3::int8 FOR UPDATE SKIP LOCKED), "              \
+#define READY_PG(agent, limit, lock)                                                               \
+    "SELECT id, priority, created_at FROM agent_tasks WHERE status = 'pending' "                   \
+    "AND deps_pending = 0 AND agent_id = " agent " AND run_after <= statement_timestamp() "         \
+    "ORDER BY priority DESC, created_at, id LIMIT " limit lock
+#define CLAIM_PG(ready)                                                                            \
+    "WITH c AS (" ready "), "                                                                      \
     "u AS (UPDATE agent_tasks t SET status = 'running', started_at = statement_timestamp(), "      \
     "worker_id = $2::text, attempt = t.attempt + 1, cancel_requested = false, "                    \
     "lease_expires_at = statement_timestamp() + $4::int8 * interval '1 millisecond' "              \
@@ -267,13 +275,37 @@ enum {
     "SELECT " CLAIM_COLS_PG " FROM u JOIN agents a ON a.id = u.agent_id "                          \
     "LEFT JOIN workflows w ON w.id = u.workflow_id "                                               \
     "ORDER BY u.priority DESC, u.created_at, u.id"
+#define SKIP_LOCKED " FOR UPDATE SKIP LOCKED"
 
 static const tia__sql sql_claim_one_pg = {
-    "engine.claim", CLAIM_PG("agent_id = $1::text"), NULL,
+    "engine.claim", CLAIM_PG(READY_PG("$1::text", "$3::int8", SKIP_LOCKED)), NULL,
 };
 static const tia__sql sql_claim_many_pg = {
     "engine.claim_agents",
-    CLAIM_PG("agent_id = ANY (ARRAY(SELECT jsonb_array_elements_text($1::jsonb)))"), NULL,
+    CLAIM_PG("WITH a AS (SELECT DISTINCT jsonb_array_elements_text($1::jsonb) AS agent), "
+             "best AS (SELECT a.agent FROM a CROSS JOIN LATERAL ("
+             READY_PG("a.agent", "$3::int8", "") ") r "
+             "ORDER BY r.priority DESC, r.created_at, r.id LIMIT $3::int8), "
+             "q AS (SELECT agent, count(*) AS n FROM best GROUP BY agent) "
+             "SELECT l.id FROM q CROSS JOIN LATERAL ("
+             READY_PG("q.agent", "q.n", SKIP_LOCKED) ") l"),
+    NULL,
+};
+
+/*
+ * PostgreSQL, for the rest of the claim's transaction: no plan that sorts when
+ * one reads idx_tasks_ready in order. A queue's statistics are stale by nature
+ * (a burst of submissions is not analysed yet, so the planner believes almost
+ * nothing is pending), and then a scan of idx_tasks_status or
+ * idx_tasks_agent_status followed by a sort looks as cheap as the ordered scan,
+ * while it reads every ready task of the agent at each claim. Sorting what the
+ * claim returned stays possible (no other plan exists). JIT off: disable_cost
+ * puts the estimate far above jit_above_cost, and compiling a plan costs
+ * hundreds of milliseconds, a hundred times the claim itself.
+ */
+static const tia__sql sql_claim_plan_pg = {
+    "engine.claim_plan",
+    "SELECT set_config('enable_sort', 'off', true), set_config('jit', 'off', true)", NULL,
 };
 
 /* SQLite, inside BEGIN IMMEDIATE: take the rows, then read them back in claim order. */
@@ -297,15 +329,13 @@ static const tia__sql sql_claimed_lite = {
     "ORDER BY u.priority DESC, u.created_at, u.id",
 };
 
-/* The first claim in a workflow starts it. */
+/* The first claim in a workflow starts it. Parameter 1: the workflows read as pending. */
 static const tia__sql sql_start_workflows = {
     "engine.start_workflows",
     "UPDATE workflows SET status = 'running', started_at = statement_timestamp() "
-    "WHERE status = 'pending' AND id IN (SELECT workflow_id FROM agent_tasks "
-    "WHERE id " TIA__PG_IN(1) ")",
+    "WHERE id " TIA__PG_IN(1) " AND status = 'pending'",
     "UPDATE workflows SET status = 'running', started_at = " TIA_SQLITE_NOW " "
-    "WHERE +status = 'pending' AND id IN (SELECT workflow_id FROM agent_tasks "
-    "WHERE id " TIA__LITE_IN(1) ")",
+    "WHERE id " TIA__LITE_IN(1) " AND +status = 'pending'",
 };
 /* clang-format on */
 
@@ -328,8 +358,8 @@ static void copy_uuid(tia__rows *r, int col, char out[TIA_UUID_BUF])
     snprintf(out, TIA_UUID_BUF, "%s", v ? v : "");
 }
 
-/* Reads one claimed row into c; *wf_pending is set when its workflow has not started. */
-static int read_claim(tia__rows *r, tia_claim *c, int *wf_pending, tia_error *err)
+/* Reads one claimed row into c; its workflow goes to wfs when it has not started. */
+static int read_claim(tia__rows *r, tia_claim *c, tia__idset *wfs, tia_error *err)
 {
     int oom = 0;
     tia_task *t = calloc(1, sizeof *t);
@@ -360,15 +390,15 @@ static int read_claim(tia__rows *r, tia_claim *c, int *wf_pending, tia_error *er
     c->agent_model = tia__col_dup(r, C_MODEL, &oom);
     const char *wst = tia__col_text(r, C_WF_STATUS);
     if (wst != NULL && strcmp(wst, "pending") == 0)
-        *wf_pending = 1;
+        tia__idset_add(wfs, t->workflow_id);
     if (oom)
         return tia_error_set(err, TIA_ENOMEM, "out of memory reading a claimed task");
     return 0;
 }
 
-/* Reads every claimed row into out, adding their ids to set. */
-static int read_claims(tia__rows *r, size_t max, struct tia_claim_list *out, tia__idset *set,
-                       int *wf_pending, tia_error *err)
+/* Reads every claimed row into out, adding the workflows still pending to wfs. */
+static int read_claims(tia__rows *r, size_t max, struct tia_claim_list *out, tia__idset *wfs,
+                       tia_error *err)
 {
     int rc;
     out->items = calloc(max, sizeof *out->items);
@@ -376,9 +406,8 @@ static int read_claims(tia__rows *r, size_t max, struct tia_claim_list *out, tia
         return tia_error_set(err, TIA_ENOMEM, "out of memory for %zu claims", max);
     while ((rc = tia__rows_next(r, err)) > 0 && out->n < max) {
         tia_claim *c = &out->items[out->n++];
-        if ((rc = read_claim(r, c, wf_pending, err)) != 0)
+        if ((rc = read_claim(r, c, wfs, err)) != 0)
             return rc;
-        tia__idset_add(set, c->task->id);
     }
     return rc < 0 ? rc : 0;
 }
@@ -397,28 +426,28 @@ static int claim_ids_lite(tia_store *s, const tia__param *p, tia__idset *set, ti
 static int claim_txn(tia_store *s, const tia__param *p, int many, size_t max,
                      struct tia_claim_list *out, tia_error *err)
 {
-    tia__idset taken, set;
+    tia__idset taken, wfs;
     tia__rows *r = NULL;
     tia__param ids;
-    int wf_pending = 0, rc = 0;
+    int rc = 0;
     tia__idset_init(&taken, s);
-    tia__idset_init(&set, s);
-    if (set.pg) {
+    tia__idset_init(&wfs, s);
+    if (wfs.pg) {
         const tia__sql *q = many ? &sql_claim_many_pg : &sql_claim_one_pg;
-        rc = tia__db_query(s, q, p, 4, &r, err);
-    } else {
-        wf_pending = 1; /* the UPDATE checks the status itself, in-process */
-        if ((rc = claim_ids_lite(s, p, &taken, err)) == 0 && taken.n > 0 &&
-            (rc = tia__idset_param(&taken, &ids, err)) == 0)
-            rc = tia__db_query(s, &sql_claimed_lite, &ids, 1, &r, err);
+        if ((rc = tia__db_exec(s, &sql_claim_plan_pg, NULL, 0, NULL, err)) == 0)
+            rc = tia__db_query(s, q, p, 4, &r, err);
+    } else if ((rc = claim_ids_lite(s, p, &taken, err)) == 0 && taken.n > 0 &&
+               (rc = tia__idset_param(&taken, &ids, err)) == 0) {
+        rc = tia__db_query(s, &sql_claimed_lite, &ids, 1, &r, err);
     }
     if (rc == 0 && r != NULL)
-        rc = read_claims(r, max, out, &set, &wf_pending, err);
+        rc = read_claims(r, max, out, &wfs, err);
     tia__rows_free(r);
-    if (rc == 0 && set.n > 0 && wf_pending && (rc = tia__idset_param(&set, &ids, err)) == 0)
+    /* A workflow another claim started meanwhile is left alone by the status check. */
+    if (rc == 0 && wfs.n > 0 && (rc = tia__idset_param(&wfs, &ids, err)) == 0)
         rc = tia__db_exec(s, &sql_start_workflows, &ids, 1, NULL, err);
     tia__idset_free(&taken);
-    tia__idset_free(&set);
+    tia__idset_free(&wfs);
     return rc;
 }
 

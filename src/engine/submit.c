@@ -363,8 +363,11 @@ static int run_submit(tia_store *s, submit_job *j, int *created, tia_error *err)
         return rc < 0 ? rc : 0; /* found: the first submission's id is in j->id */
     }
     rc = j->write(s, j, err);
+    if (rc == 0) /* idle workers of the ready tasks' agents wake at the commit */
+        rc = tia__wake_ready_one(s, j->wf ? TIA__READY_WORKFLOWS : TIA__READY_TASKS, j->id, err);
     if (rc == 0)
         rc = tia__db_commit(s, err);
+    tia__wake_flush(s, rc == 0);
     if (rc == 0) {
         *created = 1;
         return 0;

@@ -5,8 +5,10 @@
  * so that a slow executor never delays another task's heartbeat, and the store
  * (one connection, one thread) is never shared. Slot threads and
  * tia_worker_stop (which may run in a signal handler) wake the coordinator
- * through a self-pipe; the coordinator otherwise sleeps until the next poll,
- * heartbeat, reap or drain deadline.
+ * through a self-pipe; new work wakes it through a waiter (notify.c: LISTEN
+ * on PostgreSQL, in-process signals on SQLite), polled beside the pipe; it
+ * otherwise sleeps until the next poll (the backstop, and the end of a
+ * retry's backoff), heartbeat, reap or drain deadline.
  */
 #define _GNU_SOURCE /* pipe2, O_CLOEXEC pipes without a race against fork */
 #include <errno.h>
@@ -25,6 +27,7 @@
 
 #include "core/crypto.h"
 #include "core/validate.h"
+#include "engine/engine_internal.h"
 
 /* Consecutive failed database calls after which the worker gives up. */
 #define DB_ERRORS_MAX 10
@@ -61,6 +64,7 @@ struct tia_worker {
     void *event_ctx;
     slot *slots;
     int wake[2];
+    tia__waiter *waiter; /* during tia_worker_run; NULL: polling only */
     atomic_int stop_requests;
     tia_worker_stats stats;
 };
@@ -69,6 +73,7 @@ struct tia_worker {
 typedef struct run_state {
     int draining;
     int64_t drain_deadline, next_poll, next_reap;
+    int64_t next_listen; /* when to try again to reach a waiter that failed */
     int db_errors;
     int fatal_rc;
     tia_error fatal;
@@ -562,8 +567,61 @@ static int64_t min64(int64_t a, int64_t b)
     return a < b ? a : b;
 }
 
-/* Sleeps until a slot or a stop wakes us, or the next deadline. */
-static void wait_for_work(tia_worker *w, const run_state *st, int64_t now)
+/* ---- wake-ups ---- */
+
+/*
+ * Opens the waiter before a claim, so that nothing made ready after that claim
+ * goes unannounced. Without one (it failed) the worker polls, and tries again
+ * a poll interval later.
+ */
+static void open_waiter(tia_worker *w, run_state *st, int64_t now)
+{
+    tia_error err = {0};
+    if (w->waiter != NULL || now < st->next_listen)
+        return;
+    int rc = tia__waiter_open(w->s, (const char *const *)w->agent_ids, w->n_agents, &w->waiter,
+                              &err);
+    if (rc != 0) {
+        char msg[TIA_ERROR_MSG_MAX + 64];
+        snprintf(msg, sizeof msg, "no wake-ups, polling every %lld ms: %s",
+                 (long long)w->poll_ms, err.message);
+        emit(w, TIA_WORKER_ERROR, msg);
+        st->next_listen = now + w->poll_ms;
+    }
+}
+
+/* Reads the waiter: work of our agents was announced, so claim at once. */
+static void read_waiter(tia_worker *w, run_state *st, int64_t now)
+{
+    tia_error err = {0};
+    int n = tia__waiter_drain(w->waiter, &err);
+    if (n < 0) {
+        char msg[TIA_ERROR_MSG_MAX + 64];
+        snprintf(msg, sizeof msg, "wake-ups lost, polling every %lld ms: %s",
+                 (long long)w->poll_ms, err.message);
+        emit(w, TIA_WORKER_ERROR, msg);
+        tia__waiter_free(w->waiter);
+        w->waiter = NULL;
+        st->next_listen = now + w->poll_ms;
+    }
+    if (n != 0)
+        st->next_poll = now; /* lost wake-ups may have hidden work: look too */
+}
+
+/* After a claim found nothing: the backstop, or sooner when a retry's backoff ends. */
+static int64_t idle_ms(tia_worker *w, run_state *st)
+{
+    tia_error err = {0};
+    int64_t due = -1;
+    if (w->waiter == NULL)
+        return w->poll_ms;
+    int rc = tia__waiter_next_due(w->waiter, w->s, &due, &err);
+    db_outcome(w, st, rc, &err);
+    return rc == 0 && due >= 0 ? min64(w->poll_ms, due) : w->poll_ms;
+}
+
+/* Sleeps until a slot, a stop or new work wakes us, or the next deadline. */
+static void wait_for_work(tia_worker *w, run_state *st, int64_t now)
 {
     int64_t until = now + w->poll_ms;
     if (!st->draining && free_slot(w) != NULL)
@@ -576,12 +634,16 @@ static void wait_for_work(tia_worker *w, const run_state *st, int64_t now)
         if (w->slots[i].busy)
             until = min64(until, w->slots[i].next_hb_ms);
     int64_t ms = until - now;
-    struct pollfd p = {w->wake[0], POLLIN, 0};
-    if (ms > 0 && poll(&p, 1, (int)min64(ms, 60000)) > 0) {
+    /* poll() skips a negative descriptor: a LISTEN connection that is down */
+    struct pollfd p[2] = {{w->wake[0], POLLIN, 0},
+                          {w->waiter ? tia__waiter_fd(w->waiter) : -1, POLLIN, 0}};
+    if (ms > 0 && poll(p, 2, (int)min64(ms, 60000)) > 0 && p[0].revents) {
         char buf[64];
         while (read(w->wake[0], buf, sizeof buf) > 0)
             ;
     }
+    if (w->waiter != NULL && (p[1].fd < 0 || p[1].revents))
+        read_waiter(w, st, mono_ms());
 }
 
 /* One turn of the loop; returns 1 when the run is over. */
@@ -596,11 +658,15 @@ static int turn(tia_worker *w, run_state *st)
         if (active_slots(w) == 0)
             return 1;
     } else if (now >= st->next_poll && free_slot(w) != NULL) {
+        open_waiter(w, st, now);
         int got = claim(w, st);
         if (got == 0 && w->once && active_slots(w) == 0)
             return 1;
-        /* A full batch may mean more is waiting; otherwise wait for the poll. */
-        st->next_poll = got > 0 && free_slot(w) == NULL ? now : now + w->poll_ms;
+        /* A full batch may mean more is waiting; otherwise wait for a wake-up. */
+        if (got > 0 && free_slot(w) == NULL)
+            st->next_poll = now;
+        else
+            st->next_poll = now + (got == 0 ? idle_ms(w, st) : w->poll_ms);
     }
     maybe_reap(w, st, now);
     wait_for_work(w, st, mono_ms());
@@ -614,6 +680,8 @@ int tia_worker_run(tia_worker *w, tia_error *err)
     st.next_reap = st.next_poll;
     while (!turn(w, &st))
         ;
+    tia__waiter_free(w->waiter);
+    w->waiter = NULL;
     if (st.fatal_rc != 0) {
         if (err != NULL)
             *err = st.fatal;

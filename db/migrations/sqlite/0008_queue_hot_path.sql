@@ -1,0 +1,11 @@
+-- 0008_queue_hot_path (SQLite)
+--
+-- idx_tasks_ready ends in id. A claim orders by priority DESC, created_at, id;
+-- the tasks of one submitted workflow share created_at, so without id in the
+-- index every claim read all the ready tasks of a workflow's agent into a
+-- temporary B-tree to sort them by id before it could take the first. Now a
+-- claim reads exactly the rows it takes. Same name (the claim names it in
+-- INDEXED BY), same predicate. (PostgreSQL's 0007_queue_hot_path makes the same
+-- change and also narrows its counter function to the agents whose derived
+-- columns change; SQLite's row triggers of 0002 are left as they are: a SQLite
+-- write holds the whole database anyway.)
