@@ -22,6 +22,7 @@
 #include "core/validate.h"
 #include "engine/engine_internal.h"
 #include "store/db.h"
+#include "store/records.h"
 
 #define CLAIM_MAX 1000
 #define AGENTS_MAX 100
@@ -223,31 +224,8 @@ int tia__check_lease_args(const char *task_id, const char *worker_id, int64_t at
     "u.tokens_used, u.cost_usd_micros, u.retry_count, u.parent_task_id, u.created_at, "            \
     "u.metadata, u.attempt, u.timeout_ms, u.max_retries, a.model, w.status"
 
-enum {
-    C_ID,
-    C_AGENT,
-    C_WORKFLOW,
-    C_TYPE,
-    C_DESC,
-    C_STATUS,
-    C_INPUT,
-    C_OUTPUT,
-    C_ERROR,
-    C_STARTED,
-    C_COMPLETED,
-    C_DURATION,
-    C_TOKENS,
-    C_COST,
-    C_RETRY,
-    C_PARENT,
-    C_CREATED,
-    C_METADATA,
-    C_ATTEMPT,
-    C_TIMEOUT,
-    C_MAX_RETRIES,
-    C_MODEL,
-    C_WF_STATUS
-};
+/* The claim's columns: a task in the store's order (records.h), then these. */
+enum { C_ATTEMPT = C_METADATA + 1, C_TIMEOUT, C_MAX_RETRIES, C_MODEL, C_WF_STATUS };
 
 /*
  * PostgreSQL: the whole claim in one statement. SKIP LOCKED hands each ready row
@@ -352,45 +330,23 @@ void tia_claim_list_free(struct tia_claim_list *l)
     l->n = 0;
 }
 
-static void copy_uuid(tia__rows *r, int col, char out[TIA_UUID_BUF])
-{
-    const char *v = tia__col_text(r, col);
-    snprintf(out, TIA_UUID_BUF, "%s", v ? v : "");
-}
-
-/* Reads one claimed row into c; its workflow goes to wfs when it has not started. */
+/*
+ * Reads one claimed row into c (the task through the store's own decoder); its
+ * workflow goes to wfs when it has not started.
+ */
 static int read_claim(tia__rows *r, tia_claim *c, tia__idset *wfs, tia_error *err)
 {
     int oom = 0;
-    tia_task *t = calloc(1, sizeof *t);
-    if (t == NULL)
-        return tia_error_set(err, TIA_ENOMEM, "out of memory reading a claimed task");
-    copy_uuid(r, C_ID, t->id);
-    copy_uuid(r, C_WORKFLOW, t->workflow_id);
-    copy_uuid(r, C_PARENT, t->parent_task_id);
-    t->agent_id = tia__col_dup(r, C_AGENT, &oom);
-    t->task_type = tia__col_dup(r, C_TYPE, &oom);
-    t->description = tia__col_dup(r, C_DESC, &oom);
-    t->input_data = tia__col_dup(r, C_INPUT, &oom);
-    t->output_data = tia__col_dup(r, C_OUTPUT, &oom);
-    t->error_message = tia__col_dup(r, C_ERROR, &oom);
-    t->metadata = tia__col_dup(r, C_METADATA, &oom);
-    t->status = TIA_RUNNING;
-    t->started_at = tia__col_time(r, C_STARTED);
-    t->completed_at = tia__col_time(r, C_COMPLETED);
-    t->duration_ms = tia__col_isnull(r, C_DURATION) ? -1 : tia__col_int(r, C_DURATION);
-    t->tokens_used = tia__col_int(r, C_TOKENS);
-    t->cost_micros = tia__col_cost(r, C_COST);
-    t->retry_count = tia__col_int(r, C_RETRY);
-    t->created_at = tia__col_time(r, C_CREATED);
-    c->task = t;
+    int rc = tia__task_from_row(r, &c->task, err);
+    if (rc != 0)
+        return rc;
     c->attempt = tia__col_int(r, C_ATTEMPT);
     c->timeout_ms = tia__col_int(r, C_TIMEOUT);
     c->max_retries = tia__col_int(r, C_MAX_RETRIES);
     c->agent_model = tia__col_dup(r, C_MODEL, &oom);
     const char *wst = tia__col_text(r, C_WF_STATUS);
     if (wst != NULL && strcmp(wst, "pending") == 0)
-        tia__idset_add(wfs, t->workflow_id);
+        tia__idset_add(wfs, c->task->workflow_id);
     if (oom)
         return tia_error_set(err, TIA_ENOMEM, "out of memory reading a claimed task");
     return 0;
