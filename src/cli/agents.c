@@ -29,34 +29,13 @@ typedef struct agent_args {
         seen_meta;
 } agent_args;
 
-static json_t *agent_json(const tia_agent *a)
-{
-    json_t *o = json_object();
-    tia_cli_jstr(o, "id", a->id);
-    tia_cli_jstr(o, "name", a->name);
-    tia_cli_jstr(o, "role", a->role);
-    tia_cli_jstr(o, "model", a->model);
-    tia_cli_jstrv(o, "specialties", a->specialties, a->n_specialties);
-    tia_cli_jstr(o, "backstory", a->backstory);
-    tia_cli_jstr(o, "personality_emoji", a->personality_emoji);
-    tia_cli_jstr(o, "status", tia_agent_status_name(a->status));
-    tia_cli_jint(o, "total_tasks_completed", a->total_tasks_completed);
-    tia_cli_jint(o, "total_tokens_used", a->total_tokens_used);
-    tia_cli_jreal(o, "average_latency_ms", a->average_latency_ms);
-    tia_cli_jreal(o, "success_rate", a->success_rate);
-    tia_cli_jtime(o, "created_at", a->created_at);
-    tia_cli_jtime(o, "updated_at", a->updated_at);
-    tia_cli_jraw(o, "metadata", a->metadata);
-    return o;
-}
-
 /* Reads agent `id` back as the command's result. */
 static int result_agent(tia_store *s, const char *id, tia_cli_result *res, tia_error *err)
 {
     tia_agent *a = NULL;
     int rc = tia_agent_get(s, id, &a, err);
     if (rc == 0)
-        res->value = agent_json(a);
+        res->value = tia__json_agent(a);
     tia_agent_free(a);
     return rc;
 }
@@ -69,7 +48,7 @@ static int list_body(tia_store *s, void *ctx, tia_cli_result *res, tia_error *er
     if (rc == 0) {
         res->value = json_array();
         for (size_t i = 0; i < l.n; i++)
-            json_array_append_new(res->value, agent_json(l.items[i]));
+            json_array_append_new(res->value, tia__json_agent(l.items[i]));
         res->cols = TIA_CLI_COLS(list_cols);
     }
     tia_agent_list_free(&l);

@@ -18,6 +18,8 @@
 #include <tokyoia/error.h>
 #include <tokyoia/store.h>
 
+#include "json/encode.h"
+
 typedef struct tia_cli_opts {
     const char *db_url; /* --db, or NULL for DATABASE_URL / ./tokyoia.db */
     int json;           /* --json */
@@ -229,20 +231,7 @@ void tia_cli_say(const tia_cli_opts *opts, const char *fmt, ...)
 /* Display width of UTF-8 text in terminal columns (wide characters count 2). */
 size_t tia_cli_display_width(const char *s);
 
-/* JSON builders: NULL text and TIA_TIME_NONE become null. */
-void tia_cli_jstr(json_t *o, const char *key, const char *v);
-void tia_cli_jint(json_t *o, const char *key, int64_t v);
-void tia_cli_jreal(json_t *o, const char *key, double v);
-void tia_cli_jtime(json_t *o, const char *key, tia_time_us t);
-void tia_cli_jcost(json_t *o, const char *key, int64_t micros);       /* decimal string */
-void tia_cli_jraw(json_t *o, const char *key, const char *json_text); /* parsed JSON */
-void tia_cli_jstrv(json_t *o, const char *key, char *const *v, size_t n);
-
 /* ---- entity conversions shared between groups ---- */
-struct tia_task;
-struct tia_interaction;
-json_t *tia_cli_task_json(const struct tia_task *t);
-json_t *tia_cli_interaction_json(const struct tia_interaction *in);
 extern const tia_cli_cols tia_cli_task_cols;
 extern const tia_cli_cols tia_cli_interaction_cols;
 

@@ -12,22 +12,6 @@ static const char *const cols[] = {"created_at", "from_agent_id", "to_agent_id",
                                    "message"};
 const tia_cli_cols tia_cli_interaction_cols = {TIA_CLI_N(cols), cols};
 
-json_t *tia_cli_interaction_json(const tia_interaction *in)
-{
-    json_t *o = json_object();
-    tia_cli_jstr(o, "id", in->id);
-    tia_cli_jstr(o, "workflow_id", in->workflow_id[0] ? in->workflow_id : NULL);
-    tia_cli_jstr(o, "from_agent_id", in->from_agent_id);
-    tia_cli_jstr(o, "to_agent_id", in->to_agent_id);
-    tia_cli_jstr(o, "from_agent_name", in->from_agent_name);
-    tia_cli_jstr(o, "to_agent_name", in->to_agent_name);
-    tia_cli_jstr(o, "interaction_type", in->interaction_type);
-    tia_cli_jstr(o, "message", in->message);
-    tia_cli_jraw(o, "payload", in->payload);
-    tia_cli_jtime(o, "created_at", in->created_at);
-    return o;
-}
-
 typedef struct inter_args {
     tia_cli_pos pos;
     const char *workflow, *from, *to, *type, *message, *payload;
@@ -40,7 +24,7 @@ static int list_body(tia_store *s, void *ctx, tia_cli_result *res, tia_error *er
     if (rc == 0) {
         res->value = json_array();
         for (size_t i = 0; i < l.n; i++)
-            json_array_append_new(res->value, tia_cli_interaction_json(&l.items[i]));
+            json_array_append_new(res->value, tia__json_interaction(&l.items[i]));
         res->cols = tia_cli_interaction_cols;
     }
     tia_interaction_list_free(&l);

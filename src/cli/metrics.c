@@ -21,19 +21,6 @@ typedef struct metric_args {
     int seen_at;
 } metric_args;
 
-static json_t *metric_json(const tia_metric *m)
-{
-    json_t *o = json_object();
-    tia_cli_jstr(o, "id", m->id);
-    tia_cli_jstr(o, "agent_id", m->agent_id);
-    tia_cli_jstr(o, "metric_type", m->metric_type);
-    tia_cli_jreal(o, "value", m->value);
-    tia_cli_jstr(o, "unit", m->unit);
-    tia_cli_jtime(o, "recorded_at", m->recorded_at);
-    tia_cli_jraw(o, "context", m->context);
-    return o;
-}
-
 static int list_body(tia_store *s, void *ctx, tia_cli_result *res, tia_error *err)
 {
     metric_args *a = ctx;
@@ -42,7 +29,7 @@ static int list_body(tia_store *s, void *ctx, tia_cli_result *res, tia_error *er
     if (rc == 0) {
         res->value = json_array();
         for (size_t i = 0; i < l.n; i++)
-            json_array_append_new(res->value, metric_json(&l.items[i]));
+            json_array_append_new(res->value, tia__json_metric(&l.items[i]));
         res->cols = TIA_CLI_COLS(point_cols);
     }
     tia_metric_list_free(&l);
@@ -103,13 +90,13 @@ static int query_body(tia_store *s, void *ctx, tia_cli_result *res, tia_error *e
         for (size_t i = 0; i < ser.n; i++) {
             const tia_metric_bucket *b = &ser.items[i];
             json_t *o = json_object();
-            tia_cli_jtime(o, "start", b->start);
-            tia_cli_jint(o, "count", b->count);
-            tia_cli_jreal(o, "avg", b->avg);
-            tia_cli_jreal(o, "min", b->min);
-            tia_cli_jreal(o, "max", b->max);
-            tia_cli_jreal(o, "p50", b->p50);
-            tia_cli_jreal(o, "p95", b->p95);
+            tia__jtime(o, "start", b->start);
+            tia__jint(o, "count", b->count);
+            tia__jreal(o, "avg", b->avg);
+            tia__jreal(o, "min", b->min);
+            tia__jreal(o, "max", b->max);
+            tia__jreal(o, "p50", b->p50);
+            tia__jreal(o, "p95", b->p95);
             json_array_append_new(res->value, o);
         }
         res->cols = TIA_CLI_COLS(bucket_cols);

@@ -101,12 +101,12 @@ static json_t *status_json(const tia_migration_status *m)
     snprintf(sum, sizeof sum, "%.12s", m->checksum);
     const char *flag = m->changed ? "CHANGED" : m->unknown ? "UNKNOWN" : "";
     json_t *o = json_object();
-    tia_cli_jint(o, "version", m->version);
-    tia_cli_jstr(o, "name", m->name);
+    tia__jint(o, "version", m->version);
+    tia__jstr(o, "name", m->name);
     json_object_set_new(o, "applied", json_boolean(m->applied));
-    tia_cli_jtime(o, "applied_at", m->applied_at);
-    tia_cli_jstr(o, "checksum", sum);
-    tia_cli_jstr(o, "flags", flag);
+    tia__jtime(o, "applied_at", m->applied_at);
+    tia__jstr(o, "checksum", sum);
+    tia__jstr(o, "flags", flag);
     return o;
 }
 

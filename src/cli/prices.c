@@ -17,15 +17,6 @@ typedef struct price_args {
     int64_t micros;
 } price_args;
 
-static json_t *price_json(const tia_price *p)
-{
-    json_t *o = json_object();
-    tia_cli_jstr(o, "model", p->model);
-    tia_cli_jcost(o, "usd_per_1k_tokens", p->usd_per_1k_micros);
-    tia_cli_jtime(o, "updated_at", p->updated_at);
-    return o;
-}
-
 /* The whole list as an array, or only `model`'s row as an object. */
 static int prices_json(tia_store *s, const char *model, json_t **out, tia_error *err)
 {
@@ -34,9 +25,9 @@ static int prices_json(tia_store *s, const char *model, json_t **out, tia_error 
     *out = model ? NULL : json_array();
     for (size_t i = 0; rc == 0 && i < l.n; i++) {
         if (model == NULL)
-            json_array_append_new(*out, price_json(&l.items[i]));
+            json_array_append_new(*out, tia__json_price(&l.items[i]));
         else if (strcmp(l.items[i].model, model) == 0)
-            *out = price_json(&l.items[i]);
+            *out = tia__json_price(&l.items[i]);
     }
     if (rc == 0 && *out == NULL)
         rc = tia_error_set(err, TIA_ENOTFOUND, "model '%s' has no price", model);

@@ -145,16 +145,16 @@ static json_t *summary_json(const tia_workflow *w)
         dur =
             ((w->completed_at != TIA_TIME_NONE ? w->completed_at : tia_now_us()) - w->started_at) /
             1000;
-    tia_cli_jstr(o, "workflow_id", w->id);
-    tia_cli_jstr(o, "name", w->name);
-    tia_cli_jstr(o, "status", tia_run_status_name(w->status));
-    tia_cli_jint(o, "total_tasks", w->total_tasks);
-    tia_cli_jint(o, "completed_tasks", w->completed_tasks);
-    tia_cli_jint(o, "failed_tasks", w->failed_tasks);
-    tia_cli_jint(o, "total_tokens_used", w->total_tokens_used);
-    tia_cli_jcost(o, "total_cost_usd", w->total_cost_micros);
+    tia__jstr(o, "workflow_id", w->id);
+    tia__jstr(o, "name", w->name);
+    tia__jstr(o, "status", tia_run_status_name(w->status));
+    tia__jint(o, "total_tasks", w->total_tasks);
+    tia__jint(o, "completed_tasks", w->completed_tasks);
+    tia__jint(o, "failed_tasks", w->failed_tasks);
+    tia__jint(o, "total_tokens_used", w->total_tokens_used);
+    tia__jcost(o, "total_cost_usd", w->total_cost_micros);
     if (dur >= 0)
-        tia_cli_jint(o, "duration_ms", dur);
+        tia__jint(o, "duration_ms", dur);
     else
         json_object_set_new(o, "duration_ms", json_null());
     return o;
@@ -221,15 +221,15 @@ static json_t *submitted_json(const char *wf, int created, const tia_workflow_sp
                               char (*ids)[TIA_UUID_BUF])
 {
     json_t *o = json_object(), *tasks = json_array();
-    tia_cli_jstr(o, "workflow_id", wf);
+    tia__jstr(o, "workflow_id", wf);
     json_object_set_new(o, "created", json_boolean(created));
-    tia_cli_jstr(o, "name", spec->name);
+    tia__jstr(o, "name", spec->name);
     for (size_t i = 0; created && i < spec->n_tasks; i++) {
         json_t *t = json_object();
-        tia_cli_jstr(t, "key", spec->tasks[i].key);
-        tia_cli_jstr(t, "id", ids[i]);
-        tia_cli_jstr(t, "agent_id", spec->tasks[i].agent_id);
-        tia_cli_jstr(t, "task_type", spec->tasks[i].task_type);
+        tia__jstr(t, "key", spec->tasks[i].key);
+        tia__jstr(t, "id", ids[i]);
+        tia__jstr(t, "agent_id", spec->tasks[i].agent_id);
+        tia__jstr(t, "task_type", spec->tasks[i].task_type);
         json_array_append_new(tasks, t);
     }
     json_object_set_new(o, "tasks", tasks);

@@ -18,20 +18,6 @@ typedef struct session_args {
     int64_t ttl;
 } session_args;
 
-static json_t *session_json(const tia_session *s)
-{
-    json_t *o = json_object();
-    tia_cli_jstr(o, "id", s->id);
-    tia_cli_jstr(o, "user_id", s->user_id);
-    tia_cli_jstr(o, "status", tia_session_status_name(s->status));
-    tia_cli_jraw(o, "device_info", s->device_info);
-    tia_cli_jstr(o, "ip_address", s->ip_address);
-    tia_cli_jtime(o, "started_at", s->started_at);
-    tia_cli_jtime(o, "last_activity_at", s->last_activity_at);
-    tia_cli_jtime(o, "expires_at", s->expires_at);
-    return o;
-}
-
 static int create_body(tia_store *s, void *ctx, tia_cli_result *res, tia_error *err)
 {
     session_args *a = ctx;
@@ -42,8 +28,8 @@ static int create_body(tia_store *s, void *ctx, tia_cli_result *res, tia_error *
     if (rc == 0)
         rc = tia_session_get(s, id, &got, err);
     if (rc == 0) {
-        res->value = session_json(got);
-        tia_cli_jstr(res->value, "token", token);
+        res->value = tia__json_session(got);
+        tia__jstr(res->value, "token", token);
     }
     tia_session_free(got);
     return rc;
@@ -73,7 +59,7 @@ static int list_body(tia_store *s, void *ctx, tia_cli_result *res, tia_error *er
     if (rc == 0) {
         res->value = json_array();
         for (size_t i = 0; i < l.n; i++)
-            json_array_append_new(res->value, session_json(l.items[i]));
+            json_array_append_new(res->value, tia__json_session(l.items[i]));
         res->cols = TIA_CLI_COLS(cols);
     }
     tia_session_list_free(&l);
@@ -96,7 +82,7 @@ static int validate_body(tia_store *s, void *ctx, tia_cli_result *res, tia_error
     tia_session *got = NULL;
     int rc = tia_session_validate(s, ((session_args *)ctx)->pos.v[0], &got, err);
     if (rc == 0)
-        res->value = session_json(got);
+        res->value = tia__json_session(got);
     tia_session_free(got);
     return rc;
 }

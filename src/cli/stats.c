@@ -30,22 +30,22 @@ static json_t *stats_json(const tia_agent_stats *st, const tia_agent_window_stat
                           const char *emoji)
 {
     json_t *o = json_object();
-    tia_cli_jstr(o, "id", st->id);
-    tia_cli_jstr(o, "personality_emoji", emoji);
-    tia_cli_jstr(o, "name", st->name);
-    tia_cli_jstr(o, "role", st->role);
-    tia_cli_jstr(o, "status", tia_agent_status_name(st->status));
-    tia_cli_jint(o, "total_tasks", st->total_tasks);
-    tia_cli_jint(o, "completed_tasks", st->completed_tasks);
-    tia_cli_jint(o, "failed_tasks", st->failed_tasks);
-    tia_cli_jint(o, "total_tokens", st->total_tokens);
-    tia_cli_jcost(o, "total_cost_usd", st->total_cost_micros);
-    tia_cli_jreal(o, "avg_duration_ms", st->avg_duration_ms);
-    tia_cli_jreal(o, "success_rate", st->success_rate);
-    tia_cli_jint(o, "window_tasks", w->total_tasks);
-    tia_cli_jint(o, "window_tokens", w->total_tokens);
-    tia_cli_jcost(o, "window_cost_usd", w->total_cost_micros);
-    tia_cli_jreal(o, "window_avg_latency_ms", w->avg_latency_ms);
+    tia__jstr(o, "id", st->id);
+    tia__jstr(o, "personality_emoji", emoji);
+    tia__jstr(o, "name", st->name);
+    tia__jstr(o, "role", st->role);
+    tia__jstr(o, "status", tia_agent_status_name(st->status));
+    tia__jint(o, "total_tasks", st->total_tasks);
+    tia__jint(o, "completed_tasks", st->completed_tasks);
+    tia__jint(o, "failed_tasks", st->failed_tasks);
+    tia__jint(o, "total_tokens", st->total_tokens);
+    tia__jcost(o, "total_cost_usd", st->total_cost_micros);
+    tia__jreal(o, "avg_duration_ms", st->avg_duration_ms);
+    tia__jreal(o, "success_rate", st->success_rate);
+    tia__jint(o, "window_tasks", w->total_tasks);
+    tia__jint(o, "window_tokens", w->total_tokens);
+    tia__jcost(o, "window_cost_usd", w->total_cost_micros);
+    tia__jreal(o, "window_avg_latency_ms", w->avg_latency_ms);
     return o;
 }
 

@@ -16,38 +16,6 @@ static const char *const task_cols[] = {"id",          "agent_id",    "task_type
                                         "duration_ms", "created_at",  "description"};
 const tia_cli_cols tia_cli_task_cols = {TIA_CLI_N(task_cols), task_cols};
 
-static const char *empty_null(const char *v)
-{
-    return v && *v ? v : NULL;
-}
-
-json_t *tia_cli_task_json(const tia_task *t)
-{
-    json_t *o = json_object();
-    tia_cli_jstr(o, "id", t->id);
-    tia_cli_jstr(o, "agent_id", t->agent_id);
-    tia_cli_jstr(o, "workflow_id", empty_null(t->workflow_id));
-    tia_cli_jstr(o, "task_type", t->task_type);
-    tia_cli_jstr(o, "description", t->description);
-    tia_cli_jstr(o, "status", tia_run_status_name(t->status));
-    tia_cli_jraw(o, "input_data", t->input_data);
-    tia_cli_jraw(o, "output_data", t->output_data);
-    tia_cli_jstr(o, "error_message", t->error_message);
-    tia_cli_jtime(o, "started_at", t->started_at);
-    tia_cli_jtime(o, "completed_at", t->completed_at);
-    if (t->duration_ms >= 0)
-        tia_cli_jint(o, "duration_ms", t->duration_ms);
-    else
-        json_object_set_new(o, "duration_ms", json_null());
-    tia_cli_jint(o, "tokens_used", t->tokens_used);
-    tia_cli_jcost(o, "cost_usd", t->cost_micros);
-    tia_cli_jint(o, "retry_count", t->retry_count);
-    tia_cli_jstr(o, "parent_task_id", empty_null(t->parent_task_id));
-    tia_cli_jtime(o, "created_at", t->created_at);
-    tia_cli_jraw(o, "metadata", t->metadata);
-    return o;
-}
-
 typedef struct task_args {
     tia_cli_pos pos;
     const char *agent, *workflow, *type, *description, *parent, *input, *metadata, *cursor;
@@ -62,7 +30,7 @@ static int result_task(tia_store *s, const char *id, tia_cli_result *res, tia_er
     tia_task *t = NULL;
     int rc = tia_task_get(s, id, &t, err);
     if (rc == 0)
-        res->value = tia_cli_task_json(t);
+        res->value = tia__json_task(t);
     tia_task_free(t);
     return rc;
 }
@@ -77,7 +45,7 @@ static int list_body(tia_store *s, void *ctx, tia_cli_result *res, tia_error *er
     if (rc == 0) {
         res->value = json_array();
         for (size_t i = 0; i < l.n; i++)
-            json_array_append_new(res->value, tia_cli_task_json(l.items[i]));
+            json_array_append_new(res->value, tia__json_task(l.items[i]));
         res->cols = tia_cli_task_cols;
         snprintf(res->next_cursor, sizeof res->next_cursor, "%s", l.next_cursor);
     }

@@ -29,32 +29,6 @@ const tia_cli_nested tia_cli_workflow_nested[2] = {
     {"interactions", &tia_cli_interaction_cols},
 };
 
-static json_t *workflow_json(const tia_workflow *w)
-{
-    json_t *o = json_object();
-    tia_cli_jstr(o, "id", w->id);
-    tia_cli_jstr(o, "name", w->name);
-    tia_cli_jstr(o, "description", w->description);
-    tia_cli_jstr(o, "status", tia_run_status_name(w->status));
-    tia_cli_jstr(o, "workflow_type", w->workflow_type);
-    tia_cli_jstr(o, "initiator", w->initiator);
-    tia_cli_jint(o, "total_tasks", w->total_tasks);
-    tia_cli_jint(o, "completed_tasks", w->completed_tasks);
-    tia_cli_jint(o, "failed_tasks", w->failed_tasks);
-    tia_cli_jtime(o, "started_at", w->started_at);
-    tia_cli_jtime(o, "completed_at", w->completed_at);
-    if (w->duration_ms >= 0)
-        tia_cli_jint(o, "duration_ms", w->duration_ms);
-    else
-        json_object_set_new(o, "duration_ms", json_null());
-    tia_cli_jint(o, "total_tokens_used", w->total_tokens_used);
-    tia_cli_jcost(o, "total_cost_usd", w->total_cost_micros);
-    tia_cli_jtime(o, "created_at", w->created_at);
-    tia_cli_jtime(o, "updated_at", w->updated_at);
-    tia_cli_jraw(o, "metadata", w->metadata);
-    return o;
-}
-
 /* Every task of the workflow, oldest first (the list pages newest first). */
 static int tasks_json(tia_store *s, const char *id, json_t *arr, tia_error *err)
 {
@@ -65,7 +39,7 @@ static int tasks_json(tia_store *s, const char *id, json_t *arr, tia_error *err)
         struct tia_task_list l = {0};
         rc = tia_task_list(s, &f, &l, err);
         for (size_t i = 0; rc == 0 && i < l.n; i++)
-            json_array_insert_new(arr, 0, tia_cli_task_json(l.items[i]));
+            json_array_insert_new(arr, 0, tia__json_task(l.items[i]));
         snprintf(cursor, sizeof cursor, "%s", rc == 0 ? l.next_cursor : "");
         tia_task_list_free(&l);
     } while (rc == 0 && cursor[0]);
@@ -77,7 +51,7 @@ static int interactions_json(tia_store *s, const char *id, json_t *arr, tia_erro
     tia_interaction_list l = {0};
     int rc = tia_interaction_list_for_workflow(s, id, &l, err);
     for (size_t i = 0; rc == 0 && i < l.n; i++)
-        json_array_append_new(arr, tia_cli_interaction_json(&l.items[i]));
+        json_array_append_new(arr, tia__json_interaction(&l.items[i]));
     tia_interaction_list_free(&l);
     return rc;
 }
@@ -93,7 +67,7 @@ int tia_cli_workflow_build(tia_store *s, const char *id, json_t **out, tia_error
     if (rc == 0)
         rc = interactions_json(s, id, inter, err);
     if (rc == 0) {
-        *out = workflow_json(w);
+        *out = tia__json_workflow(w);
         json_object_set(*out, "tasks", tasks);
         json_object_set(*out, "interactions", inter);
     }
@@ -126,7 +100,7 @@ static int list_body(tia_store *s, void *ctx, tia_cli_result *res, tia_error *er
     if (rc == 0) {
         res->value = json_array();
         for (size_t i = 0; i < l.n; i++)
-            json_array_append_new(res->value, workflow_json(l.items[i]));
+            json_array_append_new(res->value, tia__json_workflow(l.items[i]));
         res->cols = TIA_CLI_COLS(list_cols);
         snprintf(res->next_cursor, sizeof res->next_cursor, "%s", l.next_cursor);
     }
@@ -174,7 +148,7 @@ static int result_workflow(tia_store *s, const char *id, tia_cli_result *res, ti
     tia_workflow *w = NULL;
     int rc = tia_workflow_get(s, id, &w, err);
     if (rc == 0)
-        res->value = workflow_json(w);
+        res->value = tia__json_workflow(w);
     tia_workflow_free(w);
     return rc;
 }
