@@ -96,6 +96,12 @@ tia_time_us tia_now_us(void);
 void tia_time_format(tia_time_us t, char *buf, size_t len);
 
 /*
+ * Parses an RFC 3339 / ISO-8601 time ("2026-01-31", "2026-01-31T12:00:00.5Z",
+ * "2026-01-31T21:00:00+09:00") into *out. 0, or TIA_EINVAL (out untouched).
+ */
+int tia_time_parse(const char *text, tia_time_us *out);
+
+/*
  * Parses a duration such as "24h", "30m", "90s", "7d", "500ms" or "1h30m" into
  * microseconds. 0, or TIA_EINVAL for anything else (zero and negative refused).
  */

@@ -128,7 +128,7 @@ static int store_value(const tia_cli_opt *o, const char *val, const char **what)
         return tia_duration_parse(val, o->out) == 0 ? 0 : -1;
     case TIA_OPT_TIME:
         *what = "an ISO-8601 time such as 2026-01-31T12:00:00Z";
-        return tia_cli_time_parse(val, o->out) == 0 ? 0 : -1;
+        return tia_time_parse(val, o->out) == 0 ? 0 : -1;
     case TIA_OPT_COST:
         *what = "a dollar amount such as 0.015 (at most 6 decimals)";
         return tia_cost_parse(val, o->out) == 0 ? 0 : -1;
@@ -281,79 +281,3 @@ int tia_cli_dispatch(const char *group, const char *summary, const tia_cli_cmd *
     return tia_cli_usage_error(group, "unknown command '%s %s'", group, name);
 }
 
-/* Reads exactly n digits at *p. */
-static int digits(const char **p, int n, int *out)
-{
-    int v = 0;
-    for (int i = 0; i < n; i++) {
-        if ((*p)[i] < '0' || (*p)[i] > '9')
-            return -1;
-        v = v * 10 + ((*p)[i] - '0');
-    }
-    *p += n;
-    *out = v;
-    return 0;
-}
-
-/* Optional ":SS" and ".ffffff" after HH:MM. */
-static int parse_seconds(const char **p, struct tm *tm, int64_t *us)
-{
-    if (**p != ':')
-        return 0;
-    (*p)++;
-    if (digits(p, 2, &tm->tm_sec) != 0 || tm->tm_sec > 60)
-        return -1;
-    if (**p != '.')
-        return 0;
-    (*p)++;
-    int64_t scale = 100000;
-    if (**p < '0' || **p > '9')
-        return -1;
-    for (; **p >= '0' && **p <= '9'; (*p)++, scale /= 10)
-        *us += (**p - '0') * scale;
-    return 0;
-}
-
-/* "Z", "+HH:MM", "+HHMM", "-HH:MM" or nothing (UTC); *off in seconds east. */
-static int parse_zone(const char *p, int64_t *off)
-{
-    *off = 0;
-    if (*p == '\0' || ((*p == 'Z' || *p == 'z') && p[1] == '\0'))
-        return 0;
-    if (*p != '+' && *p != '-')
-        return -1;
-    int sign = *p++ == '-' ? -1 : 1, hh, mm;
-    if (digits(&p, 2, &hh) != 0 || hh > 23)
-        return -1;
-    if (*p == ':')
-        p++;
-    if (digits(&p, 2, &mm) != 0 || mm > 59 || *p != '\0')
-        return -1;
-    *off = sign * (hh * 3600 + mm * 60);
-    return 0;
-}
-
-int tia_cli_time_parse(const char *text, tia_time_us *out)
-{
-    struct tm tm = {0};
-    int64_t us = 0, off = 0;
-    const char *p = text;
-    if (digits(&p, 4, &tm.tm_year) != 0 || *p++ != '-' || digits(&p, 2, &tm.tm_mon) != 0 ||
-        *p++ != '-' || digits(&p, 2, &tm.tm_mday) != 0)
-        return TIA_EINVAL;
-    if (tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31)
-        return TIA_EINVAL;
-    if (*p == 'T' || *p == 't' || *p == ' ') {
-        p++;
-        if (digits(&p, 2, &tm.tm_hour) != 0 || tm.tm_hour > 23 || *p++ != ':' ||
-            digits(&p, 2, &tm.tm_min) != 0 || tm.tm_min > 59 || parse_seconds(&p, &tm, &us) != 0)
-            return TIA_EINVAL;
-    }
-    if (parse_zone(p, &off) != 0)
-        return TIA_EINVAL;
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    time_t t = timegm(&tm);
-    *out = ((int64_t)t - off) * 1000000 + us;
-    return 0;
-}

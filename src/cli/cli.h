@@ -55,6 +55,7 @@ int tia_cli_demo(int argc, char **argv, const tia_cli_opts *opts);
 int tia_cli_worker(int argc, char **argv, const tia_cli_opts *opts);
 int tia_cli_run_template(int argc, char **argv, const tia_cli_opts *opts); /* `run` */
 int tia_cli_prices(int argc, char **argv, const tia_cli_opts *opts);
+int tia_cli_serve(int argc, char **argv, const tia_cli_opts *opts);
 
 /* ---- tables ---- */
 
@@ -159,9 +160,6 @@ int tia_cli_dispatch(const char *group, const char *summary, const tia_cli_cmd *
 /* Prints "tokyoia: <message> (see 'tokyoia <command> --help')" and returns 2. */
 int tia_cli_usage_error(const char *command, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-
-/* Parses an ISO-8601 UTC time ("2026-01-31", "2026-01-31T12:00:00.5Z", "+09:00"). */
-int tia_cli_time_parse(const char *text, tia_time_us *out);
 
 /* ---- store and errors (common.c) ---- */
 

@@ -29,6 +29,7 @@ static const group groups[] = {
      tia_cli_tasks},
     {"run", "submit a workflow from a template; --follow shows it until it ends",
      tia_cli_run_template},
+    {"serve", "serve the Registry API over HTTP (docs/api.md)", tia_cli_serve},
     {"worker", "run an agent's tasks with a command or an LLM endpoint", tia_cli_worker},
     {"prices", "list and set the models' prices per 1,000 tokens", tia_cli_prices},
     {"metrics", "record, list and query agent metrics", tia_cli_metrics},

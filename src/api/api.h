@@ -1,0 +1,264 @@
+/*
+ * What the Registry API's modules share: one request being answered (tia__call),
+ * the route tables that resource files export, the response and error helpers,
+ * and the interfaces of the server's parts (store pool, auth and rate limits,
+ * Prometheus counters, the event hub). server.c drives a request through them:
+ * route -> auth -> rate limit -> body -> handler -> response -> access log.
+ *
+ * A handler runs on one of the server's threads, answers by calling tia__reply
+ * (or one of the tia__fail helpers) exactly once, and returns nothing: whatever
+ * it did not answer becomes a 500. It borrows a store with tia__store(c), which
+ * the server gives back after the response.
+ */
+#ifndef TIA_API_H
+#define TIA_API_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <microhttpd.h>
+
+#include <tokyoia/agents.h>
+#include <tokyoia/error.h>
+#include <tokyoia/server.h>
+#include <tokyoia/sessions.h>
+#include <tokyoia/store.h>
+
+#include "json/encode.h"
+
+typedef struct tia__api tia__api;
+typedef struct tia__call tia__call;
+
+typedef void (*tia__handler)(tia__call *c);
+
+/* Route flags. */
+enum {
+    TIA__R_OPEN = 1 << 0,   /* never needs a token (/health, /ready, /metrics) */
+    TIA__R_COMPAT = 1 << 1, /* original Registry API: errors as {"error": "..."} */
+    TIA__R_JSON = 1 << 2,   /* takes a JSON body (parsed into c->body) */
+    TIA__R_STREAM = 1 << 3  /* answers with a stream (SSE): not timed, not counted in flight */
+};
+
+/*
+ * One route: method and pattern ("/api/v1/agents/{id}/stats": a {name}
+ * segment matches one non-empty path segment, available as c->param[i] in
+ * order). summary is used by the route listing and tests.
+ */
+typedef struct tia__route {
+    const char *method;
+    const char *pattern;
+    tia__handler fn;
+    unsigned flags;
+    const char *summary;
+} tia__route;
+
+typedef struct tia__route_table {
+    const tia__route *items;
+    size_t n;
+} tia__route_table;
+
+/* The resource files' tables (each file defines one). */
+extern const tia__route_table tia__routes_ops;          /* ops.c: health, ready, metrics, openapi */
+extern const tia__route_table tia__routes_compat;       /* compat.c: the original /api paths */
+extern const tia__route_table tia__routes_agents;       /* agents.c */
+extern const tia__route_table tia__routes_workflows;    /* workflows.c */
+extern const tia__route_table tia__routes_tasks;        /* tasks.c */
+extern const tia__route_table tia__routes_metrics;      /* metrics.c */
+extern const tia__route_table tia__routes_interactions; /* interactions.c */
+extern const tia__route_table tia__routes_sessions;     /* sessions.c */
+extern const tia__route_table tia__routes_prices;       /* prices.c */
+extern const tia__route_table tia__routes_events;       /* events.c */
+
+/* ---- router.c ---- */
+
+#define TIA__PARAMS_MAX 4
+#define TIA__ROUTES_MAX 128
+
+/* Every route, in one array (index = route id for metrics). */
+const tia__route *tia__routes(size_t *n);
+
+typedef enum tia__match {
+    TIA__MATCH_OK = 0,
+    TIA__MATCH_NONE,     /* 404 */
+    TIA__MATCH_METHOD,   /* 405: the path exists with other methods (in allow) */
+    TIA__MATCH_BAD_PATH  /* 400: empty, "." or ".." segments, or too long */
+} tia__match;
+
+/*
+ * Finds the route of method + path. On TIA__MATCH_OK, *route_id is its index
+ * and params[0..*n_params) point into buf (a copy of path's segments). On
+ * TIA__MATCH_METHOD, allow receives "GET, POST" etc. HEAD matches GET routes.
+ */
+tia__match tia__route_find(const char *method, const char *path, char *buf, size_t buf_len,
+                           size_t *route_id, const char **params, size_t *n_params, char *allow,
+                           size_t allow_len);
+
+/* ---- pool.c: a fixed set of stores shared by the request threads ---- */
+
+typedef struct tia__pool tia__pool;
+
+int tia__pool_open(const char *url, int size, tia__pool **out, tia_error *err);
+/* Waits up to wait_ms for a free store; NULL when none came (503). */
+tia_store *tia__pool_acquire(tia__pool *p, int wait_ms);
+void tia__pool_release(tia__pool *p, tia_store *s);
+int tia__pool_size(const tia__pool *p);
+int tia__pool_in_use(tia__pool *p);
+/* Total waits that timed out. */
+uint64_t tia__pool_timeouts(tia__pool *p);
+tia_backend tia__pool_backend(const tia__pool *p);
+const char *tia__pool_url(const tia__pool *p);
+void tia__pool_close(tia__pool *p);
+
+/* ---- auth.c: tokens, sessions and rate limits ---- */
+
+typedef struct tia__limiter tia__limiter;
+
+/* rate <= 0: unlimited (tia__limit always allows). */
+int tia__limiter_new(double rate, int burst, tia__limiter **out);
+void tia__limiter_free(tia__limiter *l);
+/*
+ * Takes one token from key's bucket. Returns 0 when allowed, else the seconds to
+ * wait (>= 1) for the Retry-After header.
+ */
+int tia__limit(tia__limiter *l, const char *key, int64_t now_us);
+
+/*
+ * Authenticates the request from its Authorization header according to the
+ * server's mode and the route: fills c->session, or answers 401 and returns
+ * non-zero. Also refreshes the session's last_activity_at (throttled).
+ */
+int tia__authenticate(tia__call *c);
+
+/* 1 when the caller's user (or auth off) may act for user_id. */
+int tia__may_act_for(tia__call *c, const char *user_id);
+/* 1 when the caller is one of the configured admin users. */
+int tia__is_admin(tia__call *c);
+
+/* ---- prom.c: Prometheus counters ---- */
+
+typedef struct tia__prom tia__prom;
+
+int tia__prom_new(size_t n_routes, tia__prom **out);
+void tia__prom_free(tia__prom *p);
+/* Counts a request of route_id (SIZE_MAX: unmatched) with status, taking dur_us. */
+void tia__prom_observe(tia__prom *p, size_t route_id, int status, int64_t dur_us);
+
+/* ---- events.c: the event hub behind GET /api/v1/events ---- */
+
+typedef struct tia__hub tia__hub;
+
+/* Starts the hub (on PostgreSQL, a LISTEN thread). */
+int tia__hub_start(tia__api *api, tia__hub **out, tia_error *err);
+/* Ends every stream (their responses finish) and stops the hub. NULL accepted. */
+void tia__hub_stop(tia__hub *h);
+
+/* ---- the server (server.c) ---- */
+
+struct tia__api {
+    tia_server_config cfg;
+    tia__pool *pool;
+    tia__limiter *limiter;
+    tia__prom *prom;
+    tia__hub *hub;
+    struct MHD_Daemon *daemon;
+    int port;
+    tia_time_us started_at;
+    atomic_int in_flight;
+    atomic_int stopping; /* set at shutdown: /ready answers 503, streams end */
+};
+
+/* One request. Handlers read the request members and answer with tia__reply. */
+struct tia__call {
+    tia__api *api;
+    struct MHD_Connection *conn;
+    const char *method;
+    const char *path;
+    const tia__route *route; /* NULL until matched */
+    size_t route_id;
+    const char *param[TIA__PARAMS_MAX];
+    size_t n_params;
+    char path_buf[1024];
+    char request_id[64];
+    char client_ip[64];
+    tia_time_us t0; /* monotonic, for the latency */
+
+    /* body */
+    char *raw;
+    size_t raw_len, raw_cap;
+    int too_large;
+    json_t *body; /* the parsed JSON body of a TIA__R_JSON route, else NULL */
+
+    /* auth */
+    tia_session *session; /* the caller's session, NULL when auth is off or open */
+
+    /* store, borrowed lazily */
+    tia_store *store;
+
+    /* response */
+    int answered;
+    int status;
+    json_t *reply;          /* owned */
+    struct MHD_Response *response; /* a prepared response (streams), owned until queued */
+    char retry_after[16];
+    char location[160];
+    char allow[64];
+    size_t bytes_out;
+    char err_code[32];
+    char err_msg[TIA_ERROR_MSG_MAX];
+};
+
+/* The store for this request, borrowed from the pool; NULL after answering 503. */
+tia_store *tia__store(tia__call *c);
+
+/* Answers status with body (stolen; NULL: no body). */
+void tia__reply(tia__call *c, int status, json_t *body);
+
+/*
+ * Answers an error: {"error": {"code": code, "message": ...}} on /api/v1,
+ * {"error": "..."} on the compatibility paths. Codes: bad_request, unauthorized,
+ * forbidden, not_found, method_not_allowed, conflict, payload_too_large,
+ * unsupported_media_type, invalid, rate_limited, unavailable, internal.
+ */
+void tia__fail(tia__call *c, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Answers a library error code with its status (TIA_EINVAL 422, ENOTFOUND 404, ...). */
+void tia__fail_rc(tia__call *c, int rc, const tia_error *err);
+
+/* The status a library error code maps to. */
+int tia__status_of(int rc);
+
+/* ---- input.c: query and body helpers; on bad input they answer and return -1 ---- */
+
+/* A query argument, or NULL. */
+const char *tia__query(tia__call *c, const char *name);
+/* ?limit= within 1..max (default dflt); 400 otherwise. */
+int tia__query_limit(tia__call *c, size_t dflt, size_t max, size_t *out);
+/* ?name= as a run status / an integer >= 0 / a duration / an RFC 3339 time. */
+int tia__query_run_status(tia__call *c, const char *name, int *present, int *out);
+int tia__query_duration(tia__call *c, const char *name, int64_t dflt, int64_t *out);
+int tia__query_time(tia__call *c, const char *name, int64_t dflt, int64_t *out);
+
+/* Body members. required: a missing member (or null) is 422. */
+int tia__body_str(tia__call *c, const char *key, int required, const char **out);
+int tia__body_int(tia__call *c, const char *key, int required, int64_t dflt, int64_t *out);
+int tia__body_number(tia__call *c, const char *key, int required, double dflt, double *out);
+/* A cost as a number (0.015) or decimal text ("0.015"), in micro-dollars. */
+int tia__body_cost(tia__call *c, const char *key, int required, int64_t dflt, int64_t *out);
+/* Any JSON value re-encoded as text (malloc'd, NULL when absent or null). */
+int tia__body_json_text(tia__call *c, const char *key, char **out);
+/* An array of strings (borrowed from the body, *out malloc'd). */
+int tia__body_strv(tia__call *c, const char *key, int required, const char ***out, size_t *n);
+/* Fails with 422 when the body has a member not in the NULL-terminated list. */
+int tia__body_only(tia__call *c, const char *const *allowed);
+
+/* Same on any object (for nested arrays of objects); `where` prefixes messages. */
+int tia__obj_str(tia__call *c, json_t *obj, const char *where, const char *key, int required,
+                 const char **out);
+
+/* A path parameter that must be a UUID: answers 404 for anything else. */
+int tia__param_uuid(tia__call *c, size_t i, const char **out);
+
+#endif

@@ -1,0 +1,169 @@
+/*
+ * Who is calling, and how often. Requests carry a session token as
+ * "Authorization: Bearer tia_..."; the store checks it against the SHA-256 kept
+ * in user_sessions (constant-time compare), so revocation and expiry take effect
+ * on the very next request, on every server sharing the database. The rate
+ * limiter is a token bucket per session (per client address without one), kept
+ * in a fixed table so that a flood of distinct keys cannot grow memory.
+ */
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "api/api.h"
+
+/* ---- rate limits ---- */
+
+#define SLOTS 4096
+#define PROBE 8
+#define KEY_MAX 64
+
+typedef struct bucket {
+    char key[KEY_MAX];
+    double tokens;
+    int64_t last_us;
+} bucket;
+
+struct tia__limiter {
+    pthread_mutex_t lock;
+    double rate, burst;
+    bucket *slots;
+};
+
+int tia__limiter_new(double rate, int burst, tia__limiter **out)
+{
+    tia__limiter *l = calloc(1, sizeof *l);
+    *out = NULL;
+    if (l == NULL)
+        return TIA_ENOMEM;
+    l->rate = rate;
+    l->burst = burst > 0 ? burst : fmax(1.0, ceil(rate * 2));
+    if (rate > 0 && (l->slots = calloc(SLOTS, sizeof *l->slots)) == NULL) {
+        free(l);
+        return TIA_ENOMEM;
+    }
+    pthread_mutex_init(&l->lock, NULL);
+    *out = l;
+    return 0;
+}
+
+void tia__limiter_free(tia__limiter *l)
+{
+    if (l == NULL)
+        return;
+    pthread_mutex_destroy(&l->lock);
+    free(l->slots);
+    free(l);
+}
+
+static uint32_t fnv1a(const char *s)
+{
+    uint32_t h = 2166136261u;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h;
+}
+
+int tia__limit(tia__limiter *l, const char *key, int64_t now_us)
+{
+    if (l == NULL || l->rate <= 0)
+        return 0;
+    char k[KEY_MAX];
+    snprintf(k, sizeof k, "%s", key);
+    uint32_t h = fnv1a(k);
+    int wait = 0;
+    pthread_mutex_lock(&l->lock);
+    bucket *b = NULL, *oldest = NULL;
+    for (int i = 0; i < PROBE; i++) {
+        bucket *s = &l->slots[(h + (uint32_t)i) % SLOTS];
+        if (strcmp(s->key, k) == 0) {
+            b = s;
+            break;
+        }
+        if (oldest == NULL || s->last_us < oldest->last_us)
+            oldest = s;
+    }
+    if (b == NULL) {
+        /* A new key takes the slot idle longest (a full bucket is no loss). */
+        b = oldest;
+        memcpy(b->key, k, sizeof k);
+        b->tokens = l->burst;
+        b->last_us = now_us;
+    }
+    b->tokens = fmin(l->burst, b->tokens + (double)(now_us - b->last_us) / 1e6 * l->rate);
+    b->last_us = now_us;
+    if (b->tokens >= 1.0)
+        b->tokens -= 1.0;
+    else
+        wait = (int)ceil((1.0 - b->tokens) / l->rate);
+    pthread_mutex_unlock(&l->lock);
+    return wait < 0 ? 1 : wait;
+}
+
+/* ---- tokens ---- */
+
+static int is_read(const char *method)
+{
+    return strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+}
+
+int tia__authenticate(tia__call *c)
+{
+    const tia_server_config *cfg = &c->api->cfg;
+    if (cfg->auth == TIA_AUTH_OFF)
+        return 0;
+    const char *h = MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND, "Authorization");
+    if (h == NULL) {
+        if (cfg->auth == TIA_AUTH_PUBLIC_READ && is_read(c->method))
+            return 0;
+        tia__fail(c, MHD_HTTP_UNAUTHORIZED, "unauthorized",
+                  "this request needs a session token (Authorization: Bearer <token>)");
+        return -1;
+    }
+    if (strncasecmp(h, "Bearer ", 7) != 0 || h[7] == '\0' || strchr(h + 7, ' ')) {
+        tia__fail(c, MHD_HTTP_UNAUTHORIZED, "unauthorized",
+                  "malformed Authorization header: expected 'Bearer <token>'");
+        return -1;
+    }
+    tia_store *s = tia__store(c);
+    if (s == NULL)
+        return -1;
+    tia_error err = {0};
+    int rc = tia_session_validate(s, h + 7, &c->session, &err);
+    if (rc != 0) {
+        if (rc == TIA_EAUTH)
+            tia__fail(c, MHD_HTTP_UNAUTHORIZED, "unauthorized", "%s", err.message);
+        else
+            tia__fail_rc(c, rc, &err);
+        return -1;
+    }
+    int64_t every = cfg->activity_interval_us;
+    if (every < 0 || tia_now_us() - c->session->last_activity_at >= every) {
+        /* A lost race with a revocation is harmless here: the next request sees it. */
+        if (tia_session_touch(s, c->session->id, &err) == 0)
+            c->session->last_activity_at = tia_now_us();
+    }
+    return 0;
+}
+
+int tia__is_admin(tia__call *c)
+{
+    const tia_server_config *cfg = &c->api->cfg;
+    if (cfg->auth == TIA_AUTH_OFF)
+        return 1;
+    if (c->session == NULL)
+        return 0;
+    for (size_t i = 0; i < cfg->n_admin_users; i++)
+        if (strcmp(cfg->admin_users[i], c->session->user_id) == 0)
+            return 1;
+    return 0;
+}
+
+int tia__may_act_for(tia__call *c, const char *user_id)
+{
+    if (tia__is_admin(c))
+        return 1;
+    return c->session != NULL && strcmp(c->session->user_id, user_id) == 0;
+}

@@ -1,0 +1,664 @@
+/*
+ * The Registry API server: libmicrohttpd's internal thread pool (epoll) accepts
+ * and parses HTTP; this file takes each request through route, body limit,
+ * authentication, rate limit and JSON parsing to its handler, sends the answer
+ * with a request id, and writes the access log and the Prometheus counters when
+ * the request completes. Shutdown is graceful: stop listening, end event
+ * streams, wait for in-flight requests, then close everything.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api/api.h"
+#include "core/uuid.h"
+
+#define DEFAULT_THREADS 4
+#define DEFAULT_BODY (1024 * 1024)
+#define DEFAULT_HEADER (16 * 1024)
+#define DEFAULT_IDLE_S 30
+#define DEFAULT_MAX_CONN 1000
+#define DEFAULT_DB_WAIT_MS 5000
+#define DEFAULT_GRACE_MS 10000
+#define DEFAULT_ACTIVITY_US (INT64_C(10) * 1000000)
+
+struct tia_server {
+    tia__api api;
+    pthread_mutex_t log_lock;
+};
+
+static tia_time_us mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (tia_time_us)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* ---- answering ---- */
+
+tia_store *tia__store(tia__call *c)
+{
+    if (c->store)
+        return c->store;
+    c->store = tia__pool_acquire(c->api->pool, c->api->cfg.db_wait_ms);
+    if (c->store == NULL) {
+        snprintf(c->retry_after, sizeof c->retry_after, "1");
+        tia__fail(c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
+                  "no database connection free within %d ms", c->api->cfg.db_wait_ms);
+    }
+    return c->store;
+}
+
+void tia__reply(tia__call *c, int status, json_t *body)
+{
+    if (c->answered) {
+        json_decref(body);
+        return;
+    }
+    c->answered = 1;
+    c->status = status;
+    c->reply = body;
+}
+
+void tia__fail(tia__call *c, int status, const char *code, const char *fmt, ...)
+{
+    if (c->answered)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->err_msg, sizeof c->err_msg, fmt, ap);
+    va_end(ap);
+    snprintf(c->err_code, sizeof c->err_code, "%s", code);
+    json_t *body;
+    if (c->route && (c->route->flags & TIA__R_COMPAT))
+        body = json_pack("{s:s}", "error", c->err_msg);
+    else
+        body = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", c->err_msg);
+    tia__reply(c, status, body);
+}
+
+int tia__status_of(int rc)
+{
+    switch (rc) {
+    case TIA_EINVAL: return MHD_HTTP_UNPROCESSABLE_CONTENT;
+    case TIA_ENOTFOUND: return MHD_HTTP_NOT_FOUND;
+    case TIA_ECONFLICT: return MHD_HTTP_CONFLICT;
+    case TIA_EAUTH: return MHD_HTTP_UNAUTHORIZED;
+    case TIA_EUNAVAIL:
+    case TIA_EBUSY: return MHD_HTTP_SERVICE_UNAVAILABLE;
+    default: return MHD_HTTP_INTERNAL_SERVER_ERROR;
+    }
+}
+
+static const char *code_of(int status)
+{
+    switch (status) {
+    case 400: return "bad_request";
+    case 401: return "unauthorized";
+    case 403: return "forbidden";
+    case 404: return "not_found";
+    case 405: return "method_not_allowed";
+    case 409: return "conflict";
+    case 413: return "payload_too_large";
+    case 415: return "unsupported_media_type";
+    case 422: return "invalid";
+    case 429: return "rate_limited";
+    case 503: return "unavailable";
+    default: return "internal";
+    }
+}
+
+void tia__fail_rc(tia__call *c, int rc, const tia_error *err)
+{
+    int status = tia__status_of(rc);
+    const char *msg = err && err->message[0] ? err->message : tia_strerror(rc);
+    if (status == MHD_HTTP_INTERNAL_SERVER_ERROR)
+        /* The database's own words stay in the log, not in the answer. */
+        fprintf(stderr, "tokyoia serve: %s %s: %s\n", c->method, c->path, msg);
+    if (status == MHD_HTTP_SERVICE_UNAVAILABLE)
+        snprintf(c->retry_after, sizeof c->retry_after, "1");
+    tia__fail(c, status, code_of(status), "%s",
+              status == MHD_HTTP_INTERNAL_SERVER_ERROR ? "internal error" : msg);
+}
+
+/* ---- request life cycle ---- */
+
+static int valid_request_id(const char *s)
+{
+    size_t n = 0;
+    for (; s[n]; n++) {
+        char ch = s[n];
+        if (n >= 63 || !((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                         (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.'))
+            return 0;
+    }
+    return n > 0;
+}
+
+static void client_ip(struct MHD_Connection *conn, char *buf, size_t len)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    snprintf(buf, len, "unknown");
+    if (ci == NULL || ci->client_addr == NULL)
+        return;
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, buf,
+                  (socklen_t)len);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, buf,
+                  (socklen_t)len);
+}
+
+/* MHD's first look at a request (the URI before parsing): allocate its call. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    (void)uri;
+    tia__call *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return NULL;
+    c->api = cls;
+    c->conn = conn;
+    c->t0 = mono_us();
+    c->route_id = SIZE_MAX;
+    atomic_fetch_add(&c->api->in_flight, 1);
+    return c;
+}
+
+static int content_type_json(tia__call *c)
+{
+    const char *ct = MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND, "Content-Type");
+    if (ct == NULL)
+        /* The original clients may send none; /api/v1 asks for it. */
+        return (c->route->flags & TIA__R_COMPAT) != 0;
+    size_t n = strcspn(ct, ";");
+    while (n > 0 && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
+        n--;
+    return n == strlen("application/json") && strncasecmp(ct, "application/json", n) == 0;
+}
+
+static void parse_body(tia__call *c)
+{
+    if (!content_type_json(c)) {
+        tia__fail(c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
+                  "the request body must be application/json");
+        return;
+    }
+    if (c->raw_len == 0) {
+        tia__fail(c, MHD_HTTP_BAD_REQUEST, "bad_request", "a JSON request body is required");
+        return;
+    }
+    json_error_t jerr;
+    c->body = json_loadb(c->raw, c->raw_len, JSON_REJECT_DUPLICATES, &jerr);
+    if (c->body == NULL) {
+        tia__fail(c, MHD_HTTP_BAD_REQUEST, "bad_request", "malformed JSON at line %d column %d: %s",
+                  jerr.line, jerr.column, jerr.text);
+        return;
+    }
+    if (!json_is_object(c->body))
+        tia__fail(c, MHD_HTTP_BAD_REQUEST, "bad_request", "the request body must be a JSON object");
+}
+
+/* Everything between the end of the request and the handler. */
+static void dispatch(tia__call *c)
+{
+    tia__api *api = c->api;
+    if (c->too_large) {
+        tia__fail(c, MHD_HTTP_CONTENT_TOO_LARGE, "payload_too_large",
+                  "the request body is larger than %zu bytes", api->cfg.max_body);
+        return;
+    }
+    if (!(c->route->flags & TIA__R_OPEN)) {
+        if (tia__authenticate(c) != 0)
+            return;
+        const char *key = c->session ? c->session->id : c->client_ip;
+        int wait = tia__limit(api->limiter, key, mono_us());
+        if (wait > 0) {
+            snprintf(c->retry_after, sizeof c->retry_after, "%d", wait);
+            tia__fail(c, MHD_HTTP_TOO_MANY_REQUESTS, "rate_limited",
+                      "rate limit exceeded; retry in %d s", wait);
+            return;
+        }
+    }
+    if (c->route->flags & TIA__R_JSON) {
+        parse_body(c);
+        if (c->answered)
+            return;
+    }
+    c->route->fn(c);
+    if (!c->answered)
+        tia__fail(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "the handler gave no answer");
+}
+
+static void add_headers(tia__call *c, struct MHD_Response *r)
+{
+    MHD_add_response_header(r, "X-Request-Id", c->request_id);
+    if (c->retry_after[0])
+        MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, c->retry_after);
+    if (c->location[0])
+        MHD_add_response_header(r, MHD_HTTP_HEADER_LOCATION, c->location);
+    if (c->allow[0])
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, c->allow);
+    if (c->status == MHD_HTTP_UNAUTHORIZED)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"tokyoia\"");
+}
+
+static enum MHD_Result send_answer(tia__call *c)
+{
+    struct MHD_Response *r = c->response;
+    c->response = NULL;
+    if (r == NULL) {
+        char *text = NULL;
+        size_t len = 0;
+        if (c->reply) {
+            text = json_dumps(c->reply, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
+            if (text == NULL) {
+                c->status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+                text = strdup("{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}");
+            }
+            len = text ? strlen(text) : 0;
+            if (text && len > 0 && len + 1 > 0) {
+                /* A newline ends the document, for curl users. */
+                char *t2 = realloc(text, len + 2);
+                if (t2) {
+                    text = t2;
+                    text[len++] = '\n';
+                    text[len] = '\0';
+                }
+            }
+        }
+        r = MHD_create_response_from_buffer_with_free_callback(len, text, free);
+        if (r == NULL) {
+            free(text);
+            return MHD_NO;
+        }
+        if (c->reply)
+            MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+        c->bytes_out = len;
+    }
+    add_headers(c, r);
+    enum MHD_Result ok = MHD_queue_response(c->conn, (unsigned)c->status, r);
+    MHD_destroy_response(r);
+    return ok;
+}
+
+static void setup(tia__call *c, const char *url, const char *method)
+{
+    tia__api *api = c->api;
+    c->method = method;
+    c->path = url;
+    client_ip(c->conn, c->client_ip, sizeof c->client_ip);
+    const char *rid = MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND, "X-Request-Id");
+    if (rid && valid_request_id(rid)) {
+        snprintf(c->request_id, sizeof c->request_id, "%s", rid);
+    } else {
+        tia__uuid_gen g = {0};
+        tia__uuid7(&g, c->request_id);
+    }
+    size_t rid_n = 0;
+    char allow[64] = "";
+    tia__match m = tia__route_find(method, url, c->path_buf, sizeof c->path_buf, &rid_n, c->param,
+                                   &c->n_params, allow, sizeof allow);
+    if (m == TIA__MATCH_OK) {
+        size_t n;
+        c->route = &tia__routes(&n)[rid_n];
+        c->route_id = rid_n;
+    } else if (m == TIA__MATCH_METHOD) {
+        snprintf(c->allow, sizeof c->allow, "%s", allow);
+        tia__fail(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",
+                  "%s is not allowed on %s (allowed: %s)", method, url, allow);
+    } else if (m == TIA__MATCH_BAD_PATH) {
+        tia__fail(c, MHD_HTTP_BAD_REQUEST, "bad_request", "malformed path");
+    } else {
+        tia__fail(c, MHD_HTTP_NOT_FOUND, "not_found", "no such path: %s", url);
+    }
+    if (c->answered || atomic_load(&api->stopping) == 0)
+        return;
+    snprintf(c->retry_after, sizeof c->retry_after, "1");
+    tia__fail(c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "the server is shutting down");
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_size, void **con_cls)
+{
+    (void)cls;
+    (void)version;
+    tia__call *c = *con_cls;
+    if (c == NULL)
+        return MHD_NO; /* out of memory in on_uri */
+    if (c->method == NULL) {
+        setup(c, url, method);
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+        if (cl) {
+            char *end;
+            errno = 0;
+            unsigned long long v = strtoull(cl, &end, 10);
+            if (errno || *end || v > c->api->cfg.max_body)
+                c->too_large = 1;
+        }
+        if (c->too_large && !c->answered)
+            tia__fail(c, MHD_HTTP_CONTENT_TOO_LARGE, "payload_too_large",
+                      "the request body is larger than %zu bytes", c->api->cfg.max_body);
+        /* An early answer (bad path, too large): send it without reading the body. */
+        if (c->answered)
+            return send_answer(c);
+        return MHD_YES;
+    }
+    if (*upload_size > 0) {
+        size_t n = *upload_size;
+        *upload_size = 0;
+        if (c->answered || c->too_large)
+            return MHD_YES;
+        if (c->raw_len + n > c->api->cfg.max_body) {
+            c->too_large = 1;
+            free(c->raw);
+            c->raw = NULL;
+            c->raw_len = c->raw_cap = 0;
+            return MHD_YES;
+        }
+        if (c->raw_len + n + 1 > c->raw_cap) {
+            size_t cap = c->raw_cap ? c->raw_cap : 4096;
+            while (cap < c->raw_len + n + 1)
+                cap *= 2;
+            char *p = realloc(c->raw, cap);
+            if (p == NULL)
+                return MHD_NO;
+            c->raw = p;
+            c->raw_cap = cap;
+        }
+        memcpy(c->raw + c->raw_len, upload_data, n);
+        c->raw_len += n;
+        c->raw[c->raw_len] = '\0';
+        return MHD_YES;
+    }
+    if (c->answered)
+        return MHD_YES; /* already queued */
+    dispatch(c);
+    if (c->store) {
+        tia__pool_release(c->api->pool, c->store);
+        c->store = NULL;
+    }
+    return send_answer(c);
+}
+
+static void access_log(tia_server *srv, tia__call *c, int64_t dur_us)
+{
+    FILE *f = srv->api.cfg.access_log;
+    if (f == NULL)
+        return;
+    char ts[40];
+    tia_time_format(tia_now_us(), ts, sizeof ts);
+    json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s?,s:i,s:f,s:I,s:s,s:s?}", "ts", ts, "request_id",
+                          c->request_id, "method", c->method ? c->method : "", "path",
+                          c->path ? c->path : "", "route", c->route ? c->route->pattern : NULL,
+                          "status", c->status, "duration_ms", (double)(dur_us / 10) / 100.0, "bytes",
+                          (json_int_t)c->bytes_out, "remote", c->client_ip, "user",
+                          c->session ? c->session->user_id : NULL);
+    if (o && c->err_code[0])
+        json_object_set_new(o, "error", json_string(c->err_code));
+    char *line = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(12)) : NULL;
+    json_decref(o);
+    if (line) {
+        pthread_mutex_lock(&srv->log_lock);
+        fputs(line, f);
+        fputc('\n', f);
+        fflush(f);
+        pthread_mutex_unlock(&srv->log_lock);
+    }
+    free(line);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)conn;
+    (void)toe;
+    tia_server *srv = cls;
+    tia__call *c = *con_cls;
+    if (c == NULL)
+        return;
+    *con_cls = NULL;
+    int64_t dur = mono_us() - c->t0;
+    if (c->method) {
+        if (c->status == 0)
+            c->status = 499; /* the client went away before an answer */
+        tia__prom_observe(srv->api.prom, c->route_id, c->status, dur);
+        access_log(srv, c, dur);
+    }
+    if (c->store)
+        tia__pool_release(srv->api.pool, c->store);
+    if (c->response)
+        MHD_destroy_response(c->response);
+    json_decref(c->reply);
+    json_decref(c->body);
+    tia_session_free(c->session);
+    free(c->raw);
+    atomic_fetch_sub(&srv->api.in_flight, 1);
+    free(c);
+}
+
+/*
+ * Percent-decoding of the path and arguments, except %00: a NUL would cut the
+ * text short, so it is left encoded (and refused later as an invalid value).
+ */
+static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+    (void)cls;
+    (void)conn;
+    char *w = s;
+    for (const char *r = s; *r;) {
+        int hi, lo;
+        if (r[0] == '%' && r[1] && r[2] && (hi = (r[1] >= '0' && r[1] <= '9')   ? r[1] - '0'
+                                                 : (r[1] | 32) >= 'a' && (r[1] | 32) <= 'f'
+                                                     ? (r[1] | 32) - 'a' + 10
+                                                     : -1) >= 0 &&
+            (lo = (r[2] >= '0' && r[2] <= '9')                   ? r[2] - '0'
+                  : (r[2] | 32) >= 'a' && (r[2] | 32) <= 'f' ? (r[2] | 32) - 'a' + 10
+                                                               : -1) >= 0 &&
+            (hi | lo) != 0) {
+            *w++ = (char)(hi * 16 + lo);
+            r += 3;
+        } else {
+            *w++ = *r++;
+        }
+    }
+    *w = '\0';
+    return (size_t)(w - s);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    (void)fmt;
+    (void)ap;
+    /* libmicrohttpd's own messages (a client that hung up, ...) are not ours to print. */
+}
+
+static int check_schema(tia__pool *pool, int migrate, tia_error *err)
+{
+    tia_store *s = tia__pool_acquire(pool, 0);
+    tia_migration_status *items = NULL;
+    size_t n = 0;
+    int rc = 0;
+    if (migrate) {
+        rc = tia_store_migrate(s, NULL, err);
+        goto done;
+    }
+    rc = tia_store_migration_status(s, &items, &n, err);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        if (!items[i].applied || items[i].changed || items[i].unknown)
+            rc = tia_error_set(err, TIA_ESCHEMA,
+                               "the database is not migrated (migration %04d %s); run "
+                               "'tokyoia migrate' or start with --migrate",
+                               items[i].version, items[i].name);
+done:
+    free(items);
+    tia__pool_release(pool, s);
+    return rc;
+}
+
+static int apply_defaults(tia_server_config *cfg, tia_error *err)
+{
+    if (cfg->threads == 0)
+        cfg->threads = DEFAULT_THREADS;
+    if (cfg->db_pool == 0)
+        cfg->db_pool = cfg->threads;
+    if (cfg->db_wait_ms == 0)
+        cfg->db_wait_ms = DEFAULT_DB_WAIT_MS;
+    if (cfg->max_body == 0)
+        cfg->max_body = DEFAULT_BODY;
+    if (cfg->max_header == 0)
+        cfg->max_header = DEFAULT_HEADER;
+    if (cfg->idle_timeout_s == 0)
+        cfg->idle_timeout_s = DEFAULT_IDLE_S;
+    if (cfg->max_connections == 0)
+        cfg->max_connections = DEFAULT_MAX_CONN;
+    if (cfg->shutdown_grace_ms == 0)
+        cfg->shutdown_grace_ms = DEFAULT_GRACE_MS;
+    if (cfg->activity_interval_us == 0)
+        cfg->activity_interval_us = DEFAULT_ACTIVITY_US;
+    if (cfg->listen_host == NULL)
+        cfg->listen_host = "127.0.0.1";
+    if (cfg->threads < 1 || cfg->threads > 256)
+        return tia_error_set(err, TIA_EINVAL, "threads must be 1..256");
+    if (cfg->db_pool < 1 || cfg->db_pool > 256)
+        return tia_error_set(err, TIA_EINVAL, "db pool must be 1..256");
+    if (cfg->port < 0 || cfg->port > 65535)
+        return tia_error_set(err, TIA_EINVAL, "port must be 0..65535");
+    if (cfg->rate_limit < 0 || cfg->rate_burst < 0)
+        return tia_error_set(err, TIA_EINVAL, "rate limit and burst must not be negative");
+    if (cfg->max_header < 1024 || cfg->max_header > 1024 * 1024)
+        return tia_error_set(err, TIA_EINVAL, "max header size must be 1 KiB..1 MiB");
+    if (cfg->max_body > (size_t)64 * 1024 * 1024)
+        return tia_error_set(err, TIA_EINVAL, "max body size must be at most 64 MiB");
+    if (cfg->idle_timeout_s < 0 || cfg->max_connections < 1 || cfg->db_wait_ms < 0)
+        return tia_error_set(err, TIA_EINVAL, "bad timeout or connection limit");
+    return 0;
+}
+
+static int bind_addr(const tia_server_config *cfg, struct sockaddr_storage *ss, unsigned *flags,
+                     tia_error *err)
+{
+    memset(ss, 0, sizeof *ss);
+    struct sockaddr_in *in4 = (struct sockaddr_in *)(void *)ss;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)(void *)ss;
+    if (inet_pton(AF_INET, cfg->listen_host, &in4->sin_addr) == 1) {
+        in4->sin_family = AF_INET;
+        in4->sin_port = htons((uint16_t)cfg->port);
+        return 0;
+    }
+    if (inet_pton(AF_INET6, cfg->listen_host, &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons((uint16_t)cfg->port);
+        *flags |= MHD_USE_IPv6;
+        return 0;
+    }
+    return tia_error_set(err, TIA_EINVAL, "listen address '%s' is not a numeric IPv4 or IPv6 address",
+                         cfg->listen_host);
+}
+
+int tia_server_start(const tia_server_config *cfg_in, tia_server **out, tia_error *err)
+{
+    tia_server *srv = NULL;
+    int rc;
+    size_t n_routes;
+    *out = NULL;
+    srv = calloc(1, sizeof *srv);
+    if (srv == NULL)
+        return tia_error_set(err, TIA_ENOMEM, "out of memory");
+    pthread_mutex_init(&srv->log_lock, NULL);
+    tia__api *api = &srv->api;
+    api->cfg = *cfg_in;
+    if ((rc = apply_defaults(&api->cfg, err)) != 0)
+        goto done;
+    tia__routes(&n_routes);
+    if ((rc = tia__pool_open(tia_store_default_url(api->cfg.db_url), api->cfg.db_pool, &api->pool,
+                             err)) != 0)
+        goto done;
+    if ((rc = check_schema(api->pool, api->cfg.migrate, err)) != 0)
+        goto done;
+    if (tia__limiter_new(api->cfg.rate_limit, api->cfg.rate_burst, &api->limiter) != 0 ||
+        tia__prom_new(n_routes, &api->prom) != 0) {
+        rc = tia_error_set(err, TIA_ENOMEM, "out of memory");
+        goto done;
+    }
+    if ((rc = tia__hub_start(api, &api->hub, err)) != 0)
+        goto done;
+    api->started_at = tia_now_us();
+
+    struct sockaddr_storage ss;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
+                     MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    if ((rc = bind_addr(&api->cfg, &ss, &flags, err)) != 0)
+        goto done;
+    api->daemon = MHD_start_daemon(
+        flags, (uint16_t)api->cfg.port, NULL, NULL, on_request, api, MHD_OPTION_SOCK_ADDR, &ss,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)api->cfg.threads,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)api->cfg.max_header,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)api->cfg.idle_timeout_s,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)api->cfg.max_connections,
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, api, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
+    if (api->daemon == NULL) {
+        rc = tia_error_set(err, TIA_EIO, "cannot listen on %s port %d (in use, or not allowed)",
+                           api->cfg.listen_host, api->cfg.port);
+        goto done;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(api->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    api->port = di ? di->port : api->cfg.port;
+    *out = srv;
+    srv = NULL;
+done:
+    if (srv) {
+        tia__hub_stop(srv->api.hub);
+        tia__prom_free(srv->api.prom);
+        tia__limiter_free(srv->api.limiter);
+        tia__pool_close(srv->api.pool);
+        pthread_mutex_destroy(&srv->log_lock);
+        free(srv);
+    }
+    return rc;
+}
+
+int tia_server_port(const tia_server *srv)
+{
+    return srv->api.port;
+}
+
+int tia_server_shutdown(tia_server *srv)
+{
+    if (srv == NULL)
+        return 0;
+    tia__api *api = &srv->api;
+    atomic_store(&api->stopping, 1);
+    MHD_socket lfd = MHD_quiesce_daemon(api->daemon);
+    if (lfd != MHD_INVALID_SOCKET)
+        close(lfd);
+    tia__hub_stop(api->hub);
+    api->hub = NULL;
+    tia_time_us deadline = mono_us() + (tia_time_us)api->cfg.shutdown_grace_ms * 1000;
+    while (atomic_load(&api->in_flight) > 0 && mono_us() < deadline) {
+        struct timespec ts = {0, 5 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    int left = atomic_load(&api->in_flight);
+    MHD_stop_daemon(api->daemon);
+    tia__prom_free(api->prom);
+    tia__limiter_free(api->limiter);
+    tia__pool_close(api->pool);
+    pthread_mutex_destroy(&srv->log_lock);
+    free(srv);
+    return left;
+}

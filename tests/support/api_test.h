@@ -1,0 +1,78 @@
+/*
+ * Test support for the Registry API: a real server (tia_server_start) on a
+ * loopback port over a fresh database of the run's backend, and an HTTP client
+ * on libcurl. Each fixture holds an admin session token ("tester") that requests
+ * send unless told otherwise.
+ */
+#ifndef TIA_API_TEST_H
+#define TIA_API_TEST_H
+
+#include <jansson.h>
+
+#include <tokyoia/server.h>
+#include <tokyoia/sessions.h>
+#include <tokyoia/store.h>
+
+#include "tia_test.h"
+
+typedef struct tia_api_fixture {
+    tia_store *store;  /* a connection of the test's own to the server's database */
+    tia_server *srv;
+    int port;
+    char base[64];     /* "http://127.0.0.1:PORT" */
+    char token[TIA_TOKEN_BUF]; /* session of user "tester", an admin */
+} tia_api_fixture;
+
+/*
+ * Starts a server over a fresh migrated database. cfg (may be NULL) gives the
+ * settings; db_url, listen_host, port and admin users are set by the fixture
+ * (admins: "tester"). Fails the test on error.
+ */
+void tia_api_start(tia_api_fixture *f, const tia_server_config *cfg);
+
+/* Shuts the server down (asserting nothing was left in flight) and drops the database. */
+void tia_api_stop(tia_api_fixture *f);
+
+typedef struct tia_http_resp {
+    long status;
+    char *body;        /* NUL-terminated */
+    size_t body_len;
+    char *headers;     /* the raw response headers */
+    json_t *json;      /* the body parsed, NULL when it is not JSON */
+} tia_http_resp;
+
+/* Request options: token NULL sends the fixture's token, "" sends none. */
+typedef struct tia_http_opts {
+    const char *token;
+    const char *content_type;  /* NULL: application/json when there is a body */
+    const char *const *headers; /* extra "Name: value" lines, NULL-terminated */
+    size_t body_len;           /* 0: strlen(body) */
+} tia_http_opts;
+
+/*
+ * Sends method path (with query) and body (may be NULL) and waits for the whole
+ * answer. Fails the test when the request cannot be made.
+ */
+void tia_http(tia_api_fixture *f, const char *method, const char *path, const char *body,
+              const tia_http_opts *o, tia_http_resp *r);
+
+/* The value of response header name (case-insensitive), malloc'd; NULL when absent. */
+char *tia_http_header(const tia_http_resp *r, const char *name);
+
+void tia_http_resp_free(tia_http_resp *r);
+
+/* Asserts the status, printing the body when it differs. */
+#define TIA_ASSERT_STATUS(r, want)                                                          \
+    do {                                                                                    \
+        if ((r)->status != (want))                                                          \
+            fail_msg("HTTP status %ld, want %d; body: %s", (r)->status, (int)(want),        \
+                     (r)->body ? (r)->body : "");                                           \
+    } while (0)
+
+/* For /api/v1 errors: asserts status and error.code. */
+void tia_assert_api_error(const tia_http_resp *r, int status, const char *code);
+
+/* A string member of r->json (NULL when absent or not a string). */
+const char *tia_json_str(const json_t *o, const char *key);
+
+#endif
