@@ -20,7 +20,7 @@ build: deps
 	@cmake --build $(BUILD) -j $(JOBS)
 
 run: build
-	./$(BUILD)/tokyoia demo
+	./$(BUILD)/tokyoia demo --serve 127.0.0.1:$${PORT:-8080}
 
 test-fast: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)

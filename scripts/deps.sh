@@ -4,7 +4,8 @@
 set -euo pipefail
 
 pkgs=(gcc make cmake pkg-config libpq-dev libsqlite3-dev libjansson-dev libssl-dev
-      libcmocka-dev libcurl4-openssl-dev libmicrohttpd-dev postgresql sqlite3)
+      libcmocka-dev libcurl4-openssl-dev libmicrohttpd-dev postgresql sqlite3
+      wrk)
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -9,6 +9,7 @@
  * workflow.
  */
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,8 @@
 #include <unistd.h>
 
 #include <tokyoia/engine.h>
+#include <tokyoia/server.h>
+#include <tokyoia/sessions.h>
 #include <tokyoia/worker.h>
 
 #include "cli/cli.h"
@@ -277,7 +280,50 @@ static int run_workflow(tia_store *s, const tia_cli_opts *opts, json_t *doc, cha
     return rc;
 }
 
-static int demo(tia_store *s, const tia_cli_opts *opts, json_t *doc, tia_error *err)
+/*
+ * --serve: starts the Registry API on the demo's database before the workflow
+ * runs, with a session token of user "demo" (an admin), and says how to call it.
+ */
+static int start_server(tia_store *s, const tia_cli_opts *opts, const char *listen,
+                        tia_server **srv, tia_error *err)
+{
+    static const char *const admins[] = {"demo"};
+    char host[64] = "127.0.0.1", token[TIA_TOKEN_BUF];
+    int port = 8080;
+    const char *env = getenv("PORT");
+    if (env && *env)
+        port = atoi(env);
+    if (listen && sscanf(listen, "%63[^:]:%d", host, &port) < 1)
+        return tia_error_set(err, TIA_EINVAL, "--serve: '%s' is not HOST:PORT", listen);
+    tia_session_new sn = {"demo", "{\"client\":\"tokyoia demo\"}", NULL, INT64_C(86400000000)};
+    int rc = tia_session_create(s, &sn, token, NULL, err);
+    if (rc != 0)
+        return rc;
+    tia_server_config cfg = {0};
+    cfg.db_url = opts->db_url;
+    cfg.listen_host = host;
+    cfg.port = port;
+    cfg.admin_users = admins;
+    cfg.n_admin_users = 1;
+    if ((rc = tia_server_start(&cfg, srv, err)) != 0)
+        return rc;
+    char url[128];
+    snprintf(url, sizeof url, "http://%s:%d", host, tia_server_port(*srv));
+    if (opts->json)
+        return 0;
+    printf("\nRegistry API: %s  (docs/api.md)\n"
+           "Token (user demo, valid 24h; shown only now):\n  %s\n"
+           "Try:\n"
+           "  curl -H 'Authorization: Bearer %s' %s/api/v1/stats\n"
+           "  curl -H 'Authorization: Bearer %s' %s/api/v1/workflows\n"
+           "  curl -N -H 'Authorization: Bearer %s' %s/api/v1/events\n",
+           url, token, token, url, token, url, token, url);
+    fflush(stdout);
+    return 0;
+}
+
+static int demo(tia_store *s, const tia_cli_opts *opts, json_t *doc, const char *serve,
+                tia_server **srv, tia_error *err)
 {
     json_t *applied = NULL, *wf_json = NULL;
     char wf[TIA_UUID_BUF];
@@ -287,6 +333,8 @@ static int demo(tia_store *s, const tia_cli_opts *opts, json_t *doc, tia_error *
     tia_cli_say_applied(opts, s, applied);
     json_object_set_new(doc, "migrations_applied", applied);
     if ((rc = show_stats(s, opts, doc, "agents_before", "Agents (stats; window: 24h):", err)))
+        return rc;
+    if (serve && (rc = start_server(s, opts, *serve ? serve : NULL, srv, err)) != 0)
         return rc;
     if ((rc = run_workflow(s, opts, doc, wf, err)) != 0)
         return rc;
@@ -304,6 +352,14 @@ static int demo(tia_store *s, const tia_cli_opts *opts, json_t *doc, tia_error *
 
 int tia_cli_demo(int argc, char **argv, const tia_cli_opts *opts)
 {
+    const char *serve = NULL;
+    int serve_seen = 0;
+    const tia_cli_opt o[] = {
+        {"--serve", TIA_OPT_STR, &serve, 0, "HOST:PORT",
+         "also serve the Registry API while the workflow runs, and after it until Ctrl-C "
+         "(HOST:PORT, or '' for 127.0.0.1:$PORT, default 8080)",
+         &serve_seen},
+    };
     tia_cli_parse_spec spec = {"demo", "",
                                "Opens the database (./tokyoia.db by default), applies the "
                                "migrations, shows the agents, then runs one code_review "
@@ -311,7 +367,7 @@ int tia_cli_demo(int argc, char **argv, const tia_cli_opts *opts)
                                "by one worker per agent with the example command workers of "
                                "examples/agents ($TOKYOIA_EXAMPLES), followed live, and shown "
                                "with the agents' stats.",
-                               NULL, 0};
+                               o, TIA_CLI_N(o)};
     tia_cli_pos pos;
     int rc = tia_cli_parse(&spec, argc, argv, &pos);
     if (rc >= 0)
@@ -325,11 +381,26 @@ int tia_cli_demo(int argc, char **argv, const tia_cli_opts *opts)
         tia_cli_say(opts, "tokyoia demo on PostgreSQL");
     tia_error err = {0};
     json_t *doc = json_object();
-    int lrc = demo(s, opts, doc, &err);
+    tia_server *srv = NULL;
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    if (serve_seen) /* before any thread starts, so that only sigwait below takes them */
+        pthread_sigmask(SIG_BLOCK, &set, NULL);
+    int lrc = demo(s, opts, doc, serve_seen ? (serve ? serve : "") : NULL, &srv, &err);
     if (lrc != 0)
         rc = tia_cli_fail(lrc, &err);
     else if (opts->json)
         rc = tia_cli_print_object(opts, json_incref(doc), NULL, 0);
+    if (lrc == 0 && srv) {
+        printf("\nStill serving the Registry API; Ctrl-C stops.\n");
+        fflush(stdout);
+        int sig = 0;
+        sigwait(&set, &sig);
+    }
+    if (tia_server_shutdown(srv) > 0 && rc == 0)
+        rc = TIA_EXIT_ERROR;
     json_decref(doc);
     tia_store_close(s);
     return rc;

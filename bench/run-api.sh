@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# The Registry API benchmark (bench/README.md, "Registry API over HTTP"):
+#   bench/run-api.sh BUILD_DIR
+# Starts a throwaway durable PostgreSQL cluster (as bench/run.sh), loads it with
+# `tokyoia generate` (TIA_BENCH_TASKS tasks, default 1,000,000), starts `tokyoia
+# serve` on a loopback port, and for each workload runs the direct library calls
+# (bench_api, 16 threads with a connection each) and the same work over HTTP (wrk,
+# 16 connections), alternating, TIA_BENCH_API_ROUNDS times (default 2). Prints
+# each side's rate, the ratio HTTP / direct, and the server's peak RSS (VmHWM).
+# Results: BUILD_DIR/bench/results-api.txt. Removes everything it made.
+# Environment: TIA_BENCH_TASKS, TIA_BENCH_API_SECONDS (per run, default 10),
+#   TIA_BENCH_API_ROUNDS, TIA_BENCH_API_CONNS (default 16),
+#   TIA_BENCH_API_AUTH (required, default, or off).
+set -euo pipefail
+
+build=${1:?usage: bench/run-api.sh BUILD_DIR}
+build=$(cd "$build" && pwd)
+src=$(cd "$(dirname "$0")/.." && pwd)
+tasks=${TIA_BENCH_TASKS:-1000000}
+secs=${TIA_BENCH_API_SECONDS:-10}
+rounds=${TIA_BENCH_API_ROUNDS:-2}
+conns=${TIA_BENCH_API_CONNS:-16}
+auth=${TIA_BENCH_API_AUTH:-required}
+for bin in "$build/tokyoia" "$build/bench/bench_api"; do
+  [ -x "$bin" ] || { echo "bench/run-api.sh: $bin is missing: build bench_all first" >&2; exit 1; }
+done
+command -v wrk > /dev/null || { echo "bench/run-api.sh: wrk is missing (apt-get install wrk)" >&2; exit 1; }
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/tia-bench-api.XXXXXX")
+state=$work/pg.state
+server_pid=
+cleanup() {
+  [ -n "$server_pid" ] && kill "$server_pid" 2> /dev/null && wait "$server_pid" 2> /dev/null
+  "$src/scripts/pg-test-cluster.sh" stop "$state" > /dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+out=$build/bench/results-api.txt
+: > "$out"
+say() { echo "$*" | tee -a "$out"; }
+psql_bin=$(command -v psql || ls /usr/lib/postgresql/*/bin/psql 2> /dev/null | sort -V | tail -n 1)
+
+say "bench/run-api.sh: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), $tasks tasks, ${secs}s runs, $conns connections, auth $auth"
+TIA_PG_DURABLE=1 TIA_PG_EXTRA_OPTS="-c max_connections=200 -c max_wal_size=4GB" \
+  "$src/scripts/pg-test-cluster.sh" start "$state"
+admin=$(cat "$state")
+"$psql_bin" "$admin" -qX -c "CREATE DATABASE tokyoia_bench"
+db=${admin/dbname=postgres/dbname=tokyoia_bench}
+"$build/tokyoia" --db "$db" migrate > /dev/null
+echo "== loading $tasks tasks"
+"$build/tokyoia" --db "$db" generate --tasks "$tasks" --metrics 100000 | tail -n 2
+cycle_tasks=$((conns * secs * rounds * 400))
+"$build/bench/bench_api" --db "$db" --prepare bench-http --tasks "$cycle_tasks"
+"$build/bench/bench_api" --db "$db" --prepare bench-direct --tasks "$cycle_tasks"
+"$psql_bin" "$db" -qX -c "VACUUM ANALYZE" > /dev/null
+token=$("$build/tokyoia" --db "$db" --json sessions create --user bench --ttl 24h |
+  sed -n 's/.*"token": *"\([^"]*\)".*/\1/p')
+[ -n "$token" ] || { echo "bench/run-api.sh: no token" >&2; exit 1; }
+export TIA_TOKEN=$token
+
+port=$((20000 + RANDOM % 20000))
+"$build/tokyoia" --db "$db" serve --listen "127.0.0.1:$port" --threads "$conns" \
+  --db-pool "$conns" --auth "$auth" --access-log off > "$work/serve.log" 2>&1 &
+server_pid=$!
+for _ in $(seq 100); do
+  curl -sf "http://127.0.0.1:$port/health" > /dev/null 2>&1 && break
+  sleep 0.1
+done
+base=http://127.0.0.1:$port
+
+http_run() { # name script [env...]; prints the rate
+  local script=$1; shift
+  env "$@" wrk -t2 -c"$conns" -d"${secs}s" -s "$src/bench/wrk/$script" "$base" 2>&1 |
+    tee -a "$work/wrk.log" | sed -n 's/^wrk-result [a-z]*\/s \([0-9.]*\) non-20[01] \([0-9]*\).*/\1 \2/p'
+}
+direct_run() { # op [args]; prints the rate
+  "$build/bench/bench_api" --db "$db" --threads "$conns" --seconds "$secs" --op "$@" |
+    sed -n 's/^[a-z]* ops\/s \([0-9.]*\).*/\1/p'
+}
+
+declare -A sum_http sum_direct
+workloads=(stats recent create cycle)
+for r in $(seq "$rounds"); do
+  for w in "${workloads[@]}"; do
+    case $w in
+      stats) d=$(direct_run stats); h=$(http_run get.lua TIA_PATH=/api/v1/stats) ;;
+      recent) d=$(direct_run recent); h=$(http_run get.lua "TIA_PATH=/api/v1/agents/{agent}/tasks?limit=20") ;;
+      create) d=$(direct_run create); h=$(http_run post_task.lua) ;;
+      cycle) d=$(direct_run cycle --agent bench-direct); h=$(http_run cycle.lua TIA_AGENT=bench-http) ;;
+    esac
+    read -r hrate herr <<< "$h"
+    if [ -z "$d" ] || [ -z "$hrate" ] || [ "${herr:-1}" != 0 ]; then
+      say "round $r $w: failed (direct '$d', http '$h'); wrk output in the log:"
+      tail -n 20 "$work/wrk.log" | tee -a "$out"
+      exit 1
+    fi
+    say "round $r $w: direct $d/s, http $hrate/s"
+    sum_http[$w]=$(awk -v a="${sum_http[$w]:-0}" -v b="$hrate" 'BEGIN{print a + b}')
+    sum_direct[$w]=$(awk -v a="${sum_direct[$w]:-0}" -v b="$d" 'BEGIN{print a + b}')
+  done
+done
+hwm=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$server_pid/status")
+rss=$(sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$server_pid/status")
+say ""
+say "| workload | direct library (ops/s) | HTTP (ops/s) | HTTP / direct |"
+say "| --- | --- | --- | --- |"
+for w in "${workloads[@]}"; do
+  say "$(awk -v w="$w" -v d="${sum_direct[$w]}" -v h="${sum_http[$w]}" -v r="$rounds" \
+    'BEGIN{printf "| %s | %.0f | %.0f | %.2f |", w, d / r, h / r, h / d}')"
+done
+say ""
+say "server peak RSS (VmHWM): $((hwm / 1024)) MB ($hwm kB); RSS at the end: $((rss / 1024)) MB"
+kill -TERM "$server_pid"
+wait "$server_pid" || say "server exit status $?"
+server_pid=
+say "bench/run-api.sh: results in $out"
