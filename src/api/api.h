@@ -70,6 +70,7 @@ extern const tia__route_table tia__routes_interactions; /* interactions.c */
 extern const tia__route_table tia__routes_sessions;     /* sessions.c */
 extern const tia__route_table tia__routes_prices;       /* prices.c */
 extern const tia__route_table tia__routes_events;       /* events.c */
+extern const tia__route_table tia__routes_openapi;      /* openapi.c */
 
 /* ---- router.c ---- */
 
