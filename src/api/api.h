@@ -203,7 +203,7 @@ struct tia__call {
     json_t *reply;          /* owned */
     struct MHD_Response *response; /* a prepared response (streams), owned until queued */
     char retry_after[16];
-    char location[160];
+    char location[640];
     char allow[64];
     size_t bytes_out;
     char err_code[32];

@@ -328,6 +328,13 @@ static void setup(tia__call *c, const char *url, const char *method)
     tia__fail(c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "the server is shutting down");
 }
 
+/* How much of an oversized body is read (and dropped) before answering 413. */
+static size_t discard_budget(const tia__api *api)
+{
+    size_t b = api->cfg.max_body * 8;
+    return b < 8 * 1024 * 1024 ? 8 * 1024 * 1024 : b;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_size, void **con_cls)
@@ -346,10 +353,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             unsigned long long v = strtoull(cl, &end, 10);
             if (errno || *end || v > c->api->cfg.max_body)
                 c->too_large = 1;
+            /*
+             * A body a little over the limit is read and dropped, and 413 sent after
+             * it: answering while the client still sends makes it see a reset
+             * instead of the answer. A body far over the limit is not worth reading.
+             */
+            if (c->too_large && !c->answered && (errno || *end || v > discard_budget(c->api)))
+                tia__fail(c, MHD_HTTP_CONTENT_TOO_LARGE, "payload_too_large",
+                          "the request body is larger than %zu bytes", c->api->cfg.max_body);
         }
-        if (c->too_large && !c->answered)
-            tia__fail(c, MHD_HTTP_CONTENT_TOO_LARGE, "payload_too_large",
-                      "the request body is larger than %zu bytes", c->api->cfg.max_body);
         /* An early answer (bad path, too large): send it without reading the body. */
         if (c->answered)
             return send_answer(c);
