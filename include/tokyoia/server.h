@@ -52,6 +52,7 @@ typedef struct tia_server_config {
     int shutdown_grace_ms;    /* wait for in-flight requests on shutdown; 0: 10000 */
     FILE *access_log;         /* JSON lines; NULL: none */
     int migrate;              /* 1: apply pending migrations at start */
+    int64_t daily_budget_micros; /* the dashboard's daily spend budget; 0: none */
 } tia_server_config;
 
 typedef struct tia_server tia_server;

@@ -22,7 +22,7 @@ typedef struct serve_args {
     const char *listen, *auth, *access_log, *flag_help;
     tia_cli_strv admins;
     int64_t threads, pool, rate_burst, max_body, max_header, max_conn;
-    int64_t idle, grace, activity, db_wait;
+    int64_t idle, grace, activity, db_wait, budget;
     double rate;
     int public_read, no_auth, migrate;
 } serve_args;
@@ -121,6 +121,7 @@ static int build_config(serve_args *a, const tia_cli_opts *opts, tia_server_conf
     cfg->activity_interval_us = a->activity;
     cfg->shutdown_grace_ms = to_int(a->grace / 1000);
     cfg->migrate = a->migrate;
+    cfg->daily_budget_micros = a->budget;
     *log = NULL;
     if (a->access_log == NULL || strcmp(a->access_log, "-") == 0) {
         cfg->access_log = stderr;
@@ -175,6 +176,8 @@ int tia_cli_serve(int argc, char **argv, const tia_cli_opts *opts)
         {"--access-log", TIA_OPT_STR, &a.access_log, 0, "FILE",
          "JSON lines, one per request: a file, - for stderr (default) or off", NULL},
         {"--migrate", TIA_OPT_STR, &a.flag_help, 0, NULL, "apply pending migrations first", NULL},
+        {"--daily-budget", TIA_OPT_COST, &a.budget, 0, "USD",
+         "daily spend budget shown (and warned about) by the dashboard", NULL},
     };
     tia_cli_parse_spec spec = {"serve", "",
                                "Serves the Registry API over HTTP (see docs/api.md); SIGTERM "
