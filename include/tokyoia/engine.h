@@ -198,6 +198,36 @@ const char *const *tia_template_builtins(void);
  */
 int tia_template_spec(tia_template *t, const char *input, tia_workflow_spec *out, tia_error *err);
 
+/*
+ * A status change reported by a client that runs a task itself, without a
+ * lease (the original Registry API's PUT /api/tasks/{id}).
+ */
+typedef struct tia_task_status_change {
+    tia_run_status to;         /* running, completed, failed or cancelled */
+    const char *output_data;   /* completed: JSON or NULL */
+    const char *error_message; /* failed, cancelled: NULL for "failed" / "cancelled" */
+    int64_t tokens_used;       /* completed, failed: -1 when not reported */
+    int64_t cost_micros;       /* completed: -1 to compute it from model_prices;
+                                  failed: -1 when not reported */
+} tia_task_status_change;
+
+/* The worker id of tasks started by tia_engine_set_task_status. */
+#define TIA_EXTERNAL_WORKER "external"
+
+/*
+ * Moves task_id through the engine's state machine as a worker's report would:
+ * running claims that one pending task (its dependencies done; no lease expiry,
+ * worker TIA_EXTERNAL_WORKER) and starts its workflow; completed is
+ * tia_engine_complete on the lease the running task holds; failed ends a
+ * running task for good (no retry) and cancelled ends a pending or running one
+ * at once, each followed by what tia_engine_fail does after a final failure
+ * (dependents and subtasks cancelled, the workflow failed or settled).
+ * TIA_ENOTFOUND; TIA_ECONFLICT for an illegal transition (nothing written);
+ * TIA_EINVAL for a bad field or a move to pending.
+ */
+int tia_engine_set_task_status(tia_store *s, const char *task_id,
+                               const tia_task_status_change *c, tia_error *err);
+
 #ifdef __cplusplus
 }
 #endif

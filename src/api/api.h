@@ -21,6 +21,7 @@
 #include <microhttpd.h>
 
 #include <tokyoia/agents.h>
+#include <tokyoia/engine.h>
 #include <tokyoia/error.h>
 #include <tokyoia/server.h>
 #include <tokyoia/sessions.h>
@@ -71,6 +72,7 @@ extern const tia__route_table tia__routes_sessions;     /* sessions.c */
 extern const tia__route_table tia__routes_prices;       /* prices.c */
 extern const tia__route_table tia__routes_events;       /* events.c */
 extern const tia__route_table tia__routes_openapi;      /* openapi.c */
+extern const tia__route_table tia__routes_web;          /* web.c: the dashboard */
 
 /* ---- router.c ---- */
 
@@ -261,5 +263,19 @@ int tia__obj_str(tia__call *c, json_t *obj, const char *where, const char *key, 
 
 /* A path parameter that must be a UUID: answers 404 for anything else. */
 int tia__param_uuid(tia__call *c, size_t i, const char **out);
+
+/* ---- tasks.c: shared with workflows.c ---- */
+
+/*
+ * Reads a task spec (key, agent_id, task_type, description, input_data, priority,
+ * max_retries, timeout, depends_on, metadata) from obj; where prefixes messages;
+ * extra lists more members allowed. Strings are borrowed from obj; the rest is
+ * freed by tia__task_spec_clear (also after a failure).
+ */
+int tia__task_spec_parse(tia__call *c, json_t *obj, const char *where, const char *const *extra,
+                         tia_task_spec *out);
+void tia__task_spec_clear(tia_task_spec *t);
+/* The Idempotency-Key header or "idempotency_key" member (422 when both differ). */
+int tia__idempotency_key(tia__call *c, const char **out);
 
 #endif

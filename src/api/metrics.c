@@ -17,7 +17,7 @@
 #define DAY_US (INT64_C(86400) * 1000000)
 
 static const char *const batch_members[] = {"metrics", NULL};
-static const char *const point_members[] = {"agent_id",    "metric_type", "value", "unit",
+static const char *const point_members[] = {"agent_id",    "metric_type", "metric_value", "metric_unit",
                                             "recorded_at", "context",     NULL};
 
 /* Refuses a member of point i that is not a point member (typos are not ignored). */
@@ -53,17 +53,17 @@ static int read_point(tia__call *c, json_t *o, size_t i, tia_metric_new *m, char
     }
     if (point_only(c, o, i) != 0 || tia__obj_str(c, o, where, "agent_id", 1, &m->agent_id) != 0 ||
         tia__obj_str(c, o, where, "metric_type", 1, &m->metric_type) != 0 ||
-        tia__obj_str(c, o, where, "unit", 0, &m->unit) != 0 ||
+        tia__obj_str(c, o, where, "metric_unit", 0, &m->unit) != 0 ||
         tia__obj_str(c, o, where, "recorded_at", 0, &at) != 0)
         return -1;
-    json_t *v = json_object_get(o, "value");
+    json_t *v = json_object_get(o, "metric_value");
     if (v == NULL || json_is_null(v)) {
-        tia__fail(c, MHD_HTTP_UNPROCESSABLE_CONTENT, "invalid", "%svalue is required", where);
+        tia__fail(c, MHD_HTTP_UNPROCESSABLE_CONTENT, "invalid", "%smetric_value is required", where);
         return -1;
     }
     /* JSON has no NaN or infinity; the check guards against any that slip through. */
     if (!json_is_number(v) || !isfinite(json_number_value(v))) {
-        tia__fail(c, MHD_HTTP_UNPROCESSABLE_CONTENT, "invalid", "%svalue must be a finite number",
+        tia__fail(c, MHD_HTTP_UNPROCESSABLE_CONTENT, "invalid", "%smetric_value must be a finite number",
                   where);
         return -1;
     }

@@ -78,7 +78,11 @@ void tia__fail(tia__call *c, int status, const char *code, const char *fmt, ...)
     va_end(ap);
     snprintf(c->err_code, sizeof c->err_code, "%s", code);
     json_t *body;
-    if (c->route && (c->route->flags & TIA__R_COMPAT))
+    /* The original API's paths answer in its shape, even when no route matched. */
+    int compat = c->route ? (c->route->flags & TIA__R_COMPAT) != 0
+                          : c->path && strncmp(c->path, "/api/", 5) == 0 &&
+                                strncmp(c->path, "/api/v1/", 8) != 0 && strcmp(c->path, "/api/v1") != 0;
+    if (compat)
         body = json_pack("{s:s}", "error", c->err_msg);
     else
         body = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", c->err_msg);
@@ -177,9 +181,11 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 static int content_type_json(tia__call *c)
 {
     const char *ct = MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND, "Content-Type");
+    /* The original clients may send none, or curl's form type; /api/v1 asks for JSON. */
+    if (c->route->flags & TIA__R_COMPAT)
+        return 1;
     if (ct == NULL)
-        /* The original clients may send none; /api/v1 asks for it. */
-        return (c->route->flags & TIA__R_COMPAT) != 0;
+        return 0;
     size_t n = strcspn(ct, ";");
     while (n > 0 && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
         n--;

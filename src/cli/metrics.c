@@ -8,7 +8,7 @@
 
 #include "cli/cli.h"
 
-static const char *const point_cols[] = {"recorded_at", "agent_id", "metric_type", "value", "unit"};
+static const char *const point_cols[] = {"recorded_at", "agent_id", "metric_type", "metric_value", "metric_unit"};
 static const char *const bucket_cols[] = {"start", "count", "avg", "min", "max", "p50", "p95"};
 
 typedef struct metric_args {

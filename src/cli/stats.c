@@ -19,7 +19,7 @@ static const char *const cols[] = {"id",
                                    "completed_tasks",
                                    "failed_tasks",
                                    "total_tokens",
-                                   "total_cost_usd",
+                                   "total_cost",
                                    "avg_duration_ms",
                                    "success_rate",
                                    "window_tasks",
@@ -39,7 +39,7 @@ static json_t *stats_json(const tia_agent_stats *st, const tia_agent_window_stat
     tia__jint(o, "completed_tasks", st->completed_tasks);
     tia__jint(o, "failed_tasks", st->failed_tasks);
     tia__jint(o, "total_tokens", st->total_tokens);
-    tia__jcost(o, "total_cost_usd", st->total_cost_micros);
+    tia__jcost(o, "total_cost", st->total_cost_micros);
     tia__jreal(o, "avg_duration_ms", st->avg_duration_ms);
     tia__jreal(o, "success_rate", st->success_rate);
     tia__jint(o, "window_tasks", w->total_tasks);

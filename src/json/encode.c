@@ -137,8 +137,8 @@ json_t *tia__json_metric(const tia_metric *m)
     tia__jstr(o, "id", m->id);
     tia__jstr(o, "agent_id", m->agent_id);
     tia__jstr(o, "metric_type", m->metric_type);
-    tia__jreal(o, "value", m->value);
-    tia__jstr(o, "unit", m->unit);
+    tia__jreal(o, "metric_value", m->value);
+    tia__jstr(o, "metric_unit", m->unit);
     tia__jtime(o, "recorded_at", m->recorded_at);
     tia__jraw(o, "context", m->context);
     return o;
@@ -207,7 +207,7 @@ json_t *tia__json_agent_stats(const tia_agent_stats *st)
     tia__jint(o, "completed_tasks", st->completed_tasks);
     tia__jint(o, "failed_tasks", st->failed_tasks);
     tia__jint(o, "total_tokens", st->total_tokens);
-    tia__jcost(o, "total_cost_usd", st->total_cost_micros);
+    tia__jcost(o, "total_cost", st->total_cost_micros);
     tia__jreal(o, "avg_duration_ms", st->avg_duration_ms);
     tia__jreal(o, "success_rate", st->success_rate);
     return o;
@@ -219,6 +219,6 @@ json_t *tia__json_window_stats(const tia_agent_window_stats *w)
     tia__jint(o, "total_tasks", w->total_tasks);
     tia__jreal(o, "avg_latency_ms", w->avg_latency_ms);
     tia__jint(o, "total_tokens", w->total_tokens);
-    tia__jcost(o, "total_cost_usd", w->total_cost_micros);
+    tia__jcost(o, "total_cost", w->total_cost_micros);
     return o;
 }

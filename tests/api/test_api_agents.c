@@ -479,7 +479,7 @@ static void check_stats(const json_t *o, const expect_stats *e)
     assert_int_equal(jint(o, "completed_tasks"), e->completed);
     assert_int_equal(jint(o, "failed_tasks"), e->failed);
     assert_int_equal(jint(o, "total_tokens"), e->tokens);
-    assert_cost(o, "total_cost_usd", e->cost);
+    assert_cost(o, "total_cost", e->cost);
     assert_near(jnum(o, "avg_duration_ms"), e->avg_duration, "avg_duration_ms");
     assert_near(jnum(o, "success_rate"), e->success_rate, "success_rate");
 }
@@ -491,7 +491,7 @@ static void check_window(const json_t *o, const expect_window *e, int64_t window
         fail_msg("no window object");
     assert_int_equal(jint(w, "total_tasks"), e->total);
     assert_int_equal(jint(w, "total_tokens"), e->tokens);
-    assert_cost(w, "total_cost_usd", e->cost);
+    assert_cost(w, "total_cost", e->cost);
     assert_near(jnum(w, "avg_latency_ms"), e->avg_latency, "avg_latency_ms");
     assert_int_equal(jint(w, "window_ms"), window_us / 1000);
 }

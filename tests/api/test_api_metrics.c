@@ -88,12 +88,12 @@ static void test_ingest_and_list(void **state)
     tia_http_resp r;
     const char *body =
         "{\"metrics\": ["
-        "{\"agent_id\": \"akira-001\", \"metric_type\": \"latency\", \"value\": 120.5, "
-        "\"unit\": \"ms\", \"recorded_at\": \"2026-01-31T12:00:00Z\", \"context\": {\"run\": 1}},"
-        "{\"agent_id\": \"akira-001\", \"metric_type\": \"latency\", \"value\": 80, "
+        "{\"agent_id\": \"akira-001\", \"metric_type\": \"latency\", \"metric_value\": 120.5, "
+        "\"metric_unit\": \"ms\", \"recorded_at\": \"2026-01-31T12:00:00Z\", \"context\": {\"run\": 1}},"
+        "{\"agent_id\": \"akira-001\", \"metric_type\": \"latency\", \"metric_value\": 80, "
         "\"recorded_at\": \"2026-01-31T21:30:00+09:00\"},"
-        "{\"agent_id\": \"yuki-002\", \"metric_type\": \"tokens\", \"value\": -3.25e2, "
-        "\"unit\": null, \"context\": null}"
+        "{\"agent_id\": \"yuki-002\", \"metric_type\": \"tokens\", \"metric_value\": -3.25e2, "
+        "\"metric_unit\": null, \"context\": null}"
         "]}";
     req(f, "POST", "/api/v1/metrics", body, &r);
     TIA_ASSERT_STATUS(&r, 201);
@@ -111,16 +111,16 @@ static void test_ingest_and_list(void **state)
            *m2 = json_array_get(items, 2);
     assert_string_equal(tia_json_str(m0, "agent_id"), "yuki-002");
     assert_string_equal(tia_json_str(m0, "metric_type"), "tokens");
-    assert_near(jnum(m0, "value"), -325.0, "value");
-    assert_true(json_is_null(json_object_get(m0, "unit")));
+    assert_near(jnum(m0, "metric_value"), -325.0, "value");
+    assert_true(json_is_null(json_object_get(m0, "metric_unit")));
     tia_time_us at;
     assert_int_equal(tia_time_parse(tia_json_str(m1, "recorded_at"), &at), 0);
     tia_time_us want;
     assert_int_equal(tia_time_parse("2026-01-31T12:30:00Z", &want), 0);
     assert_int_equal(at, want);
-    assert_near(jnum(m1, "value"), 80.0, "value");
-    assert_near(jnum(m2, "value"), 120.5, "value");
-    assert_string_equal(tia_json_str(m2, "unit"), "ms");
+    assert_near(jnum(m1, "metric_value"), 80.0, "value");
+    assert_near(jnum(m2, "metric_value"), 120.5, "value");
+    assert_string_equal(tia_json_str(m2, "metric_unit"), "ms");
     json_t *ctx = json_pack("{s:i}", "run", 1);
     assert_true(json_equal(json_object_get(m2, "context"), ctx));
     json_decref(ctx);
@@ -139,7 +139,7 @@ static void test_ingest_and_list(void **state)
     TIA_ASSERT_STATUS(&r, 200);
     items = items_of(&r);
     assert_int_equal(json_array_size(items), 1);
-    assert_near(jnum(json_array_get(items, 0), "value"), 80.0, "value");
+    assert_near(jnum(json_array_get(items, 0), "metric_value"), 80.0, "value");
     tia_http_resp_free(&r);
 
     expect_error(f, "GET", "/api/v1/metrics?limit=0", NULL, 400, "bad_request");
@@ -169,7 +169,7 @@ static void test_limits(void **state)
 {
     tia_api_fixture *f = *state;
     tia_http_resp r;
-    const char *point = "{\"agent_id\":\"hiro-003\",\"metric_type\":\"m\",\"value\":1}";
+    const char *point = "{\"agent_id\":\"hiro-003\",\"metric_type\":\"m\",\"metric_value\":1}";
     char *body = batch_of(point, TIA_METRIC_BATCH_MAX + 1);
     expect_error(f, "POST", "/api/v1/metrics", body, 422, "invalid");
     free(body);
@@ -192,25 +192,25 @@ static void test_all_or_none(void **state)
     /* The last point names an unknown agent: the first two are not written either. */
     expect_error(f, "POST", "/api/v1/metrics",
                  "{\"metrics\": ["
-                 "{\"agent_id\": \"akira-001\", \"metric_type\": \"latency\", \"value\": 1},"
-                 "{\"agent_id\": \"yuki-002\", \"metric_type\": \"latency\", \"value\": 2},"
-                 "{\"agent_id\": \"nobody-9\", \"metric_type\": \"latency\", \"value\": 3}]}",
+                 "{\"agent_id\": \"akira-001\", \"metric_type\": \"latency\", \"metric_value\": 1},"
+                 "{\"agent_id\": \"yuki-002\", \"metric_type\": \"latency\", \"metric_value\": 2},"
+                 "{\"agent_id\": \"nobody-9\", \"metric_type\": \"latency\", \"metric_value\": 3}]}",
                  404, "not_found");
     assert_int_equal(count_metrics(f), 0);
     /* Refused by the library (too long a type) in the middle of the batch. */
     expect_error(f, "POST", "/api/v1/metrics",
                  "{\"metrics\": ["
-                 "{\"agent_id\": \"akira-001\", \"metric_type\": \"latency\", \"value\": 1},"
+                 "{\"agent_id\": \"akira-001\", \"metric_type\": \"latency\", \"metric_value\": 1},"
                  "{\"agent_id\": \"akira-001\", \"metric_type\": "
-                 "\"abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijk\", \"value\": 2},"
-                 "{\"agent_id\": \"akira-001\", \"metric_type\": \"latency\", \"value\": 3}]}",
+                 "\"abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijk\", \"metric_value\": 2},"
+                 "{\"agent_id\": \"akira-001\", \"metric_type\": \"latency\", \"metric_value\": 3}]}",
                  422, "invalid");
     assert_int_equal(count_metrics(f), 0);
     /* Refused by the API (a wrong type) in the last point. */
     expect_error(f, "POST", "/api/v1/metrics",
                  "{\"metrics\": ["
-                 "{\"agent_id\": \"akira-001\", \"metric_type\": \"latency\", \"value\": 1},"
-                 "{\"agent_id\": \"akira-001\", \"metric_type\": \"latency\", \"value\": \"2\"}]}",
+                 "{\"agent_id\": \"akira-001\", \"metric_type\": \"latency\", \"metric_value\": 1},"
+                 "{\"agent_id\": \"akira-001\", \"metric_type\": \"latency\", \"metric_value\": \"2\"}]}",
                  422, "invalid");
     assert_int_equal(count_metrics(f), 0);
 }
@@ -221,41 +221,41 @@ static void test_bad_input(void **state)
     tia_http_resp r;
     /* 422: the message names the point and the member. */
     req(f, "POST", "/api/v1/metrics",
-        "{\"metrics\": [{\"agent_id\": \"akira-001\", \"metric_type\": \"l\", \"value\": 1}, "
-        "{\"agent_id\": \"akira-001\", \"metric_type\": \"l\", \"value\": [1]}]}",
+        "{\"metrics\": [{\"agent_id\": \"akira-001\", \"metric_type\": \"l\", \"metric_value\": 1}, "
+        "{\"agent_id\": \"akira-001\", \"metric_type\": \"l\", \"metric_value\": [1]}]}",
         &r);
     tia_assert_api_error(&r, 422, "invalid");
     const char *msg = tia_json_str(json_object_get(r.json, "error"), "message");
-    if (strstr(msg, "metrics[1].value") == NULL)
-        fail_msg("message does not name metrics[1].value: %s", msg);
+    if (strstr(msg, "metrics[1].metric_value") == NULL)
+        fail_msg("message does not name metrics[1].metric_value: %s", msg);
     tia_http_resp_free(&r);
 
     static const char *const bad_points[] = {
         /* wrong types */
-        "{\"agent_id\": 1, \"metric_type\": \"l\", \"value\": 1}",
-        "{\"agent_id\": \"akira-001\", \"metric_type\": [\"l\"], \"value\": 1}",
-        "{\"agent_id\": \"akira-001\", \"metric_type\": \"l\", \"value\": \"12\"}",
-        "{\"agent_id\": \"akira-001\", \"metric_type\": \"l\", \"value\": true}",
-        "{\"agent_id\": \"akira-001\", \"metric_type\": \"l\", \"value\": {}}",
-        "{\"agent_id\": \"akira-001\", \"metric_type\": \"l\", \"value\": 1, \"unit\": 5}",
-        "{\"agent_id\": \"akira-001\", \"metric_type\": \"l\", \"value\": 1, \"recorded_at\": 5}",
-        "{\"agent_id\": \"akira-001\", \"metric_type\": \"l\", \"value\": 1, \"recorded_at\": "
+        "{\"agent_id\": 1, \"metric_type\": \"l\", \"metric_value\": 1}",
+        "{\"agent_id\": \"akira-001\", \"metric_type\": [\"l\"], \"metric_value\": 1}",
+        "{\"agent_id\": \"akira-001\", \"metric_type\": \"l\", \"metric_value\": \"12\"}",
+        "{\"agent_id\": \"akira-001\", \"metric_type\": \"l\", \"metric_value\": true}",
+        "{\"agent_id\": \"akira-001\", \"metric_type\": \"l\", \"metric_value\": {}}",
+        "{\"agent_id\": \"akira-001\", \"metric_type\": \"l\", \"metric_value\": 1, \"metric_unit\": 5}",
+        "{\"agent_id\": \"akira-001\", \"metric_type\": \"l\", \"metric_value\": 1, \"recorded_at\": 5}",
+        "{\"agent_id\": \"akira-001\", \"metric_type\": \"l\", \"metric_value\": 1, \"recorded_at\": "
         "\"yesterday\"}",
-        "{\"agent_id\": \"akira-001\", \"metric_type\": \"l\", \"value\": 1, \"context\": \"x\"}",
-        "{\"agent_id\": \"akira-001\", \"metric_type\": \"l\", \"value\": 1, \"context\": [1]}",
+        "{\"agent_id\": \"akira-001\", \"metric_type\": \"l\", \"metric_value\": 1, \"context\": \"x\"}",
+        "{\"agent_id\": \"akira-001\", \"metric_type\": \"l\", \"metric_value\": 1, \"context\": [1]}",
         /* NaN-like values as text */
-        "{\"agent_id\": \"akira-001\", \"metric_type\": \"l\", \"value\": \"NaN\"}",
-        "{\"agent_id\": \"akira-001\", \"metric_type\": \"l\", \"value\": \"Infinity\"}",
+        "{\"agent_id\": \"akira-001\", \"metric_type\": \"l\", \"metric_value\": \"NaN\"}",
+        "{\"agent_id\": \"akira-001\", \"metric_type\": \"l\", \"metric_value\": \"Infinity\"}",
         /* missing members */
-        "{\"metric_type\": \"l\", \"value\": 1}",
-        "{\"agent_id\": \"akira-001\", \"value\": 1}",
+        "{\"metric_type\": \"l\", \"metric_value\": 1}",
+        "{\"agent_id\": \"akira-001\", \"metric_value\": 1}",
         "{\"agent_id\": \"akira-001\", \"metric_type\": \"l\"}",
-        "{\"agent_id\": \"akira-001\", \"metric_type\": \"l\", \"value\": null}",
-        "{\"agent_id\": null, \"metric_type\": \"l\", \"value\": 1}",
+        "{\"agent_id\": \"akira-001\", \"metric_type\": \"l\", \"metric_value\": null}",
+        "{\"agent_id\": null, \"metric_type\": \"l\", \"metric_value\": 1}",
         /* unknown member, empty type, too long a unit */
-        "{\"agent_id\": \"akira-001\", \"metric_type\": \"l\", \"value\": 1, \"units\": \"ms\"}",
-        "{\"agent_id\": \"akira-001\", \"metric_type\": \"\", \"value\": 1}",
-        "{\"agent_id\": \"akira-001\", \"metric_type\": \"l\", \"value\": 1, \"unit\": "
+        "{\"agent_id\": \"akira-001\", \"metric_type\": \"l\", \"metric_value\": 1, \"units\": \"ms\"}",
+        "{\"agent_id\": \"akira-001\", \"metric_type\": \"\", \"metric_value\": 1}",
+        "{\"agent_id\": \"akira-001\", \"metric_type\": \"l\", \"metric_value\": 1, \"metric_unit\": "
         "\"abcdefghijabcdefghijk\"}",
         /* not an object */
         "\"point\"",
@@ -270,25 +270,25 @@ static void test_bad_input(void **state)
     static const char *const bad_batches[] = {
         "{}",
         "{\"metrics\": null}",
-        "{\"metrics\": {\"agent_id\": \"akira-001\", \"metric_type\": \"l\", \"value\": 1}}",
+        "{\"metrics\": {\"agent_id\": \"akira-001\", \"metric_type\": \"l\", \"metric_value\": 1}}",
         "{\"metrics\": \"many\"}",
         "{\"metrics\": [], \"extra\": 1}",
-        "{\"points\": [{\"agent_id\": \"akira-001\", \"metric_type\": \"l\", \"value\": 1}]}",
+        "{\"points\": [{\"agent_id\": \"akira-001\", \"metric_type\": \"l\", \"metric_value\": 1}]}",
     };
     for (size_t i = 0; i < sizeof bad_batches / sizeof bad_batches[0]; i++)
         expect_error(f, "POST", "/api/v1/metrics", bad_batches[i], 422, "invalid");
 
     /* NaN, infinities and overflowing numbers are not JSON: 400 before any handler. */
     static const char *const not_json[] = {
-        "{\"metrics\": [{\"agent_id\": \"akira-001\", \"metric_type\": \"l\", \"value\": NaN}]}",
-        "{\"metrics\": [{\"agent_id\": \"akira-001\", \"metric_type\": \"l\", \"value\": "
+        "{\"metrics\": [{\"agent_id\": \"akira-001\", \"metric_type\": \"l\", \"metric_value\": NaN}]}",
+        "{\"metrics\": [{\"agent_id\": \"akira-001\", \"metric_type\": \"l\", \"metric_value\": "
         "Infinity}]}",
-        "{\"metrics\": [{\"agent_id\": \"akira-001\", \"metric_type\": \"l\", \"value\": "
+        "{\"metrics\": [{\"agent_id\": \"akira-001\", \"metric_type\": \"l\", \"metric_value\": "
         "-Infinity}]}",
-        "{\"metrics\": [{\"agent_id\": \"akira-001\", \"metric_type\": \"l\", \"value\": 1e999}]}",
-        "{\"metrics\": [{\"agent_id\": \"akira-001\", \"metric_type\": \"l\", \"value\": "
+        "{\"metrics\": [{\"agent_id\": \"akira-001\", \"metric_type\": \"l\", \"metric_value\": 1e999}]}",
+        "{\"metrics\": [{\"agent_id\": \"akira-001\", \"metric_type\": \"l\", \"metric_value\": "
         "-1e400}]}",
-        "{\"metrics\": [{\"agent_id\": \"akira-001\", \"metric_type\": \"l\", \"value\": 1,}]}",
+        "{\"metrics\": [{\"agent_id\": \"akira-001\", \"metric_type\": \"l\", \"metric_value\": 1,}]}",
         "{\"metrics\": [",
         "[]",
     };
@@ -303,9 +303,9 @@ static void test_bad_input(void **state)
 
     /* The extremes of a double are fine. */
     req(f, "POST", "/api/v1/metrics",
-        "{\"metrics\": [{\"agent_id\": \"akira-001\", \"metric_type\": \"l\", \"value\": "
+        "{\"metrics\": [{\"agent_id\": \"akira-001\", \"metric_type\": \"l\", \"metric_value\": "
         "1.7976931348623157e308}, {\"agent_id\": \"akira-001\", \"metric_type\": \"l\", "
-        "\"value\": -2.2250738585072014e-308}]}",
+        "\"metric_value\": -2.2250738585072014e-308}]}",
         &r);
     TIA_ASSERT_STATUS(&r, 201);
     tia_http_resp_free(&r);
@@ -366,12 +366,12 @@ static void test_series(void **state)
         char at[40];
         tia_time_format((pts[i].day ? d1 : d0) + pts[i].offset_min * MIN_US, at, sizeof at);
         json_array_append_new(arr, json_pack("{s:s,s:s,s:f,s:s}", "agent_id", pts[i].agent,
-                                             "metric_type", "latency", "value", pts[i].value,
+                                             "metric_type", "latency", "metric_value", pts[i].value,
                                              "recorded_at", at));
     }
     /* Another type on the same days: never in a latency series. */
     json_array_append_new(arr, json_pack("{s:s,s:s,s:f}", "agent_id", "akira-001", "metric_type",
-                                         "cost", "value", 1e6));
+                                         "cost", "metric_value", 1e6));
     json_t *doc = json_pack("{s:o}", "metrics", arr);
     char *body = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);

@@ -219,7 +219,7 @@ for v in 100 200 300; do
     --context '{"src":"cli"}'
 done
 ok --json metrics list --agent hiro-003 --type latency --limit 2
-same "newest metric points" "$(j 'len(d), d[0]["unit"], d[0]["context"]["src"]')" "(2, 'ms', 'cli')"
+same "newest metric points" "$(j 'len(d), d[0]["metric_unit"], d[0]["context"]["src"]')" "(2, 'ms', 'cli')"
 ok --json metrics query --type latency --agent hiro-003 --since 1h --bucket day
 same "bucketed series" "$(j 'sum(b["count"] for b in d), d[0]["min"], d[0]["max"], d[0]["avg"]')" \
   "(3, 100.0, 300.0, 200.0)"
@@ -244,7 +244,7 @@ same "expired count" "$(j 'd["expired"]')" 0
 echo "# stats"
 ok --json stats --window 1h
 same "stats of akira" \
-  "$(j '[(a["completed_tasks"], a["total_tokens"], a["total_cost_usd"], a["window_tasks"]) for a in d if a["id"] == "akira-001"]')" \
+  "$(j '[(a["completed_tasks"], a["total_tokens"], a["total_cost"], a["window_tasks"]) for a in d if a["id"] == "akira-001"]')" \
   "[(1, 1500, '0.022500', 1)]"
 
 echo "# exit 2: usage"
