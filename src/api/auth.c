@@ -26,10 +26,18 @@ typedef struct bucket {
     int64_t last_us;
 } bucket;
 
+#define TOUCH_SLOTS 1024
+
+typedef struct touch_slot {
+    char id[40];
+    int64_t at;
+} touch_slot;
+
 struct tia__limiter {
     pthread_mutex_t lock;
     double rate, burst;
     bucket *slots;
+    touch_slot touched[TOUCH_SLOTS]; /* when each session's activity was last refreshed */
 };
 
 int tia__limiter_new(double rate, int burst, tia__limiter **out)
@@ -102,6 +110,27 @@ int tia__limit(tia__limiter *l, const char *key, int64_t now_us)
     return wait < 0 ? 1 : wait;
 }
 
+/*
+ * Whether this request should refresh the session's last_activity_at: when many
+ * requests of one session arrive together, all see the same stale time, and each
+ * would UPDATE the same row (a row lock and a durable commit each). One of them
+ * per interval does it; the table is shared with nothing else and bounded.
+ */
+static int touch_due(tia__limiter *l, const char *session_id, int64_t every)
+{
+    int64_t now = tia_now_us();
+    uint32_t h = fnv1a(session_id) % TOUCH_SLOTS;
+    pthread_mutex_lock(&l->lock);
+    touch_slot *t = &l->touched[h];
+    int due = strcmp(t->id, session_id) != 0 || now - t->at >= every;
+    if (due) {
+        snprintf(t->id, sizeof t->id, "%s", session_id);
+        t->at = now;
+    }
+    pthread_mutex_unlock(&l->lock);
+    return due;
+}
+
 /* ---- tokens ---- */
 
 static int is_read(const char *method)
@@ -115,23 +144,33 @@ int tia__authenticate(tia__call *c)
     if (cfg->auth == TIA_AUTH_OFF)
         return 0;
     const char *h = MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND, "Authorization");
-    if (h == NULL) {
+    const char *token = NULL;
+    /*
+     * A browser's EventSource cannot send headers: the events stream (only it)
+     * also takes the token as ?access_token= (the access log records no query).
+     */
+    if (h == NULL && c->route && strcmp(c->route->pattern, "/api/v1/events") == 0)
+        token = tia__query(c, "access_token");
+    if (h == NULL && token == NULL) {
         if (cfg->auth == TIA_AUTH_PUBLIC_READ && is_read(c->method))
             return 0;
         tia__fail(c, MHD_HTTP_UNAUTHORIZED, "unauthorized",
                   "this request needs a session token (Authorization: Bearer <token>)");
         return -1;
     }
-    if (strncasecmp(h, "Bearer ", 7) != 0 || h[7] == '\0' || strchr(h + 7, ' ')) {
-        tia__fail(c, MHD_HTTP_UNAUTHORIZED, "unauthorized",
-                  "malformed Authorization header: expected 'Bearer <token>'");
-        return -1;
+    if (token == NULL) {
+        if (strncasecmp(h, "Bearer ", 7) != 0 || h[7] == '\0' || strchr(h + 7, ' ')) {
+            tia__fail(c, MHD_HTTP_UNAUTHORIZED, "unauthorized",
+                      "malformed Authorization header: expected 'Bearer <token>'");
+            return -1;
+        }
+        token = h + 7;
     }
     tia_store *s = tia__store(c);
     if (s == NULL)
         return -1;
     tia_error err = {0};
-    int rc = tia_session_validate(s, h + 7, &c->session, &err);
+    int rc = tia_session_validate(s, token, &c->session, &err);
     if (rc != 0) {
         if (rc == TIA_EAUTH)
             tia__fail(c, MHD_HTTP_UNAUTHORIZED, "unauthorized", "%s", err.message);
@@ -140,7 +179,8 @@ int tia__authenticate(tia__call *c)
         return -1;
     }
     int64_t every = cfg->activity_interval_us;
-    if (every < 0 || tia_now_us() - c->session->last_activity_at >= every) {
+    if (every < 0 || (tia_now_us() - c->session->last_activity_at >= every &&
+                      touch_due(c->api->limiter, c->session->id, every))) {
         /* A lost race with a revocation is harmless here: the next request sees it. */
         if (tia_session_touch(s, c->session->id, &err) == 0)
             c->session->last_activity_at = tia_now_us();
