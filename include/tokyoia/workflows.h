@@ -104,6 +104,31 @@ struct tia_task_list;
 int tia_workflow_get_with_tasks(tia_store *s, const char *id, tia_workflow **wf,
                                 struct tia_task_list *tasks, tia_error *err);
 
+/* Most edges tia_workflow_edges returns at once. */
+#define TIA_WORKFLOW_EDGES_MAX 100000
+
+/* One dependency: task_id runs after depends_on (both of the same workflow). */
+typedef struct tia_task_edge {
+    char task_id[TIA_UUID_BUF];
+    char depends_on[TIA_UUID_BUF];
+} tia_task_edge;
+
+struct tia_task_edge_list {
+    size_t n;
+    tia_task_edge *items; /* by task_id, then depends_on */
+    int truncated;        /* 1 when there were more than max */
+};
+
+void tia_task_edge_list_free(struct tia_task_edge_list *l);
+
+/*
+ * The dependency edges between a workflow's tasks (as submitted with
+ * depends_on), at most max (1..TIA_WORKFLOW_EDGES_MAX). An unknown workflow has
+ * none. TIA_EINVAL for a malformed id or max.
+ */
+int tia_workflow_edges(tia_store *s, const char *workflow_id, size_t max,
+                       struct tia_task_edge_list *out, tia_error *err);
+
 #ifdef __cplusplus
 }
 #endif

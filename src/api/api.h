@@ -264,6 +264,13 @@ int tia__obj_str(tia__call *c, json_t *obj, const char *where, const char *key, 
 /* A path parameter that must be a UUID: answers 404 for anything else. */
 int tia__param_uuid(tia__call *c, size_t i, const char **out);
 
+/* ---- gzip.c ---- */
+
+/* Compresses n bytes at level (1..9) into *out (malloc'd); -1 when not smaller or on error. */
+int tia__gzip(const void *in, size_t n, int level, char **out, size_t *out_n);
+/* 1 when the request's Accept-Encoding allows gzip. */
+int tia__accepts_gzip(tia__call *c);
+
 /* ---- tasks.c: shared with workflows.c ---- */
 
 /*

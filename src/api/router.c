@@ -13,7 +13,7 @@ static const tia__route_table *const tables[] = {
     &tia__routes_ops,     &tia__routes_compat,  &tia__routes_agents,
     &tia__routes_workflows, &tia__routes_tasks, &tia__routes_metrics,
     &tia__routes_interactions, &tia__routes_sessions, &tia__routes_prices,
-    &tia__routes_events, &tia__routes_openapi,
+    &tia__routes_events, &tia__routes_openapi, &tia__routes_web,
 };
 
 static tia__route all[TIA__ROUTES_MAX];

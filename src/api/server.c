@@ -29,6 +29,8 @@
 #define DEFAULT_DB_WAIT_MS 5000
 #define DEFAULT_GRACE_MS 10000
 #define DEFAULT_ACTIVITY_US (INT64_C(10) * 1000000)
+/* JSON answers longer than this are gzipped for clients that accept it. */
+#define GZIP_MIN 1024
 
 struct tia_server {
     tia__api api;
@@ -282,13 +284,24 @@ static enum MHD_Result send_answer(tia__call *c)
                 }
             }
         }
+        char *zipped = NULL;
+        size_t zlen = 0;
+        if (len > GZIP_MIN && tia__accepts_gzip(c) && tia__gzip(text, len, 1, &zipped, &zlen) == 0) {
+            free(text);
+            text = zipped;
+            len = zlen;
+        }
         r = MHD_create_response_from_buffer_with_free_callback(len, text, free);
         if (r == NULL) {
             free(text);
             return MHD_NO;
         }
-        if (c->reply)
+        if (c->reply) {
             MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+            MHD_add_response_header(r, MHD_HTTP_HEADER_VARY, "Accept-Encoding");
+        }
+        if (zipped)
+            MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
         MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
         c->bytes_out = len;
     }

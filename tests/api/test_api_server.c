@@ -83,6 +83,31 @@ static void test_request_id(void **state)
     tia_http_resp_free(&r);
 }
 
+static void test_gzip_when_accepted(void **state)
+{
+    tia_api_fixture *f = *state;
+    tia_http_resp r;
+    static const char *const gz[] = {"Accept-Encoding: gzip", NULL};
+    tia_http_opts o = {.headers = gz};
+    tia_http(f, "GET", "/api/v1/openapi.json", NULL, &o, &r);
+    TIA_ASSERT_STATUS(&r, 200);
+    char *enc = tia_http_header(&r, "Content-Encoding");
+    assert_non_null(enc);
+    assert_string_equal(enc, "gzip");
+    free(enc);
+    assert_true(r.body_len > 2 && (unsigned char)r.body[0] == 0x1f &&
+                (unsigned char)r.body[1] == 0x8b);
+    size_t zipped = r.body_len;
+    tia_http_resp_free(&r);
+    /* Without Accept-Encoding: plain JSON, and larger. */
+    tia_http(f, "GET", "/api/v1/openapi.json", NULL, NULL, &r);
+    TIA_ASSERT_STATUS(&r, 200);
+    assert_null(tia_http_header(&r, "Content-Encoding"));
+    assert_non_null(r.json);
+    assert_true(r.body_len > zipped * 3);
+    tia_http_resp_free(&r);
+}
+
 static void test_routing_errors(void **state)
 {
     tia_api_fixture *f = *state;
@@ -321,6 +346,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_request_id),
+        cmocka_unit_test(test_gzip_when_accepted),
         cmocka_unit_test(test_routing_errors),
         cmocka_unit_test(test_bodies),
         cmocka_unit_test(test_sql_metacharacters_stored_literally),
