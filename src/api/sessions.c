@@ -225,6 +225,28 @@ done:
     tia_session_free(target);
 }
 
+/* GET /api/v1/sessions/{id}: one of the caller's sessions (any, for an admin). */
+static void sessions_get(tia__call *c)
+{
+    const char *id;
+    tia_session *target = NULL;
+    tia_error err = {0};
+    if (no_anonymous(c) != 0 || tia__param_uuid(c, 0, &id) != 0)
+        return;
+    tia_store *s = tia__store(c);
+    if (s == NULL)
+        return;
+    int rc = tia_session_get(s, id, &target, &err);
+    if (rc != 0)
+        tia__fail_rc(c, rc, &err);
+    else if (!tia__may_act_for(c, target->user_id))
+        /* 404, not 403: whether another user's session exists is not the caller's to know. */
+        tia__fail(c, MHD_HTTP_NOT_FOUND, "not_found", "no such session: %s", id);
+    else
+        tia__reply(c, MHD_HTTP_OK, tia__json_session(target));
+    tia_session_free(target);
+}
+
 static const tia__route routes[] = {
     {"POST", "/api/v1/sessions", sessions_login, TIA__R_JSON,
      "Log in: create a session and return its token (shown once)"},
@@ -233,6 +255,7 @@ static const tia__route routes[] = {
     {"GET", "/api/v1/sessions/current", sessions_current, 0, "The caller's session"},
     {"DELETE", "/api/v1/sessions/current", sessions_logout, 0,
      "Log out: revoke the caller's session"},
+    {"GET", "/api/v1/sessions/{id}", sessions_get, 0, "One of the caller's sessions"},
     {"DELETE", "/api/v1/sessions/{id}", sessions_revoke, 0, "Revoke a session (one's own)"},
 };
 

@@ -623,6 +623,11 @@ static void test_forbidden(void **state)
     assert_session_status(f, bob_id, "active");
     expect(f, bob, "GET", "/api/v1/agents", NULL, 200, NULL);
 
+    /* One session by id: one's own, yes; another user's is not even said to exist. */
+    expect(f, bob, "GET", path, NULL, 200, NULL);
+    expect(f, alice, "GET", path, NULL, 404, "not_found");
+    expect(f, f->token, "GET", path, NULL, 200, NULL); /* an admin's */
+
     /* Reading another user's sessions. */
     expect(f, alice, "GET", "/api/v1/sessions?user_id=bob", NULL, 403, "forbidden");
     as(f, alice, "GET", "/api/v1/sessions", NULL, &r);
