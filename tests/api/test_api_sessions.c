@@ -328,8 +328,8 @@ static void test_revoked(void **state)
     expect(f, NULL, "DELETE", "/api/v1/sessions/not-a-uuid", NULL, 404, "not_found");
     expect(f, NULL, "DELETE", "/api/v1/sessions/0190a0b0-c0d0-7000-8000-000000000000", NULL, 404,
            "not_found");
-    /* 405: sessions are not read one by one. */
-    expect(f, NULL, "GET", path, NULL, 405, "method_not_allowed");
+    /* 405: a session is read and revoked, never replaced. */
+    expect(f, NULL, "PUT", path, "{}", 405, "method_not_allowed");
 }
 
 /* ---- login ---- */
