@@ -38,6 +38,8 @@ static const group groups[] = {
     {"stats", "agent statistics, overall and over a time window", tia_cli_stats},
     {"demo", "migrate, then run a code_review workflow end to end with workers", tia_cli_demo},
     {"generate", "generate bench data", tia_cli_generate},
+    {"backup", "write a consistent backup of the database to a file", tia_cli_backup},
+    {"restore", "restore a backup into an empty database (--force: any)", tia_cli_restore},
 };
 
 static void print_help(void)

@@ -1,6 +1,7 @@
 /*
  * The table each backend (pg.c, sqlite.c) fills in, and the store handle that
- * holds it. Only store.c and the two backends include this.
+ * holds it. Only store.c and the two backends include this, and, for
+ * tia__store_conn alone, src/ops/backup*.c and tests/db/test_backup.c.
  */
 #ifndef TIA_STORE_BACKEND_H
 #define TIA_STORE_BACKEND_H
@@ -48,6 +49,13 @@ struct tia_store {
 
 int tia__pg_open(tia_store *s, const char *conninfo, const tia_store_options *o, tia_error *err);
 int tia__sqlite_open(tia_store *s, const char *path, const tia_store_options *o, tia_error *err);
+
+/*
+ * The backend's own connection (PGconn * or sqlite3 *, by tia_store_backend), for
+ * the operations that must reach past db.h: backups read its connection
+ * parameters or its file name, and SQLite's backup API writes through it.
+ */
+void *tia__store_conn(tia_store *s);
 
 /* Index of q in the statement cache, or -1. */
 int tia__stmt_find(const tia_store *s, const tia__sql *q);

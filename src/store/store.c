@@ -88,6 +88,8 @@ void tia_store_close(tia_store *s)
 
 tia_backend tia_store_backend(const tia_store *s) { return s->backend; }
 
+void *tia__store_conn(tia_store *s) { return s->conn; }
+
 void tia__store_uuid7(tia_store *s, char out[TIA_UUID_BUF]) { tia__uuid7(&s->uuid, out); }
 
 int tia__stmt_find(const tia_store *s, const tia__sql *q)
