@@ -57,6 +57,39 @@ typedef struct tia_agent_window_stats {
 int tia_stats_agent_window(tia_store *s, const char *agent_id, int64_t window_us,
                            tia_agent_window_stats *out, tia_error *err);
 
+/*
+ * Per-agent totals for monitoring (the Prometheus endpoint): tasks by status
+ * from agent_task_totals, the depth of the agent's queue, and tokens and cost
+ * with the agent's current model. One row per agent.
+ */
+typedef struct tia_agent_totals {
+    char id[TIA_AGENT_ID_MAX * 4 + 1];
+    char model[TIA_AGENT_MODEL_MAX * 4 + 1];
+    int64_t pending;
+    int64_t running;
+    int64_t completed;
+    int64_t failed;
+    int64_t cancelled;
+    int64_t ready;  /* queue depth: pending tasks whose dependencies are done (including
+                       those waiting out a retry backoff) */
+    int64_t tokens; /* tokens_used of all its tasks */
+    int64_t cost_micros;
+} tia_agent_totals;
+
+typedef struct tia_agent_totals_list {
+    size_t n;
+    tia_agent_totals *items; /* by id */
+} tia_agent_totals_list;
+
+void tia_agent_totals_list_free(tia_agent_totals_list *l);
+
+/*
+ * The totals of every agent (agent_task_totals, kept by the database's
+ * triggers, plus a count over the ready-task index per agent). *out is
+ * emptied first and must be freed with tia_agent_totals_list_free.
+ */
+int tia_stats_totals(tia_store *s, tia_agent_totals_list *out, tia_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -16,6 +16,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <jansson.h>
 #include <microhttpd.h>
@@ -147,6 +148,8 @@ int tia__prom_new(size_t n_routes, tia__prom **out);
 void tia__prom_free(tia__prom *p);
 /* Counts a request of route_id (SIZE_MAX: unmatched) with status, taking dur_us. */
 void tia__prom_observe(tia__prom *p, size_t route_id, int status, int64_t dur_us);
+/* Writes the request counters and histograms in Prometheus text format. */
+void tia__prom_write(tia__prom *p, FILE *f);
 
 /* ---- events.c: the event hub behind GET /api/v1/events ---- */
 
