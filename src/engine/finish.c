@@ -59,6 +59,8 @@ enum { E_ID, E_STATUS, E_WORKFLOW, E_PARENT, E_HAS_DEPS, E_COLS };
  * each row it completes (one statement less per batch, and the points are
  * written before the counter triggers lock the agents' totals: those locks are
  * held to the COMMIT and every claim and completion of the agent waits for them).
+ * The points' context is built once per task, by the UPDATE's RETURNING, not
+ * once per point.
  * x is MATERIALIZED and the status compared to its column want, so that each
  * item is found by primary key: with the constant 'running' the planner may
  * pick a bitmap scan of the partial index idx_tasks_lease, which holds every
@@ -79,13 +81,14 @@ enum { E_ID, E_STATUS, E_WORKFLOW, E_PARENT, E_HAS_DEPS, E_COLS };
     "lease_expires_at = NULL "                                                                     \
     "FROM x WHERE t.id = x.id AND t.worker_id = x.worker_id AND t.attempt = x.attempt "            \
     "AND t.status = x.want AND NOT t.awaiting_children "                                           \
-    "RETURNING t.id, t.status, t.workflow_id, t.parent_task_id, t.agent_id, t.task_type, "         \
-    "t.attempt, t.duration_ms, t.tokens_used, t.cost_usd, x.m1, x.m2, x.m3"
+    "RETURNING t.id, t.status, t.workflow_id, t.parent_task_id, t.agent_id, "                      \
+    "t.duration_ms, t.tokens_used, t.cost_usd, x.m1, x.m2, x.m3, "                                 \
+    "jsonb_build_object('task_id', t.id, 'workflow_id', t.workflow_id, 'task_type', "              \
+    "t.task_type, 'status', t.status, 'attempt', t.attempt) AS context"
 #define PG_COMPLETE_METRICS                                                                        \
     "INSERT INTO agent_metrics (id, agent_id, metric_type, metric_value, metric_unit, context) "   \
-    "SELECT v.id, u.agent_id, v.type, v.value, v.unit, jsonb_build_object('task_id', u.id, "       \
-    "'workflow_id', u.workflow_id, 'task_type', u.task_type, 'status', u.status, 'attempt', "      \
-    "u.attempt) FROM u CROSS JOIN LATERAL (VALUES "                                                \
+    "SELECT v.id, u.agent_id, v.type, v.value, v.unit, u.context "                                 \
+    "FROM u CROSS JOIN LATERAL (VALUES "                                                           \
     "(u.m1, 'latency', COALESCE(u.duration_ms, 0)::float8, 'ms'), "                                \
     "(u.m2, 'tokens', u.tokens_used::float8, 'tokens'), "                                          \
     "(u.m3, 'cost', u.cost_usd::float8, 'USD')) AS v(id, type, value, unit) "                      \

@@ -6,7 +6,10 @@
  * dependencies (so the ready ones are exactly those with none), and the
  * task_dependencies rows. PostgreSQL gets a chunk of rows per statement through
  * jsonb_to_recordset, which keeps a 10,000-task workflow to a dozen round
- * trips; SQLite, in-process, takes prepared single-row inserts.
+ * trips; SQLite, in-process, takes prepared single-row inserts. On PostgreSQL
+ * the wake-up of the ready tasks' agents is sent before the task rows are
+ * written, so that nothing runs between the insert's counter trigger, which
+ * row-locks the agents' totals, and the COMMIT that releases them.
  *
  * Idempotency: a key already used returns the first id with *created = 0. Two
  * submitters racing with one key both pass the lookup on PostgreSQL; the unique
@@ -101,6 +104,21 @@ static const tia__sql sql_dep_insert_json = {
     "engine.dependency_insert_batch",
     "INSERT INTO task_dependencies (task_id, depends_on) SELECT (x->>0)::uuid, (x->>1)::uuid "
     "FROM jsonb_array_elements($1::jsonb) AS x",
+    NULL,
+};
+
+/*
+ * PostgreSQL: a wake-up (NOTIFY, delivered at COMMIT) for each agent of a JSON
+ * array. A submission knows which of its tasks are ready, those without
+ * dependencies (run_after defaults to the transaction's start), so it names
+ * their agents itself, before it inserts the tasks, instead of asking the
+ * database afterwards as tia__wake_ready does: that query ran after the
+ * insert's counter trigger had row-locked the agents' totals, and every claim
+ * and completion of those agents waits for those locks until this COMMIT.
+ */
+static const tia__sql sql_notify_agents = {
+    "engine.notify_agents",
+    "SELECT pg_notify('" TIA__READY_CHANNEL "', a) FROM jsonb_array_elements_text($1::jsonb) AS a",
     NULL,
 };
 
@@ -205,6 +223,40 @@ static int check_agents(tia_store *s, const tia_task_spec *t, size_t n, int in_w
     }
 done:
     tia__rows_free(r);
+    free(text);
+    json_decref(seen);
+    json_decref(arr);
+    return rc;
+}
+
+/*
+ * PostgreSQL: wakes the agents of the tasks of t (n of them) that are ready
+ * when inserted, each once: those g gives no dependency (every task when g is
+ * NULL, a task submitted alone).
+ */
+static int notify_ready_agents(tia_store *s, const tia_task_spec *t, size_t n,
+                               const tia__task_graph *g, tia_error *err)
+{
+    int rc = 0, oom = 0;
+    char *text = NULL;
+    json_t *seen = json_object(), *arr = json_array();
+    for (size_t i = 0; !oom && seen && arr && i < n; i++) {
+        if (g != NULL && g->start[i + 1] != g->start[i])
+            continue;
+        if (json_object_get(seen, t[i].agent_id) == NULL &&
+            (json_object_set_new(seen, t[i].agent_id, json_true()) != 0 ||
+             json_array_append_new(arr, json_string(t[i].agent_id)) != 0))
+            oom = 1;
+    }
+    if (oom || !seen || !arr || (text = json_dumps(arr, JSON_COMPACT)) == NULL) {
+        rc = tia_error_set(err, TIA_ENOMEM, "out of memory listing the agents to wake");
+        goto done;
+    }
+    if (json_array_size(arr) > 0) {
+        tia__param p = tia__p_text(text);
+        rc = tia__db_exec(s, &sql_notify_agents, &p, 1, NULL, err);
+    }
+done:
     free(text);
     json_decref(seen);
     json_decref(arr);
@@ -363,7 +415,8 @@ static int run_submit(tia_store *s, submit_job *j, int *created, tia_error *err)
         return rc < 0 ? rc : 0; /* found: the first submission's id is in j->id */
     }
     rc = j->write(s, j, err);
-    if (rc == 0) /* idle workers of the ready tasks' agents wake at the commit */
+    /* Idle workers of the ready tasks' agents wake at the commit (PostgreSQL: see write). */
+    if (rc == 0 && tia_store_backend(s) != TIA_BACKEND_POSTGRES)
         rc = tia__wake_ready_one(s, j->wf ? TIA__READY_WORKFLOWS : TIA__READY_TASKS, j->id, err);
     if (rc == 0)
         rc = tia__db_commit(s, err);
@@ -387,6 +440,8 @@ static int write_workflow(tia_store *s, const submit_job *j, tia_error *err)
     int rc = check_agents(s, j->wf->tasks, j->wf->n_tasks, 1, err);
     if (rc == 0)
         rc = insert_workflow_row(s, j->wf, j->id, err);
+    if (rc == 0 && tia_store_backend(s) == TIA_BACKEND_POSTGRES)
+        rc = notify_ready_agents(s, j->wf->tasks, j->wf->n_tasks, j->g, err);
     if (rc == 0)
         rc = insert_graph(s, j->wf, j->g, j->task_ids, j->id, err);
     return rc;
@@ -456,6 +511,8 @@ static int write_task(tia_store *s, const submit_job *j, tia_error *err)
     int rc = check_agents(s, j->task, 1, 0, err);
     if (rc == 0 && j->workflow_id != NULL)
         rc = check_target_workflow(s, j->workflow_id, err);
+    if (rc == 0 && tia_store_backend(s) == TIA_BACKEND_POSTGRES)
+        rc = notify_ready_agents(s, j->task, 1, NULL, err);
     if (rc == 0)
         rc = insert_task_row(s, j->task, j->id, j->workflow_id, 0, j->key, err);
     return rc;
