@@ -14,6 +14,9 @@
  *         create  tia_engine_submit_task                  (POST /api/v1/tasks)
  *         cycle   tia_engine_claim(1) + tia_engine_complete (POST .../claim, .../complete)
  *       recent rotates over the five seed agents; cycle claims tasks of --agent.
+ *       stats+auth and recent+auth first check the session token in $TIA_TOKEN with
+ *       tia_session_validate, as the server does for every request: the same
+ *       database work as an authenticated HTTP request, without HTTP.
  */
 #include <inttypes.h>
 #include <pthread.h>
@@ -24,6 +27,7 @@
 #include <time.h>
 
 #include <tokyoia/agents.h>
+#include <tokyoia/sessions.h>
 #include <tokyoia/engine.h>
 #include <tokyoia/stats.h>
 #include <tokyoia/store.h>
@@ -57,8 +61,26 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+static int one_op(tia_store *s, const opts *o, int index, uint64_t n, tia_error *err);
+
+/* "stats+auth": the token checked first, then the op before the '+'. */
+static int auth_op(tia_store *s, const opts *o, int index, uint64_t n, tia_error *err)
+{
+    const char *token = getenv("TIA_TOKEN");
+    tia_session *sess = NULL;
+    int rc = tia_session_validate(s, token ? token : "", &sess, err);
+    tia_session_free(sess);
+    if (rc != 0)
+        return rc;
+    opts plain = *o;
+    plain.op = strcmp(o->op, "stats+auth") == 0 ? "stats" : "recent";
+    return one_op(s, &plain, index, n, err);
+}
+
 static int one_op(tia_store *s, const opts *o, int index, uint64_t n, tia_error *err)
 {
+    if (strcmp(o->op, "stats+auth") == 0 || strcmp(o->op, "recent+auth") == 0)
+        return auth_op(s, o, index, n, err);
     if (strcmp(o->op, "stats") == 0) {
         tia_agent_stats_list l = {0};
         int rc = tia_stats_agents(s, &l, err);
@@ -150,7 +172,7 @@ static int prepare(const opts *o)
 static int usage(void)
 {
     fprintf(stderr, "usage: bench_api --db URL (--prepare AGENT --tasks N | --op "
-                    "stats|recent|create|cycle [--threads T] [--seconds S] [--agent A])\n");
+                    "stats|recent|create|cycle|stats+auth|recent+auth [--threads T] [--seconds S] [--agent A])\n");
     return 2;
 }
 

@@ -80,7 +80,7 @@ direct_run() { # op [args]; prints the rate
     sed -n 's/^[a-z]* ops\/s \([0-9.]*\).*/\1/p'
 }
 
-declare -A sum_http sum_direct
+declare -A sum_http sum_direct sum_auth
 workloads=(stats recent create cycle)
 for r in $(seq "$rounds"); do
   for w in "${workloads[@]}"; do
@@ -96,7 +96,13 @@ for r in $(seq "$rounds"); do
       tail -n 20 "$work/wrk.log" | tee -a "$out"
       exit 1
     fi
-    say "round $r $w: direct $d/s, http $hrate/s"
+    if [ "$w" = stats ] || [ "$w" = recent ]; then
+      a=$(direct_run "$w+auth")
+      sum_auth[$w]=$(awk -v a="${sum_auth[$w]:-0}" -v b="$a" 'BEGIN{print a + b}')
+      say "round $r $w: direct $d/s, direct with the token check $a/s, http $hrate/s"
+    else
+      say "round $r $w: direct $d/s, http $hrate/s"
+    fi
     sum_http[$w]=$(awk -v a="${sum_http[$w]:-0}" -v b="$hrate" 'BEGIN{print a + b}')
     sum_direct[$w]=$(awk -v a="${sum_direct[$w]:-0}" -v b="$d" 'BEGIN{print a + b}')
   done
@@ -104,11 +110,12 @@ done
 hwm=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$server_pid/status")
 rss=$(sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$server_pid/status")
 say ""
-say "| workload | direct library (ops/s) | HTTP (ops/s) | HTTP / direct |"
-say "| --- | --- | --- | --- |"
+say "| workload | direct library (ops/s) | direct + token check (ops/s) | HTTP (ops/s) | HTTP / direct | HTTP / direct + token check |"
+say "| --- | --- | --- | --- | --- | --- |"
 for w in "${workloads[@]}"; do
-  say "$(awk -v w="$w" -v d="${sum_direct[$w]}" -v h="${sum_http[$w]}" -v r="$rounds" \
-    'BEGIN{printf "| %s | %.0f | %.0f | %.2f |", w, d / r, h / r, h / d}')"
+  say "$(awk -v w="$w" -v d="${sum_direct[$w]}" -v h="${sum_http[$w]}" -v a="${sum_auth[$w]:-}" -v r="$rounds" \
+    'BEGIN{if (a == "") printf "| %s | %.0f | - | %.0f | %.2f | - |", w, d / r, h / r, h / d;
+           else printf "| %s | %.0f | %.0f | %.0f | %.2f | %.2f |", w, d / r, a / r, h / r, h / d, h / a}')"
 done
 say ""
 say "server peak RSS (VmHWM): $((hwm / 1024)) MB ($hwm kB); RSS at the end: $((rss / 1024)) MB"
