@@ -54,6 +54,8 @@
 #define FILL_MAX 8192                    /* a stream's buffer is refilled up to this */
 #define AGENT_BUF (TIA_AGENT_ID_MAX * 4 + 1)
 #define STATUS_MAX 20
+#define WATCH_TTL_S 60                    /* event_watchers row lifetime (PostgreSQL) */
+#define WATCH_REFRESH_US (INT64_C(30000000)) /* refreshed when less than this is left */
 
 typedef enum ev_kind { EV_TASK, EV_WORKFLOW, EV_RESET } ev_kind;
 
@@ -99,6 +101,8 @@ struct tia__hub {
     atomic_int quit;
     tia__listener *listener; /* PostgreSQL */
     int listen_failed;       /* the last reconnection failed (logged once) */
+    char watcher_id[TIA_UUID_BUF]; /* this server's row in event_watchers (PostgreSQL) */
+    int64_t watch_until_us;        /* monotonic; 0: not watching */
 };
 
 static int64_t mono_us(void)
@@ -320,6 +324,9 @@ static void listen_once(tia__hub *h)
     h->listen_failed = rc < 0;
 }
 
+static int watch(tia__hub *h, tia_store *s, tia_error *err);
+static int watch_due(tia__hub *h, int need_streams);
+
 static void *hub_main(void *arg)
 {
     tia__hub *h = arg;
@@ -341,6 +348,13 @@ static void *hub_main(void *arg)
         }
         if (atomic_load(&h->quit))
             break;
+        if (h->listener && watch_due(h, 1)) {
+            tia_store *s = tia__pool_acquire(h->api->pool, 1000);
+            tia_error err = {0};
+            if (s && watch(h, s, &err) != 0)
+                fprintf(stderr, "tokyoia serve: events: cannot renew the watch: %s\n", err.message);
+            tia__pool_release(h->api->pool, s);
+        }
         /* A lost connection is retried here at RELISTEN_MS (lfd < 0), or found by the drain. */
         if (h->listener && (lfd < 0 || (r > 0 && fds[1].revents)))
             listen_once(h);
@@ -402,6 +416,8 @@ int tia__hub_start(tia__api *api, tia__hub **out, tia_error *err)
     h->api = api;
     h->refs = 1;
     h->last_id = (uint64_t)tia_now_us();
+    tia__uuid_gen g = {0};
+    tia__uuid7(&g, h->watcher_id);
     h->pipe[0] = h->pipe[1] = -1;
     if (pipe2(h->pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
         rc = tia_error_set(err, TIA_EIO, "event hub: pipe: %s", strerror(errno));
@@ -439,6 +455,14 @@ void tia__hub_stop(tia__hub *h)
         ssize_t w = write(h->pipe[1], "q", 1);
         (void)w; /* a full pipe already wakes the thread */
         pthread_join(h->thread, NULL);
+    }
+    if (h->listener && h->watch_until_us > 0) {
+        /* Withdraw at once, rather than have writers notify for another minute. */
+        tia_store *s = tia__pool_acquire(h->api->pool, 1000);
+        tia_error err = {0};
+        if (s)
+            tia__events_unwatch(s, h->watcher_id, &err);
+        tia__pool_release(h->api->pool, s);
     }
     tia__listen_close(h->listener);
     h->listener = NULL;
@@ -619,6 +643,39 @@ static int stream_params(tia__call *c, stream *s, int *has_resume, uint64_t *res
     return 0;
 }
 
+/*
+ * PostgreSQL: the triggers send events only while some server is registered as
+ * watching (migration 0010), so a stream's server registers before the stream
+ * starts, and the hub thread refreshes the row while streams are open. After a
+ * lapse the events of the gap were never sent: the ring is emptied, so that a
+ * client resuming from before it gets a reset rather than a silent hole.
+ */
+static int watch(tia__hub *h, tia_store *s, tia_error *err)
+{
+    if (s == NULL || tia_store_backend(s) != TIA_BACKEND_POSTGRES)
+        return 0;
+    int rc = tia__events_watch(s, h->watcher_id, WATCH_TTL_S, err);
+    if (rc != 0)
+        return rc;
+    pthread_mutex_lock(&h->lock);
+    int64_t now = mono_us();
+    if (h->watch_until_us <= now)
+        h->n = 0; /* lapsed (or never watched): what came before may have gaps */
+    h->watch_until_us = now + (int64_t)WATCH_TTL_S * 1000000 - 5000000; /* a margin */
+    pthread_mutex_unlock(&h->lock);
+    return 0;
+}
+
+/* 1 when the registration must be renewed now (never when no stream is open). */
+static int watch_due(tia__hub *h, int need_streams)
+{
+    pthread_mutex_lock(&h->lock);
+    int due = (!need_streams || h->streams != NULL) &&
+              h->watch_until_us - mono_us() < WATCH_REFRESH_US;
+    pthread_mutex_unlock(&h->lock);
+    return due;
+}
+
 /* Registers s with the hub, from now or from the resume point; -1 when the hub has stopped. */
 static int hub_add(tia__hub *h, stream *s, int has_resume, uint64_t resume_id)
 {
@@ -651,6 +708,7 @@ static void events_get(tia__call *c)
     tia__hub *h = c->api->hub;
     uint64_t resume_id = 0;
     int has_resume = 0;
+    tia_error err = {0};
     char hello[64];
     int hn = snprintf(hello, sizeof hello, ": tokyoia events\nretry: %d\n\n", RETRY_MS);
     stream *s = calloc(1, sizeof *s);
@@ -662,6 +720,15 @@ static void events_get(tia__call *c)
     s->last_write_us = mono_us();
     if (stream_params(c, s, &has_resume, &resume_id) != 0)
         goto done;
+    if (h != NULL && watch_due(h, 0)) {
+        tia_store *st = tia__store(c);
+        if (st == NULL)
+            goto done;
+        if (watch(h, st, &err) != 0) {
+            tia__fail_rc(c, TIA_EUNAVAIL, &err);
+            goto done;
+        }
+    }
     if (atomic_load(&c->api->stopping) || h == NULL || hub_add(h, s, has_resume, resume_id) != 0) {
         snprintf(c->retry_after, sizeof c->retry_after, "1");
         tia__fail(c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "the server is shutting down");

@@ -48,4 +48,14 @@ typedef void (*tia__store_event_fn)(void *ctx, const char *json);
 int tia__store_events_attach(tia_store *s, tia__store_event_fn fn, void (*release)(void *ctx),
                              void *ctx, tia_error *err);
 
+/*
+ * PostgreSQL (migration 0010): declares that watcher_id (at most 64 characters)
+ * watches the events for the next ttl_s seconds; the triggers of 0008 send
+ * nothing while no watcher is current. SQLite: does nothing (returns 0).
+ */
+int tia__events_watch(tia_store *s, const char *watcher_id, int ttl_s, tia_error *err);
+
+/* Withdraws watcher_id at once (PostgreSQL); does nothing on SQLite. */
+int tia__events_unwatch(tia_store *s, const char *watcher_id, tia_error *err);
+
 #endif

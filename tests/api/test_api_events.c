@@ -27,6 +27,7 @@
 #include "../db/engine_test_util.h"
 #include "api_test.h"
 #include "store/events.h"
+#include "store/listen.h"
 
 #define A "akira-001"
 #define B "yuki-002"
@@ -550,6 +551,61 @@ static void test_library_writes(void **state)
 }
 
 /* Every event of s so far satisfies the filter; returns how many there are. */
+static void count_payload(void *ctx, const char *payload)
+{
+    (void)payload;
+    ++*(int *)ctx;
+}
+
+/* Drains l for about ms milliseconds; the notifications heard. */
+static int heard(tia__listener *l, int ms)
+{
+    int n = 0;
+    tia_error err = {0};
+    for (int i = 0; i < ms / 10; i++) {
+        assert_true(tia__listen_drain(l, count_payload, &n, &err) >= 0);
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return n;
+}
+
+/*
+ * PostgreSQL: writers send nothing while no server watches (migration 0010);
+ * a server with an open stream registers, and then they do. SQLite: events are
+ * in-process, and the calls do nothing.
+ */
+static void test_notify_only_while_watched(void **state)
+{
+    tia_api_fixture *f = *state;
+    tia_error err = {0};
+    char id[TIA_UUID_BUF];
+    tia_task_spec spec = spec_for("k", A, "review");
+    if (!tia_test_is_pg()) {
+        TIA_OK_OR_FAIL(tia__events_watch(f->store, "x", 60, &err), &err);
+        TIA_OK_OR_FAIL(tia__events_unwatch(f->store, "x", &err), &err);
+        return;
+    }
+    tia__listener *l = NULL;
+    TIA_OK_OR_FAIL(tia__listen_open(f->store, TIA__EVENTS_CHANNEL, &l, &err), &err);
+    assert_int_equal(tia_test_int(f->store, "SELECT count(*) FROM event_watchers", NULL), 0);
+    submit_one(f->store, &spec, id);
+    assert_int_equal(heard(l, 300), 0);
+    /* A stream makes the server register; the same write is now heard. */
+    sse *s = sse_open(f, "", NULL);
+    assert_int_equal(tia_test_int(f->store, "SELECT count(*) FROM event_watchers", NULL), 1);
+    submit_one(f->store, &spec, id);
+    sse_expect(s, "task", id, "pending");
+    assert_true(heard(l, 300) >= 1);
+    sse_close(s);
+    /* A watcher past its expiry counts for nothing. */
+    TIA_OK_OR_FAIL(tia_test_exec(f->store, "UPDATE event_watchers SET expires_at = now() - "
+                                           "interval '1 second'", NULL, &err), &err);
+    submit_one(f->store, &spec, id);
+    assert_int_equal(heard(l, 300), 0);
+    tia__listen_close(l);
+}
+
 static size_t assert_all(sse *s, const char *workflow_id, const char *agent_id)
 {
     pthread_mutex_lock(&s->mu);
@@ -832,6 +888,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_api_lifecycle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_library_writes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_notify_only_while_watched, setup, teardown),
         cmocka_unit_test_setup_teardown(test_filters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resume, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reset_and_errors, setup, teardown),
