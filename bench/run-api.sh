@@ -77,7 +77,7 @@ http_run() { # name script [env...]; prints the rate
 }
 direct_run() { # op [args]; prints the rate
   "$build/bench/bench_api" --db "$db" --threads "$conns" --seconds "$secs" --op "$@" |
-    sed -n 's/^[a-z]* ops\/s \([0-9.]*\).*/\1/p'
+    sed -n 's/^[a-z+]* ops\/s \([0-9.]*\).*/\1/p'
 }
 
 declare -A sum_http sum_direct sum_auth
@@ -98,6 +98,7 @@ for r in $(seq "$rounds"); do
     fi
     if [ "$w" = stats ] || [ "$w" = recent ]; then
       a=$(direct_run "$w+auth")
+      [ -n "$a" ] || { say "round $r $w+auth: failed"; exit 1; }
       sum_auth[$w]=$(awk -v a="${sum_auth[$w]:-0}" -v b="$a" 'BEGIN{print a + b}')
       say "round $r $w: direct $d/s, direct with the token check $a/s, http $hrate/s"
     else
