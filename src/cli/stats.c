@@ -29,19 +29,8 @@ const tia_cli_cols tia_cli_stats_cols = {TIA_CLI_N(cols), cols};
 static json_t *stats_json(const tia_agent_stats *st, const tia_agent_window_stats *w,
                           const char *emoji)
 {
-    json_t *o = json_object();
-    tia__jstr(o, "id", st->id);
+    json_t *o = tia__json_agent_stats(st);
     tia__jstr(o, "personality_emoji", emoji);
-    tia__jstr(o, "name", st->name);
-    tia__jstr(o, "role", st->role);
-    tia__jstr(o, "status", tia_agent_status_name(st->status));
-    tia__jint(o, "total_tasks", st->total_tasks);
-    tia__jint(o, "completed_tasks", st->completed_tasks);
-    tia__jint(o, "failed_tasks", st->failed_tasks);
-    tia__jint(o, "total_tokens", st->total_tokens);
-    tia__jcost(o, "total_cost", st->total_cost_micros);
-    tia__jreal(o, "avg_duration_ms", st->avg_duration_ms);
-    tia__jreal(o, "success_rate", st->success_rate);
     tia__jint(o, "window_tasks", w->total_tasks);
     tia__jint(o, "window_tokens", w->total_tokens);
     tia__jcost(o, "window_cost_usd", w->total_cost_micros);
