@@ -24,23 +24,6 @@
 #define HOUR_US INT64_C(3600000000)
 #define MIN_US INT64_C(60000000)
 
-static int setup(void **state)
-{
-    tia_api_fixture *f = calloc(1, sizeof *f);
-    assert_non_null(f);
-    tia_api_start(f, NULL);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    tia_api_fixture *f = *state;
-    tia_api_stop(f);
-    free(f);
-    return 0;
-}
-
 /* One request with the fixture's token. */
 static void req(tia_api_fixture *f, const char *method, const char *path, const char *body,
                 tia_http_resp *r)
@@ -91,28 +74,6 @@ static void assert_json_text(const json_t *got, const char *want_text)
         fail_msg("JSON %s, want %s", g ? g : "(none)", want_text);
     }
     json_decref(want);
-}
-
-static int64_t jint(const json_t *o, const char *key)
-{
-    json_t *v = json_object_get(o, key);
-    if (!json_is_integer(v))
-        fail_msg("member %s is not an integer", key);
-    return (int64_t)json_integer_value(v);
-}
-
-static double jnum(const json_t *o, const char *key)
-{
-    json_t *v = json_object_get(o, key);
-    if (!json_is_number(v))
-        fail_msg("member %s is not a number", key);
-    return json_number_value(v);
-}
-
-static void assert_near(double got, double want, const char *what)
-{
-    if (fabs(got - want) > 1e-6 * fmax(1.0, fabs(want)))
-        fail_msg("%s: got %.17g, want %.17g", what, got, want);
 }
 
 static void assert_cost(const json_t *o, const char *key, int64_t micros)
@@ -200,7 +161,7 @@ static void test_create(void **state)
     assert_string_equal(tia_json_str(r.json, "status"), "inactive");
     assert_json_text(json_object_get(r.json, "specialties"), "[\"naps\", \"tea\"]");
     assert_json_text(json_object_get(r.json, "metadata"), "{\"k\": [1, 2]}");
-    assert_int_equal(jint(r.json, "total_tasks_completed"), 0);
+    assert_int_equal(tia_json_int(r.json, "total_tasks_completed"), 0);
     assert_non_null(tia_json_str(r.json, "created_at"));
     tia_http_resp_free(&r);
 
@@ -475,13 +436,13 @@ static expect_window window_of(const raw_task *t, size_t n, const char *agent, i
 
 static void check_stats(const json_t *o, const expect_stats *e)
 {
-    assert_int_equal(jint(o, "total_tasks"), e->total);
-    assert_int_equal(jint(o, "completed_tasks"), e->completed);
-    assert_int_equal(jint(o, "failed_tasks"), e->failed);
-    assert_int_equal(jint(o, "total_tokens"), e->tokens);
+    assert_int_equal(tia_json_int(o, "total_tasks"), e->total);
+    assert_int_equal(tia_json_int(o, "completed_tasks"), e->completed);
+    assert_int_equal(tia_json_int(o, "failed_tasks"), e->failed);
+    assert_int_equal(tia_json_int(o, "total_tokens"), e->tokens);
     assert_cost(o, "total_cost", e->cost);
-    assert_near(jnum(o, "avg_duration_ms"), e->avg_duration, "avg_duration_ms");
-    assert_near(jnum(o, "success_rate"), e->success_rate, "success_rate");
+    tia_assert_near(tia_json_num(o, "avg_duration_ms"), e->avg_duration, "avg_duration_ms");
+    tia_assert_near(tia_json_num(o, "success_rate"), e->success_rate, "success_rate");
 }
 
 static void check_window(const json_t *o, const expect_window *e, int64_t window_us)
@@ -489,11 +450,11 @@ static void check_window(const json_t *o, const expect_window *e, int64_t window
     json_t *w = json_object_get(o, "window");
     if (!json_is_object(w))
         fail_msg("no window object");
-    assert_int_equal(jint(w, "total_tasks"), e->total);
-    assert_int_equal(jint(w, "total_tokens"), e->tokens);
+    assert_int_equal(tia_json_int(w, "total_tasks"), e->total);
+    assert_int_equal(tia_json_int(w, "total_tokens"), e->tokens);
     assert_cost(w, "total_cost", e->cost);
-    assert_near(jnum(w, "avg_latency_ms"), e->avg_latency, "avg_latency_ms");
-    assert_int_equal(jint(w, "window_ms"), window_us / 1000);
+    tia_assert_near(tia_json_num(w, "avg_latency_ms"), e->avg_latency, "avg_latency_ms");
+    assert_int_equal(tia_json_int(w, "window_ms"), window_us / 1000);
 }
 
 static const raw_task stats_tasks[] = {
@@ -688,7 +649,7 @@ static void test_recent_tasks(void **state)
     assert_string_equal(tia_json_str(t1, "status"), "completed");
     assert_string_equal(tia_json_str(t1, "agent_id"), "hiro-003");
     assert_string_equal(tia_json_str(t1, "cost_usd"), "0.000340");
-    assert_int_equal(jint(t1, "tokens_used"), 12);
+    assert_int_equal(tia_json_int(t1, "tokens_used"), 12);
     assert_json_text(json_object_get(t1, "output_data"), "{\"ok\": true}");
     tia_http_resp_free(&r);
 
@@ -784,12 +745,12 @@ static void check_bucket(const json_t *b, int64_t start, const double *vals, siz
     assert_int_equal(tia_time_parse(tia_json_str(b, "start"), &got_start), 0);
     if (got_start != start)
         fail_msg("bucket start %s, want %s", tia_json_str(b, "start"), want_start);
-    assert_int_equal(jint(b, "count"), (int64_t)n);
-    assert_near(jnum(b, "avg"), sum / (double)n, "avg");
-    assert_near(jnum(b, "min"), v[0], "min");
-    assert_near(jnum(b, "max"), v[n - 1], "max");
-    assert_near(jnum(b, "p50"), pct(v, n, 0.5), "p50");
-    assert_near(jnum(b, "p95"), pct(v, n, 0.95), "p95");
+    assert_int_equal(tia_json_int(b, "count"), (int64_t)n);
+    tia_assert_near(tia_json_num(b, "avg"), sum / (double)n, "avg");
+    tia_assert_near(tia_json_num(b, "min"), v[0], "min");
+    tia_assert_near(tia_json_num(b, "max"), v[n - 1], "max");
+    tia_assert_near(tia_json_num(b, "p50"), pct(v, n, 0.5), "p50");
+    tia_assert_near(tia_json_num(b, "p95"), pct(v, n, 0.95), "p95");
 }
 
 static void test_agent_metrics(void **state)
@@ -932,13 +893,13 @@ static void test_prices(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_list_and_get, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_create, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_update_status_delete, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_agent_stats, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_recent_tasks, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_agent_metrics, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_prices, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list_and_get, tia_api_setup, tia_api_teardown),
+        cmocka_unit_test_setup_teardown(test_create, tia_api_setup, tia_api_teardown),
+        cmocka_unit_test_setup_teardown(test_update_status_delete, tia_api_setup, tia_api_teardown),
+        cmocka_unit_test_setup_teardown(test_agent_stats, tia_api_setup, tia_api_teardown),
+        cmocka_unit_test_setup_teardown(test_recent_tasks, tia_api_setup, tia_api_teardown),
+        cmocka_unit_test_setup_teardown(test_agent_metrics, tia_api_setup, tia_api_teardown),
+        cmocka_unit_test_setup_teardown(test_prices, tia_api_setup, tia_api_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

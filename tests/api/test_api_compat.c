@@ -32,14 +32,6 @@ static int setup(void **state)
     return 0;
 }
 
-static int teardown(void **state)
-{
-    tia_api_fixture *f = *state;
-    tia_api_stop(f);
-    free(f);
-    return 0;
-}
-
 typedef struct sink {
     char *p;
     size_t n;
@@ -189,14 +181,6 @@ static const char *const stats_keys[] = {"id",           "name",
 static const char *const metric_keys[] = {
     "id", "agent_id", "metric_type", "metric_value", "metric_unit", "recorded_at", "context", NULL};
 
-static int64_t jint(const json_t *o, const char *key)
-{
-    json_t *v = json_object_get(o, key);
-    if (!json_is_integer(v))
-        fail_msg("member %s is not an integer", key);
-    return (int64_t)json_integer_value(v);
-}
-
 /* A cost member: a JSON number (not text) equal to want. */
 static void assert_cost_number(const json_t *o, const char *key, double want)
 {
@@ -205,13 +189,6 @@ static void assert_cost_number(const json_t *o, const char *key, double want)
         fail_msg("%s is not a JSON number", key);
     if (json_number_value(v) != want)
         fail_msg("%s is %.9g, want %.9g", key, json_number_value(v), want);
-}
-
-static void assert_member(const json_t *o, const char *key, const char *want)
-{
-    const char *got = tia_json_str(o, key);
-    if (got == NULL || strcmp(got, want) != 0)
-        fail_msg("%s is %s, want %s", key, got ? got : "(not a string)", want);
 }
 
 /* POST /api/tasks as an original client; returns the task's id into id. */
@@ -254,12 +231,12 @@ static void test_agents(void **state)
     assert_int_equal(json_array_size(l), 5);
     for (size_t i = 0; i < 5; i++)
         assert_keys(json_array_get(l, i), agent_keys);
-    assert_member(json_array_get(l, 0), "id", "akira-001");
+    tia_assert_member(json_array_get(l, 0), "id", "akira-001");
     json_decref(l);
 
     json_t *a = bare(f, "GET", "/api/agents/yuki-002", NULL, 200);
     assert_keys(a, agent_keys);
-    assert_member(a, "model", "openai-o3");
+    tia_assert_member(a, "model", "openai-o3");
     json_decref(a);
     expect_error(f, "GET", "/api/agents/nobody-999", NULL, 404);
     expect_error(f, "GET",
@@ -268,7 +245,7 @@ static void test_agents(void **state)
 
     json_t *st = bare(f, "GET", "/api/agents/akira-001/stats", NULL, 200);
     assert_keys(st, stats_keys);
-    assert_int_equal(jint(st, "total_tasks"), 0);
+    assert_int_equal(tia_json_int(st, "total_tasks"), 0);
     assert_cost_number(st, "total_cost", 0.0);
     assert_cost_number(st, "success_rate", 100.0);
     json_decref(st);
@@ -284,8 +261,8 @@ static void test_agents(void **state)
         create_task(f, "kenji-005", NULL, ids[i]);
     json_t *two = bare(f, "GET", "/api/agents/kenji-005/tasks?limit=2", NULL, 200);
     assert_int_equal(json_array_size(two), 2);
-    assert_member(json_array_get(two, 0), "id", ids[2]);
-    assert_member(json_array_get(two, 1), "id", ids[1]);
+    tia_assert_member(json_array_get(two, 0), "id", ids[2]);
+    tia_assert_member(json_array_get(two, 1), "id", ids[1]);
     assert_keys(json_array_get(two, 0), task_keys);
     json_decref(two);
     expect_error(f, "GET", "/api/agents/nobody-999/tasks", NULL, 404);
@@ -305,8 +282,8 @@ static void test_client_replay(void **state)
                      "\"metadata\": {\"pr\": 42}}",
                      201);
     assert_keys(w, workflow_keys);
-    assert_member(w, "status", "pending");
-    assert_member(w, "initiator", "cron");
+    tia_assert_member(w, "status", "pending");
+    tia_assert_member(w, "initiator", "cron");
     assert_cost_number(w, "total_cost_usd", 0.0);
     char wf[TIA_UUID_BUF];
     snprintf(wf, sizeof wf, "%s", tia_json_str(w, "id"));
@@ -317,19 +294,19 @@ static void test_client_replay(void **state)
     create_task(f, "yuki-002", wf, t2);
     json_t *t = get_path(f, "/api/workflows/%s/tasks", wf);
     assert_int_equal(json_array_size(t), 2);
-    assert_member(json_array_get(t, 0), "id", t1);
-    assert_member(json_array_get(t, 0), "workflow_id", wf);
+    tia_assert_member(json_array_get(t, 0), "id", t1);
+    tia_assert_member(json_array_get(t, 0), "workflow_id", wf);
     assert_cost_number(json_array_get(t, 0), "cost_usd", 0.0);
     json_decref(t);
 
     /* running, then completed with tokens and cost; an empty error_message as Go sends it. */
     t = put(f, t1, "{\"status\": \"running\"}", 200);
     assert_keys(t, task_keys);
-    assert_member(t, "status", "running");
+    tia_assert_member(t, "status", "running");
     assert_non_null(tia_json_str(t, "started_at"));
     json_decref(t);
     w = get_path(f, "/api/workflows/%s", wf);
-    assert_member(w, "status", "running");
+    tia_assert_member(w, "status", "running");
     json_decref(w);
     t = typed(f, "PUT", "/api/tasks/x", "{\"status\": \"running\"}", 404);
     json_decref(t);
@@ -340,29 +317,29 @@ static void test_client_replay(void **state)
               "\"error_message\": \"\", \"tokens_used\": 1200, \"cost_usd\": 0.018}",
               200);
     assert_keys(t, task_keys);
-    assert_member(t, "status", "completed");
-    assert_int_equal(jint(t, "tokens_used"), 1200);
+    tia_assert_member(t, "status", "completed");
+    assert_int_equal(tia_json_int(t, "tokens_used"), 1200);
     assert_cost_number(t, "cost_usd", 0.018);
-    assert_member(json_object_get(t, "output_data"), "verdict", "approve");
+    tia_assert_member(json_object_get(t, "output_data"), "verdict", "approve");
     assert_true(json_is_null(json_object_get(t, "error_message")));
-    assert_true(jint(t, "duration_ms") >= 0);
+    assert_true(tia_json_int(t, "duration_ms") >= 0);
     json_decref(t);
 
     /* The counters, right afterwards. */
     w = get_path(f, "/api/workflows/%s", wf);
-    assert_member(w, "status", "running"); /* yuki's task is still pending */
-    assert_int_equal(jint(w, "total_tasks"), 2);
-    assert_int_equal(jint(w, "completed_tasks"), 1);
-    assert_int_equal(jint(w, "total_tokens_used"), 1200);
+    tia_assert_member(w, "status", "running"); /* yuki's task is still pending */
+    assert_int_equal(tia_json_int(w, "total_tasks"), 2);
+    assert_int_equal(tia_json_int(w, "completed_tasks"), 1);
+    assert_int_equal(tia_json_int(w, "total_tokens_used"), 1200);
     assert_cost_number(w, "total_cost_usd", 0.018);
     json_decref(w);
     json_t *a = bare(f, "GET", "/api/agents/akira-001", NULL, 200);
-    assert_int_equal(jint(a, "total_tasks_completed"), 1);
-    assert_int_equal(jint(a, "total_tokens_used"), 1200);
+    assert_int_equal(tia_json_int(a, "total_tasks_completed"), 1);
+    assert_int_equal(tia_json_int(a, "total_tokens_used"), 1200);
     json_decref(a);
     json_t *st = bare(f, "GET", "/api/agents/akira-001/stats", NULL, 200);
-    assert_int_equal(jint(st, "completed_tasks"), 1);
-    assert_int_equal(jint(st, "total_tokens"), 1200);
+    assert_int_equal(tia_json_int(st, "completed_tasks"), 1);
+    assert_int_equal(tia_json_int(st, "total_tokens"), 1200);
     assert_cost_number(st, "total_cost", 0.018);
     json_decref(st);
 
@@ -372,7 +349,7 @@ static void test_client_replay(void **state)
     assert_int_equal(json_array_size(m), 1);
     assert_keys(json_array_get(m, 0), metric_keys);
     assert_cost_number(json_array_get(m, 0), "metric_value", 1200.0);
-    assert_member(json_array_get(m, 0), "metric_unit", "tokens");
+    tia_assert_member(json_array_get(m, 0), "metric_unit", "tokens");
     json_decref(m);
     m = bare(f, "GET", "/api/metrics?agent_id=akira-001", NULL, 200);
     assert_int_equal(json_array_size(m), 3); /* latency, tokens, cost */
@@ -389,15 +366,15 @@ static void test_client_replay(void **state)
             "{\"status\": \"failed\", \"error_message\": \"tests crashed\", \"tokens_used\": 40, "
             "\"cost_usd\": \"0.0012\"}",
             200);
-    assert_member(t, "status", "failed");
-    assert_member(t, "error_message", "tests crashed");
-    assert_int_equal(jint(t, "tokens_used"), 40);
+    tia_assert_member(t, "status", "failed");
+    tia_assert_member(t, "error_message", "tests crashed");
+    assert_int_equal(tia_json_int(t, "tokens_used"), 40);
     assert_cost_number(t, "cost_usd", 0.0012);
     json_decref(t);
     w = get_path(f, "/api/workflows/%s", wf);
-    assert_member(w, "status", "failed");
-    assert_int_equal(jint(w, "failed_tasks"), 1);
-    assert_int_equal(jint(w, "total_tokens_used"), 1240);
+    tia_assert_member(w, "status", "failed");
+    assert_int_equal(tia_json_int(w, "failed_tasks"), 1);
+    assert_int_equal(tia_json_int(w, "total_tokens_used"), 1240);
     assert_cost_number(w, "total_cost_usd", 0.0192);
     json_decref(w);
 
@@ -436,8 +413,8 @@ static void test_put_state_machine(void **state)
     expect_error(f, "PUT", path, "{\"status\": \"running\"}", 409);
     json_t *t =
         put(f, id, "{\"status\": \"cancelled\", \"error_message\": \"no longer needed\"}", 200);
-    assert_member(t, "status", "cancelled");
-    assert_member(t, "error_message", "no longer needed");
+    tia_assert_member(t, "status", "cancelled");
+    tia_assert_member(t, "error_message", "no longer needed");
     json_decref(t);
     expect_error(f, "PUT", path, "{\"status\": \"completed\"}", 409);
     expect_error(f, "PUT", path, "{\"status\": \"cancelled\"}", 409);
@@ -461,10 +438,10 @@ static void test_put_state_machine(void **state)
     assert_int_equal(task_int(f->store, b, "deps_pending"), 0);
     t = get_path(f, "/api/workflows/%s/tasks", wf);
     json_t *bt = json_array_get(t, 1);
-    assert_member(bt, "id", b);
+    tia_assert_member(bt, "id", b);
     json_t *up = json_object_get(json_object_get(json_object_get(bt, "input_data"), "upstream"),
                                  "code_review");
-    assert_member(up, "task_id", a); /* the output passed along, as for a worker's completion */
+    tia_assert_member(up, "task_id", a); /* the output passed along, as for a worker's completion */
     json_decref(t);
     assert_int_equal(tia_test_int(f->store,
                                   "SELECT count(*) FROM agent_interactions WHERE "
@@ -475,8 +452,8 @@ static void test_put_state_machine(void **state)
     json_decref(put(f, b, "{\"status\": \"running\"}", 200));
     json_decref(put(f, b, "{\"status\": \"completed\", \"tokens_used\": 10}", 200));
     w = get_path(f, "/api/workflows/%s", wf);
-    assert_member(w, "status", "completed");
-    assert_int_equal(jint(w, "completed_tasks"), 2);
+    tia_assert_member(w, "status", "completed");
+    assert_int_equal(tia_json_int(w, "completed_tasks"), 2);
     json_decref(w);
 
     /* A failure cancels the dependents and fails the workflow. */
@@ -495,7 +472,7 @@ static void test_put_state_machine(void **state)
     expect_status(f->store, a, "failed");
     expect_status(f->store, b, "cancelled");
     w = get_path(f, "/api/workflows/%s", wf);
-    assert_member(w, "status", "failed");
+    tia_assert_member(w, "status", "failed");
     json_decref(w);
 
     /* A task a worker holds: the PUT completes it on the worker's lease, which is then lost. */
@@ -504,10 +481,10 @@ static void test_put_state_machine(void **state)
     json_t *c = typed(f, "POST", "/api/v1/tasks/claim",
                       "{\"agent_ids\": [\"sakura-004\"], \"worker_id\": \"w\"}", 200);
     json_t *it = json_array_get(json_object_get(c, "items"), 0);
-    assert_member(json_object_get(it, "task"), "id", held);
+    tia_assert_member(json_object_get(it, "task"), "id", held);
     json_decref(c);
     t = put(f, held, "{\"status\": \"completed\", \"tokens_used\": 3}", 200);
-    assert_member(t, "status", "completed");
+    tia_assert_member(t, "status", "completed");
     json_decref(t);
     char body[128];
     snprintf(path, sizeof path, "/api/v1/tasks/%s/complete", held);
@@ -549,7 +526,7 @@ static void test_errors_and_literals(void **state)
                       201);
     assert_true(json_is_null(json_object_get(t, "workflow_id")));
     assert_true(json_is_null(json_object_get(t, "input_data")));
-    assert_member(t, "status", "pending");
+    tia_assert_member(t, "status", "pending");
     json_decref(t);
 
     /* SQL metacharacters and Unicode, stored literally and read back byte for byte. */
@@ -563,8 +540,8 @@ static void test_errors_and_literals(void **state)
     free(wtext);
     char wf[TIA_UUID_BUF];
     snprintf(wf, sizeof wf, "%s", tia_json_str(w, "id"));
-    assert_member(w, "name", nasty_name);
-    assert_member(w, "workflow_type", "' OR 1=1 --");
+    tia_assert_member(w, "name", nasty_name);
+    tia_assert_member(w, "workflow_type", "' OR 1=1 --");
     assert_true(json_equal(json_object_get(w, "metadata"), json_object_get(wb, "metadata")));
     json_decref(w);
 
@@ -581,12 +558,12 @@ static void test_errors_and_literals(void **state)
     json_t *back = get_path(f, "/api/workflows/%s/tasks", wf);
     assert_int_equal(json_array_size(back), 1);
     t = json_array_get(back, 0);
-    assert_member(t, "task_type", "x' OR '1'='1");
-    assert_member(t, "description", nasty_desc);
+    tia_assert_member(t, "task_type", "x' OR '1'='1");
+    tia_assert_member(t, "description", nasty_desc);
     assert_true(json_equal(json_object_get(t, "input_data"), json_object_get(tb, "input_data")));
     json_decref(back);
     w = get_path(f, "/api/workflows/%s", wf);
-    assert_member(w, "name", nasty_name);
+    tia_assert_member(w, "name", nasty_name);
     json_decref(w);
     /* The library reads the same bytes, and every table is still there. */
     tia_task *lt = NULL;
@@ -615,10 +592,10 @@ int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_agents, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_client_replay, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_put_state_machine, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_errors_and_literals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_agents, setup, tia_api_teardown),
+        cmocka_unit_test_setup_teardown(test_client_replay, setup, tia_api_teardown),
+        cmocka_unit_test_setup_teardown(test_put_state_machine, setup, tia_api_teardown),
+        cmocka_unit_test_setup_teardown(test_errors_and_literals, setup, tia_api_teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();

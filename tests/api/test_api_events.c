@@ -312,31 +312,10 @@ static size_t sse_count(sse *s)
 /* HTTP helpers                                                              */
 /* ------------------------------------------------------------------------- */
 
-static json_t *callf(tia_api_fixture *f, const char *method, const char *path, int want,
-                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-static json_t *callf(tia_api_fixture *f, const char *method, const char *path, int want,
-                     const char *fmt, ...)
-{
-    char body[8192];
-    tia_http_resp r;
-    if (fmt) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(body, sizeof body, fmt, ap);
-        va_end(ap);
-    }
-    tia_http(f, method, path, fmt ? body : NULL, NULL, &r);
-    if (r.status != want)
-        fail_msg("%s %s: status %ld, want %d; body: %s", method, path, r.status, want, r.body);
-    json_t *j = json_incref(r.json);
-    tia_http_resp_free(&r);
-    return j;
-}
-
 static void api_create_task(tia_api_fixture *f, const char *agent, char id[TIA_UUID_BUF])
 {
     json_t *t =
-        callf(f, "POST", "/api/v1/tasks", 201,
+        tia_api_callf(f, "POST", "/api/v1/tasks", 201,
               "{\"agent_id\": \"%s\", \"task_type\": \"review\", \"description\": \"d\"}", agent);
     snprintf(id, TIA_UUID_BUF, "%s", jstr(t, "id"));
     json_decref(t);
@@ -346,7 +325,7 @@ static void api_create_task(tia_api_fixture *f, const char *agent, char id[TIA_U
 static size_t api_claim(tia_api_fixture *f, const char *agent, int max, char (*ids)[TIA_UUID_BUF],
                         int64_t *attempts)
 {
-    json_t *r = callf(f, "POST", "/api/v1/tasks/claim", 200,
+    json_t *r = tia_api_callf(f, "POST", "/api/v1/tasks/claim", 200,
                       "{\"agent_ids\": [\"%s\"], \"worker_id\": \"w1\", \"max\": %d}", agent, max);
     json_t *items = json_object_get(r, "items");
     size_t n = json_array_size(items);
@@ -363,7 +342,7 @@ static void api_complete(tia_api_fixture *f, const char *id, int64_t attempt)
 {
     char path[128];
     snprintf(path, sizeof path, "/api/v1/tasks/%s/complete", id);
-    json_decref(callf(f, "POST", path, 200,
+    json_decref(tia_api_callf(f, "POST", path, 200,
                       "{\"worker_id\": \"w1\", \"attempt\": %lld, \"tokens_used\": 10}",
                       (long long)attempt));
 }
@@ -371,23 +350,6 @@ static void api_complete(tia_api_fixture *f, const char *id, int64_t attempt)
 /* ------------------------------------------------------------------------- */
 /* Tests                                                                     */
 /* ------------------------------------------------------------------------- */
-
-static int setup(void **state)
-{
-    tia_api_fixture *f = calloc(1, sizeof *f);
-    assert_non_null(f);
-    tia_api_start(f, NULL);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    tia_api_fixture *f = *state;
-    tia_api_stop(f);
-    free(f);
-    return 0;
-}
 
 /* The events of one task on s, in order, must be exactly the statuses given. */
 static void assert_task_history(sse *s, const char *id, const char *agent,
@@ -631,7 +593,7 @@ static void test_filters(void **state)
     char path[160], q[160], got[8][TIA_UUID_BUF];
     int64_t attempts[8];
     /* Workflow W: one task of A, one of B. */
-    json_t *w = callf(f, "POST", "/api/v1/workflows", 201,
+    json_t *w = tia_api_callf(f, "POST", "/api/v1/workflows", 201,
                       "{\"name\": \"w\", \"tasks\": [{\"key\": \"a\", \"agent_id\": \"%s\", "
                       "\"task_type\": \"t\", \"description\": \"d\"}, {\"key\": \"b\", "
                       "\"agent_id\": \"%s\", \"task_type\": \"t\", \"description\": \"d\"}]}",
@@ -664,7 +626,7 @@ static void test_filters(void **state)
             api_complete(f, wf_a, attempts[i]);
     /* The last change: W cancelled (its pending task of B with it). */
     snprintf(path, sizeof path, "/api/v1/workflows/%s/cancel", wf);
-    json_decref(callf(f, "POST", path, 200, NULL));
+    json_decref(tia_api_callf(f, "POST", path, 200, NULL));
 
     /* The unfiltered stream sees everything, so the filters had something to drop. */
     sse_expect(all, "task", lone_a, "running");
@@ -886,14 +848,14 @@ int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_api_lifecycle, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_library_writes, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_notify_only_while_watched, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_filters, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_resume, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_reset_and_errors, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_shutdown_ends_streams, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_api_lifecycle, tia_api_setup, tia_api_teardown),
+        cmocka_unit_test_setup_teardown(test_library_writes, tia_api_setup, tia_api_teardown),
+        cmocka_unit_test_setup_teardown(test_notify_only_while_watched, tia_api_setup, tia_api_teardown),
+        cmocka_unit_test_setup_teardown(test_filters, tia_api_setup, tia_api_teardown),
+        cmocka_unit_test_setup_teardown(test_resume, tia_api_setup, tia_api_teardown),
+        cmocka_unit_test_setup_teardown(test_reset_and_errors, tia_api_setup, tia_api_teardown),
+        cmocka_unit_test_setup_teardown(test_batch, tia_api_setup, tia_api_teardown),
+        cmocka_unit_test_setup_teardown(test_shutdown_ends_streams, tia_api_setup, tia_api_teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();

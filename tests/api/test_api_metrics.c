@@ -19,23 +19,6 @@
 #define MIN_US INT64_C(60000000)
 #define DAY_US (24 * HOUR_US)
 
-static int setup(void **state)
-{
-    tia_api_fixture *f = calloc(1, sizeof *f);
-    assert_non_null(f);
-    tia_api_start(f, NULL);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    tia_api_fixture *f = *state;
-    tia_api_stop(f);
-    free(f);
-    return 0;
-}
-
 static void req(tia_api_fixture *f, const char *method, const char *path, const char *body,
                 tia_http_resp *r)
 {
@@ -68,20 +51,6 @@ static json_t *items_of(const tia_http_resp *r)
     return items;
 }
 
-static double jnum(const json_t *o, const char *key)
-{
-    json_t *v = json_object_get(o, key);
-    if (!json_is_number(v))
-        fail_msg("member %s is not a number", key);
-    return json_number_value(v);
-}
-
-static void assert_near(double got, double want, const char *what)
-{
-    if (fabs(got - want) > 1e-6 * fmax(1.0, fabs(want)))
-        fail_msg("%s: got %.17g, want %.17g", what, got, want);
-}
-
 static void test_ingest_and_list(void **state)
 {
     tia_api_fixture *f = *state;
@@ -111,15 +80,15 @@ static void test_ingest_and_list(void **state)
            *m2 = json_array_get(items, 2);
     assert_string_equal(tia_json_str(m0, "agent_id"), "yuki-002");
     assert_string_equal(tia_json_str(m0, "metric_type"), "tokens");
-    assert_near(jnum(m0, "metric_value"), -325.0, "value");
+    tia_assert_near(tia_json_num(m0, "metric_value"), -325.0, "value");
     assert_true(json_is_null(json_object_get(m0, "metric_unit")));
     tia_time_us at;
     assert_int_equal(tia_time_parse(tia_json_str(m1, "recorded_at"), &at), 0);
     tia_time_us want;
     assert_int_equal(tia_time_parse("2026-01-31T12:30:00Z", &want), 0);
     assert_int_equal(at, want);
-    assert_near(jnum(m1, "metric_value"), 80.0, "value");
-    assert_near(jnum(m2, "metric_value"), 120.5, "value");
+    tia_assert_near(tia_json_num(m1, "metric_value"), 80.0, "value");
+    tia_assert_near(tia_json_num(m2, "metric_value"), 120.5, "value");
     assert_string_equal(tia_json_str(m2, "metric_unit"), "ms");
     json_t *ctx = json_pack("{s:i}", "run", 1);
     assert_true(json_equal(json_object_get(m2, "context"), ctx));
@@ -139,7 +108,7 @@ static void test_ingest_and_list(void **state)
     TIA_ASSERT_STATUS(&r, 200);
     items = items_of(&r);
     assert_int_equal(json_array_size(items), 1);
-    assert_near(jnum(json_array_get(items, 0), "metric_value"), 80.0, "value");
+    tia_assert_near(tia_json_num(json_array_get(items, 0), "metric_value"), 80.0, "value");
     tia_http_resp_free(&r);
 
     expect_error(f, "GET", "/api/v1/metrics?limit=0", NULL, 400, "bad_request");
@@ -337,11 +306,11 @@ static void check_bucket(const json_t *b, int64_t start, const double *vals, siz
     assert_int_equal(tia_time_parse(tia_json_str(b, "start"), &got), 0);
     assert_int_equal(got, start);
     assert_int_equal(json_integer_value(json_object_get(b, "count")), (json_int_t)n);
-    assert_near(jnum(b, "avg"), sum / (double)n, "avg");
-    assert_near(jnum(b, "min"), v[0], "min");
-    assert_near(jnum(b, "max"), v[n - 1], "max");
-    assert_near(jnum(b, "p50"), pct(v, n, 0.5), "p50");
-    assert_near(jnum(b, "p95"), pct(v, n, 0.95), "p95");
+    tia_assert_near(tia_json_num(b, "avg"), sum / (double)n, "avg");
+    tia_assert_near(tia_json_num(b, "min"), v[0], "min");
+    tia_assert_near(tia_json_num(b, "max"), v[n - 1], "max");
+    tia_assert_near(tia_json_num(b, "p50"), pct(v, n, 0.5), "p50");
+    tia_assert_near(tia_json_num(b, "p95"), pct(v, n, 0.95), "p95");
 }
 
 static void test_series(void **state)
@@ -458,11 +427,11 @@ static void test_series(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_ingest_and_list, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_all_or_none, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_series, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ingest_and_list, tia_api_setup, tia_api_teardown),
+        cmocka_unit_test_setup_teardown(test_limits, tia_api_setup, tia_api_teardown),
+        cmocka_unit_test_setup_teardown(test_all_or_none, tia_api_setup, tia_api_teardown),
+        cmocka_unit_test_setup_teardown(test_bad_input, tia_api_setup, tia_api_teardown),
+        cmocka_unit_test_setup_teardown(test_series, tia_api_setup, tia_api_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -381,15 +381,6 @@ static void scrape(tia_api_fixture *f, prom *p)
 /* Fixtures                                                                  */
 /* ------------------------------------------------------------------------- */
 
-static int setup(void **state)
-{
-    tia_api_fixture *f = calloc(1, sizeof *f);
-    assert_non_null(f);
-    tia_api_start(f, NULL);
-    *state = f;
-    return 0;
-}
-
 /* One pool connection, so that /health meets the one a failure hit. */
 static int setup_one_connection(void **state)
 {
@@ -399,14 +390,6 @@ static int setup_one_connection(void **state)
     cfg.db_pool = 1;
     tia_api_start(f, &cfg);
     *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    tia_api_fixture *f = *state;
-    tia_api_stop(f);
-    free(f);
     return 0;
 }
 
@@ -777,11 +760,11 @@ int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_metrics_text, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_counters_rise, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_tasks_match_db, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_health, setup_one_connection, teardown),
-        cmocka_unit_test_setup_teardown(test_ready_during_shutdown, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_metrics_text, tia_api_setup, tia_api_teardown),
+        cmocka_unit_test_setup_teardown(test_counters_rise, tia_api_setup, tia_api_teardown),
+        cmocka_unit_test_setup_teardown(test_tasks_match_db, tia_api_setup, tia_api_teardown),
+        cmocka_unit_test_setup_teardown(test_health, setup_one_connection, tia_api_teardown),
+        cmocka_unit_test_setup_teardown(test_ready_during_shutdown, tia_api_setup, tia_api_teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();

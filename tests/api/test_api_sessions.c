@@ -65,14 +65,6 @@ static int setup_rate(void **state)
     return start_with(state, &cfg);
 }
 
-static int teardown(void **state)
-{
-    tia_api_fixture *f = *state;
-    tia_api_stop(f);
-    free(f);
-    return 0;
-}
-
 static void sleep_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
@@ -793,16 +785,16 @@ static void test_rate_limit(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_missing_malformed_unknown, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_expired, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_revoked, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_login, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_activity_recorded, setup_activity, teardown),
-        cmocka_unit_test_setup_teardown(test_activity_throttled, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_forbidden, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_public_read, setup_public, teardown),
-        cmocka_unit_test_setup_teardown(test_auth_off, setup_off, teardown),
-        cmocka_unit_test_setup_teardown(test_rate_limit, setup_rate, teardown),
+        cmocka_unit_test_setup_teardown(test_missing_malformed_unknown, setup, tia_api_teardown),
+        cmocka_unit_test_setup_teardown(test_expired, setup, tia_api_teardown),
+        cmocka_unit_test_setup_teardown(test_revoked, setup, tia_api_teardown),
+        cmocka_unit_test_setup_teardown(test_login, setup, tia_api_teardown),
+        cmocka_unit_test_setup_teardown(test_activity_recorded, setup_activity, tia_api_teardown),
+        cmocka_unit_test_setup_teardown(test_activity_throttled, setup, tia_api_teardown),
+        cmocka_unit_test_setup_teardown(test_forbidden, setup, tia_api_teardown),
+        cmocka_unit_test_setup_teardown(test_public_read, setup_public, tia_api_teardown),
+        cmocka_unit_test_setup_teardown(test_auth_off, setup_off, tia_api_teardown),
+        cmocka_unit_test_setup_teardown(test_rate_limit, setup_rate, tia_api_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -21,90 +21,22 @@
 #include "../db/engine_test_util.h"
 #include "api_test.h"
 
-static int setup(void **state)
-{
-    tia_api_fixture *f = calloc(1, sizeof *f);
-    assert_non_null(f);
-    tia_api_start(f, NULL);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    tia_api_fixture *f = *state;
-    tia_api_stop(f);
-    free(f);
-    return 0;
-}
-
-/* A request whose body is formatted; asserts the status and returns the JSON answer. */
-static json_t *callf(tia_api_fixture *f, const char *method, const char *path, int want,
-                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-static json_t *callf(tia_api_fixture *f, const char *method, const char *path, int want,
-                     const char *fmt, ...)
-{
-    char body[16384];
-    tia_http_resp r;
-    if (fmt) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(body, sizeof body, fmt, ap);
-        va_end(ap);
-    }
-    tia_http(f, method, path, fmt ? body : NULL, NULL, &r);
-    if (r.status != want)
-        fail_msg("%s %s %s: status %ld, want %d; body: %s", method, path, fmt ? body : "", r.status,
-                 want, r.body);
-    json_t *j = json_incref(r.json);
-    tia_http_resp_free(&r);
-    return j;
-}
-
-/* A request that must answer the /api/v1 error (status, code). */
-static void expect_error(tia_api_fixture *f, const char *method, const char *path, const char *body,
-                         int status, const char *code)
-{
-    tia_http_resp r;
-    tia_http(f, method, path, body, NULL, &r);
-    if (r.status != status)
-        fail_msg("%s %s %s: status %ld, want %d; body: %s", method, path, body ? body : "",
-                 r.status, status, r.body);
-    tia_assert_api_error(&r, status, code);
-    tia_http_resp_free(&r);
-}
-
-static int64_t jint(const json_t *o, const char *key)
-{
-    json_t *v = json_object_get(o, key);
-    if (!json_is_integer(v))
-        fail_msg("member %s is not an integer", key);
-    return (int64_t)json_integer_value(v);
-}
-
-static void assert_member(const json_t *o, const char *key, const char *want)
-{
-    const char *got = tia_json_str(o, key);
-    if (got == NULL || strcmp(got, want) != 0)
-        fail_msg("%s is %s, want %s", key, got ? got : "(not a string)", want);
-}
-
 /* POST /api/v1/tasks for agent with type; the new task's id into id. */
 static void create_task(tia_api_fixture *f, const char *agent, const char *type, const char *extra,
                         char id[TIA_UUID_BUF])
 {
-    json_t *t = callf(f, "POST", "/api/v1/tasks", 201,
+    json_t *t = tia_api_callf(f, "POST", "/api/v1/tasks", 201,
                       "{\"agent_id\": \"%s\", \"task_type\": \"%s\", \"description\": \"d\"%s}",
                       agent, type, extra ? extra : "");
     snprintf(id, TIA_UUID_BUF, "%s", tia_json_str(t, "id"));
-    assert_member(t, "status", "pending");
+    tia_assert_member(t, "status", "pending");
     json_decref(t);
 }
 
 /* Claims for one agent; returns the items array (a new reference). */
 static json_t *claim(tia_api_fixture *f, const char *agent, const char *worker, int max)
 {
-    json_t *r = callf(f, "POST", "/api/v1/tasks/claim", 200,
+    json_t *r = tia_api_callf(f, "POST", "/api/v1/tasks/claim", 200,
                       "{\"agent_ids\": [\"%s\"], \"worker_id\": \"%s\", \"max\": %d, "
                       "\"lease\": \"30s\"}",
                       agent, worker, max);
@@ -121,9 +53,9 @@ static int64_t claim_one(tia_api_fixture *f, const char *agent, const char *work
     json_t *items = claim(f, agent, worker, 1);
     assert_int_equal(json_array_size(items), 1);
     json_t *it = json_array_get(items, 0);
-    assert_member(json_object_get(it, "task"), "id", want_id);
-    assert_member(json_object_get(it, "task"), "status", "running");
-    int64_t attempt = jint(it, "attempt");
+    tia_assert_member(json_object_get(it, "task"), "id", want_id);
+    tia_assert_member(json_object_get(it, "task"), "status", "running");
+    int64_t attempt = tia_json_int(it, "attempt");
     json_decref(items);
     return attempt;
 }
@@ -148,7 +80,7 @@ static void test_worker_over_http(void **state)
 
     /* A two-task workflow; the second depends on the first. */
     json_t *wf =
-        callf(f, "POST", "/api/v1/workflows", 201,
+        tia_api_callf(f, "POST", "/api/v1/workflows", 201,
               "{\"name\": \"http worker\", \"tasks\": ["
               "{\"key\": \"a\", \"agent_id\": \"akira-001\", \"task_type\": \"code_review\", "
               "\"description\": \"review\", \"timeout\": \"2m\"},"
@@ -170,29 +102,29 @@ static void test_worker_over_http(void **state)
     json_t *items = claim(f, "akira-001", "w-akira", 5);
     assert_int_equal(json_array_size(items), 1);
     json_t *it = json_array_get(items, 0);
-    assert_member(json_object_get(it, "task"), "id", a_id);
-    assert_int_equal(jint(it, "attempt"), 1);
-    assert_int_equal(jint(it, "lease_ms"), 30000);
-    assert_int_equal(jint(it, "timeout_ms"), 120000);
-    assert_int_equal(jint(it, "max_retries"), 3);
-    assert_member(it, "agent_model", "claude-opus-4.1");
+    tia_assert_member(json_object_get(it, "task"), "id", a_id);
+    assert_int_equal(tia_json_int(it, "attempt"), 1);
+    assert_int_equal(tia_json_int(it, "lease_ms"), 30000);
+    assert_int_equal(tia_json_int(it, "timeout_ms"), 120000);
+    assert_int_equal(tia_json_int(it, "max_retries"), 3);
+    tia_assert_member(it, "agent_model", "claude-opus-4.1");
     json_decref(items);
 
     char path[256];
     snprintf(path, sizeof path, "/api/v1/tasks/%s/heartbeat", a_id);
-    json_t *hb = callf(f, "POST", path, 200,
+    json_t *hb = tia_api_callf(f, "POST", path, 200,
                        "{\"worker_id\": \"w-akira\", \"attempt\": 1, \"lease_ms\": 60000}");
     assert_true(json_is_false(json_object_get(hb, "cancel_requested")));
     json_decref(hb);
 
     snprintf(path, sizeof path, "/api/v1/tasks/%s/complete", a_id);
-    json_t *t = callf(f, "POST", path, 200,
+    json_t *t = tia_api_callf(f, "POST", path, 200,
                       "{\"worker_id\": \"w-akira\", \"attempt\": 1, \"output_data\": "
                       "{\"findings\": 2}, \"tokens_used\": 1200, \"cost_usd\": 0.018}");
-    assert_member(t, "status", "completed");
-    assert_int_equal(jint(t, "tokens_used"), 1200);
-    assert_member(t, "cost_usd", "0.018000");
-    assert_int_equal(jint(json_object_get(t, "output_data"), "findings"), 2);
+    tia_assert_member(t, "status", "completed");
+    assert_int_equal(tia_json_int(t, "tokens_used"), 1200);
+    tia_assert_member(t, "cost_usd", "0.018000");
+    assert_int_equal(tia_json_int(json_object_get(t, "output_data"), "findings"), 2);
     json_decref(t);
 
     /* Right afterwards: the agent's counters and the workflow's. */
@@ -200,16 +132,16 @@ static void test_worker_over_http(void **state)
     assert_int_equal(done1, done0 + 1);
     assert_int_equal(tokens1, tokens0 + 1200);
     snprintf(path, sizeof path, "/api/v1/workflows/%s", wf_id);
-    wf = callf(f, "GET", path, 200, NULL);
-    assert_member(wf, "status", "running");
-    assert_int_equal(jint(wf, "total_tasks"), 2);
-    assert_int_equal(jint(wf, "completed_tasks"), 1);
-    assert_int_equal(jint(wf, "total_tokens_used"), 1200);
-    assert_member(wf, "total_cost_usd", "0.018000");
+    wf = tia_api_callf(f, "GET", path, 200, NULL);
+    tia_assert_member(wf, "status", "running");
+    assert_int_equal(tia_json_int(wf, "total_tasks"), 2);
+    assert_int_equal(tia_json_int(wf, "completed_tasks"), 1);
+    assert_int_equal(tia_json_int(wf, "total_tokens_used"), 1200);
+    tia_assert_member(wf, "total_cost_usd", "0.018000");
     /* The handoff to yuki was recorded. */
     json_t *in = json_object_get(wf, "interactions");
     assert_int_equal(json_array_size(in), 1);
-    assert_member(json_array_get(in, 0), "interaction_type", "handoff");
+    tia_assert_member(json_array_get(in, 0), "interaction_type", "handoff");
     json_decref(wf);
 
     /* The second task, reported with input and output tokens and a cost as text. */
@@ -220,15 +152,15 @@ static void test_worker_over_http(void **state)
              "{\"worker_id\": \"w-yuki\", \"attempt\": %lld, \"input_tokens\": 300, "
              "\"output_tokens\": 200, \"cost_usd\": \"0.002\"}",
              (long long)attempt);
-    t = callf(f, "POST", path, 200, "%s", body);
-    assert_int_equal(jint(t, "tokens_used"), 500);
+    t = tia_api_callf(f, "POST", path, 200, "%s", body);
+    assert_int_equal(tia_json_int(t, "tokens_used"), 500);
     json_decref(t);
     snprintf(path, sizeof path, "/api/v1/workflows/%s", wf_id);
-    wf = callf(f, "GET", path, 200, NULL);
-    assert_member(wf, "status", "completed");
-    assert_int_equal(jint(wf, "completed_tasks"), 2);
-    assert_int_equal(jint(wf, "total_tokens_used"), 1700);
-    assert_member(wf, "total_cost_usd", "0.020000");
+    wf = tia_api_callf(f, "GET", path, 200, NULL);
+    tia_assert_member(wf, "status", "completed");
+    assert_int_equal(tia_json_int(wf, "completed_tasks"), 2);
+    assert_int_equal(tia_json_int(wf, "total_tokens_used"), 1700);
+    tia_assert_member(wf, "total_cost_usd", "0.020000");
     json_decref(wf);
     assert_counters_agree(f->store);
 }
@@ -244,9 +176,9 @@ static void test_fail_retryable_and_final(void **state)
              "{\"worker_id\": \"w1\", \"attempt\": %lld, \"error_message\": \"flaky\", "
              "\"retryable\": true}",
              (long long)a1);
-    json_t *t = callf(f, "POST", path, 200, "%s", body);
-    assert_member(t, "status", "pending"); /* one retry left */
-    assert_int_equal(jint(t, "retry_count"), 1);
+    json_t *t = tia_api_callf(f, "POST", path, 200, "%s", body);
+    tia_assert_member(t, "status", "pending"); /* one retry left */
+    assert_int_equal(tia_json_int(t, "retry_count"), 1);
     json_decref(t);
 
     ready_now(f->store, id);
@@ -255,9 +187,9 @@ static void test_fail_retryable_and_final(void **state)
     snprintf(body, sizeof body,
              "{\"worker_id\": \"w2\", \"attempt\": %lld, \"error_message\": \"still flaky\"}",
              (long long)a2);
-    t = callf(f, "POST", path, 200, "%s", body);
-    assert_member(t, "status", "failed"); /* retryable by default, but no retry left */
-    assert_member(t, "error_message", "still flaky");
+    t = tia_api_callf(f, "POST", path, 200, "%s", body);
+    tia_assert_member(t, "status", "failed"); /* retryable by default, but no retry left */
+    tia_assert_member(t, "error_message", "still flaky");
     json_decref(t);
 
     /* A final failure fails at once, whatever the retries left. */
@@ -269,15 +201,15 @@ static void test_fail_retryable_and_final(void **state)
              "{\"worker_id\": \"w3\", \"attempt\": %lld, \"error_message\": \"bad input\", "
              "\"retryable\": false}",
              (long long)a);
-    t = callf(f, "POST", path, 200, "%s", body);
-    assert_member(t, "status", "failed");
-    assert_int_equal(jint(t, "retry_count"), 0);
+    t = tia_api_callf(f, "POST", path, 200, "%s", body);
+    tia_assert_member(t, "status", "failed");
+    assert_int_equal(tia_json_int(t, "retry_count"), 0);
     json_decref(t);
 
-    expect_error(f, "POST", path, "{\"worker_id\": \"w3\", \"attempt\": 1, \"retryable\": \"no\"}",
+    tia_api_expect_error(f, "POST", path, "{\"worker_id\": \"w3\", \"attempt\": 1, \"retryable\": \"no\"}",
                  422, "invalid");
     /* The task has ended: the same report again is a lost lease. */
-    expect_error(f, "POST", path, body, 409, "conflict");
+    tia_api_expect_error(f, "POST", path, body, 409, "conflict");
     assert_counters_agree(f->store);
 }
 
@@ -307,55 +239,55 @@ static void test_lost_lease(void **state)
     /* The old worker's heartbeat and completion name a stale attempt: 409, nothing written. */
     snprintf(path, sizeof path, "/api/v1/tasks/%s/heartbeat", id);
     snprintf(body, sizeof body, "{\"worker_id\": \"old\", \"attempt\": %lld}", (long long)a1);
-    expect_error(f, "POST", path, body, 409, "conflict");
+    tia_api_expect_error(f, "POST", path, body, 409, "conflict");
     snprintf(path, sizeof path, "/api/v1/tasks/%s/complete", id);
     snprintf(body, sizeof body,
              "{\"worker_id\": \"old\", \"attempt\": %lld, \"tokens_used\": 99, "
              "\"output_data\": \"late\"}",
              (long long)a1);
-    expect_error(f, "POST", path, body, 409, "conflict");
+    tia_api_expect_error(f, "POST", path, body, 409, "conflict");
     /* The right attempt with the wrong worker is no better. */
     snprintf(body, sizeof body, "{\"worker_id\": \"old\", \"attempt\": %lld}", (long long)a2);
-    expect_error(f, "POST", path, body, 409, "conflict");
+    tia_api_expect_error(f, "POST", path, body, 409, "conflict");
     snprintf(path, sizeof path, "/api/v1/tasks/%s", id);
-    json_t *t = callf(f, "GET", path, 200, NULL);
-    assert_member(t, "status", "running");
-    assert_int_equal(jint(t, "tokens_used"), 0);
+    json_t *t = tia_api_callf(f, "GET", path, 200, NULL);
+    tia_assert_member(t, "status", "running");
+    assert_int_equal(tia_json_int(t, "tokens_used"), 0);
     json_decref(t);
 
     /* The new holder completes. */
     snprintf(path, sizeof path, "/api/v1/tasks/%s/complete", id);
     snprintf(body, sizeof body, "{\"worker_id\": \"new\", \"attempt\": %lld, \"tokens_used\": 7}",
              (long long)a2);
-    t = callf(f, "POST", path, 200, "%s", body);
-    assert_member(t, "status", "completed");
-    assert_int_equal(jint(t, "tokens_used"), 7);
+    t = tia_api_callf(f, "POST", path, 200, "%s", body);
+    tia_assert_member(t, "status", "completed");
+    assert_int_equal(tia_json_int(t, "tokens_used"), 7);
     json_decref(t);
 
     /* Unknown and malformed ids are 404; bad members 422. */
-    expect_error(f, "POST", "/api/v1/tasks/01900000-0000-7000-8000-00000000ffff/complete",
+    tia_api_expect_error(f, "POST", "/api/v1/tasks/01900000-0000-7000-8000-00000000ffff/complete",
                  "{\"worker_id\": \"w\", \"attempt\": 1}", 404, "not_found");
-    expect_error(f, "POST", "/api/v1/tasks/01900000-0000-7000-8000-00000000ffff/fail",
+    tia_api_expect_error(f, "POST", "/api/v1/tasks/01900000-0000-7000-8000-00000000ffff/fail",
                  "{\"worker_id\": \"w\", \"attempt\": 1}", 404, "not_found");
-    expect_error(f, "POST", "/api/v1/tasks/not-a-uuid/heartbeat",
+    tia_api_expect_error(f, "POST", "/api/v1/tasks/not-a-uuid/heartbeat",
                  "{\"worker_id\": \"w\", \"attempt\": 1}", 404, "not_found");
-    expect_error(f, "POST", path, "{\"worker_id\": \"new\"}", 422, "invalid");
-    expect_error(f, "POST", path, "{\"attempt\": 1}", 422, "invalid");
-    expect_error(f, "POST", path, "{\"worker_id\": \"new\", \"attempt\": 0}", 422, "invalid");
-    expect_error(f, "POST", path, "{\"worker_id\": \"new\", \"attempt\": 1, \"tokens\": 5}", 422,
+    tia_api_expect_error(f, "POST", path, "{\"worker_id\": \"new\"}", 422, "invalid");
+    tia_api_expect_error(f, "POST", path, "{\"attempt\": 1}", 422, "invalid");
+    tia_api_expect_error(f, "POST", path, "{\"worker_id\": \"new\", \"attempt\": 0}", 422, "invalid");
+    tia_api_expect_error(f, "POST", path, "{\"worker_id\": \"new\", \"attempt\": 1, \"tokens\": 5}", 422,
                  "invalid");
-    expect_error(f, "POST", path, "{\"worker_id\": \"new\", \"attempt\": 1, \"cost_usd\": -0.5}",
+    tia_api_expect_error(f, "POST", path, "{\"worker_id\": \"new\", \"attempt\": 1, \"cost_usd\": -0.5}",
                  422, "invalid");
-    expect_error(f, "POST", path,
+    tia_api_expect_error(f, "POST", path,
                  "{\"worker_id\": \"new\", \"attempt\": 1, \"tokens_used\": 5, "
                  "\"input_tokens\": 1, \"output_tokens\": 1}",
                  422, "invalid");
     snprintf(path, sizeof path, "/api/v1/tasks/%s/heartbeat", id);
-    expect_error(f, "POST", path, "{\"worker_id\": \"new\", \"attempt\": 1, \"lease\": \"soon\"}",
+    tia_api_expect_error(f, "POST", path, "{\"worker_id\": \"new\", \"attempt\": 1, \"lease\": \"soon\"}",
                  422, "invalid");
-    expect_error(f, "POST", path, "{\"worker_id\": \"new\", \"attempt\": 1, \"lease_ms\": 10}", 422,
+    tia_api_expect_error(f, "POST", path, "{\"worker_id\": \"new\", \"attempt\": 1, \"lease_ms\": 10}", 422,
                  "invalid");
-    expect_error(f, "POST", path, "not json", 400, "bad_request");
+    tia_api_expect_error(f, "POST", path, "not json", 400, "bad_request");
 }
 
 static void test_cancel_and_retry(void **state)
@@ -364,41 +296,41 @@ static void test_cancel_and_retry(void **state)
     char id[TIA_UUID_BUF], path[256], body[256];
     create_task(f, "kenji-005", "architecture", NULL, id);
     snprintf(path, sizeof path, "/api/v1/tasks/%s/cancel", id);
-    json_t *t = callf(f, "POST", path, 200, NULL);
-    assert_member(t, "status", "cancelled");
+    json_t *t = tia_api_callf(f, "POST", path, 200, NULL);
+    tia_assert_member(t, "status", "cancelled");
     json_decref(t);
-    expect_error(f, "POST", path, NULL, 409, "conflict");
+    tia_api_expect_error(f, "POST", path, NULL, 409, "conflict");
 
     snprintf(path, sizeof path, "/api/v1/tasks/%s/retry", id);
-    t = callf(f, "POST", path, 200, NULL);
-    assert_member(t, "status", "pending");
+    t = tia_api_callf(f, "POST", path, 200, NULL);
+    tia_assert_member(t, "status", "pending");
     json_decref(t);
-    expect_error(f, "POST", path, NULL, 409, "conflict"); /* pending: nothing to retry */
+    tia_api_expect_error(f, "POST", path, NULL, 409, "conflict"); /* pending: nothing to retry */
 
     /* A running task is asked to stop: its heartbeat says so, and its failure ends it cancelled. */
     int64_t a = claim_one(f, "kenji-005", "wk", id);
     snprintf(path, sizeof path, "/api/v1/tasks/%s/cancel", id);
-    t = callf(f, "POST", path, 200, NULL);
-    assert_member(t, "status", "running");
+    t = tia_api_callf(f, "POST", path, 200, NULL);
+    tia_assert_member(t, "status", "running");
     json_decref(t);
     snprintf(path, sizeof path, "/api/v1/tasks/%s/heartbeat", id);
     snprintf(body, sizeof body, "{\"worker_id\": \"wk\", \"attempt\": %lld}", (long long)a);
-    json_t *hb = callf(f, "POST", path, 200, "%s", body);
+    json_t *hb = tia_api_callf(f, "POST", path, 200, "%s", body);
     assert_true(json_is_true(json_object_get(hb, "cancel_requested")));
     json_decref(hb);
     snprintf(path, sizeof path, "/api/v1/tasks/%s/fail", id);
     snprintf(body, sizeof body,
              "{\"worker_id\": \"wk\", \"attempt\": %lld, \"error_message\": \"stopped\"}",
              (long long)a);
-    t = callf(f, "POST", path, 200, "%s", body);
-    assert_member(t, "status", "cancelled");
+    t = tia_api_callf(f, "POST", path, 200, "%s", body);
+    tia_assert_member(t, "status", "cancelled");
     json_decref(t);
 
-    expect_error(f, "POST", "/api/v1/tasks/01900000-0000-7000-8000-00000000ffff/cancel", NULL, 404,
+    tia_api_expect_error(f, "POST", "/api/v1/tasks/01900000-0000-7000-8000-00000000ffff/cancel", NULL, 404,
                  "not_found");
-    expect_error(f, "POST", "/api/v1/tasks/01900000-0000-7000-8000-00000000ffff/retry", NULL, 404,
+    tia_api_expect_error(f, "POST", "/api/v1/tasks/01900000-0000-7000-8000-00000000ffff/retry", NULL, 404,
                  "not_found");
-    expect_error(f, "POST", "/api/v1/tasks/zzz/retry", NULL, 404, "not_found");
+    tia_api_expect_error(f, "POST", "/api/v1/tasks/zzz/retry", NULL, 404, "not_found");
     assert_counters_agree(f->store);
 }
 
@@ -418,21 +350,21 @@ static void test_spawn(void **state)
              "\"yuki-002\", \"task_type\": \"t\", \"description\": \"d\"}, {\"agent_id\": "
              "\"nobody-999\", \"task_type\": \"t\", \"description\": \"d\"}]}",
              (long long)a);
-    expect_error(f, "POST", path, body, 422, "invalid");
+    tia_api_expect_error(f, "POST", path, body, 422, "invalid");
     snprintf(body, sizeof body, "{\"worker_id\": \"wp\", \"attempt\": %lld, \"tasks\": []}",
              (long long)a);
-    expect_error(f, "POST", path, body, 422, "invalid");
+    tia_api_expect_error(f, "POST", path, body, 422, "invalid");
     snprintf(body, sizeof body,
              "{\"worker_id\": \"wp\", \"attempt\": %lld, \"tasks\": [{\"agent_id\": "
              "\"yuki-002\", \"task_type\": \"t\"}]}",
              (long long)a);
-    expect_error(f, "POST", path, body, 422, "invalid");
+    tia_api_expect_error(f, "POST", path, body, 422, "invalid");
     snprintf(body, sizeof body,
              "{\"worker_id\": \"other\", \"attempt\": %lld, \"tasks\": [{\"agent_id\": "
              "\"yuki-002\", \"task_type\": \"t\", \"description\": \"d\"}]}",
              (long long)a);
-    expect_error(f, "POST", path, body, 409, "conflict");
-    expect_error(f, "POST", "/api/v1/tasks/01900000-0000-7000-8000-00000000ffff/spawn",
+    tia_api_expect_error(f, "POST", path, body, 409, "conflict");
+    tia_api_expect_error(f, "POST", "/api/v1/tasks/01900000-0000-7000-8000-00000000ffff/spawn",
                  "{\"worker_id\": \"wp\", \"attempt\": 1, \"tasks\": [{\"agent_id\": "
                  "\"yuki-002\", \"task_type\": \"t\", \"description\": \"d\"}]}",
                  404, "not_found");
@@ -447,19 +379,19 @@ static void test_spawn(void **state)
              "{\"agent_id\": \"yuki-002\", \"task_type\": \"bench\", \"description\": \"bench "
              "it\"}]}",
              (long long)a);
-    json_t *r = callf(f, "POST", path, 201, "%s", body);
+    json_t *r = tia_api_callf(f, "POST", path, 201, "%s", body);
     json_t *subs = json_object_get(r, "items");
     assert_int_equal(json_array_size(subs), 2);
     for (size_t i = 0; i < 2; i++)
-        assert_member(json_array_get(subs, i), "parent_task_id", id);
-    assert_member(json_object_get(json_array_get(subs, 0), "input_data"), "target", "parser");
+        tia_assert_member(json_array_get(subs, i), "parent_task_id", id);
+    tia_assert_member(json_object_get(json_array_get(subs, 0), "input_data"), "target", "parser");
     json_decref(r);
 
     /* The parent's worker is done; the parent completes with its last subtask. */
     snprintf(path, sizeof path, "/api/v1/tasks/%s/complete", id);
     snprintf(body, sizeof body, "{\"worker_id\": \"wp\", \"attempt\": %lld}", (long long)a);
-    json_t *t = callf(f, "POST", path, 200, "%s", body);
-    assert_member(t, "status", "running");
+    json_t *t = tia_api_callf(f, "POST", path, 200, "%s", body);
+    tia_assert_member(t, "status", "running");
     json_decref(t);
     json_t *items = claim(f, "yuki-002", "wy", 10);
     assert_int_equal(json_array_size(items), 2);
@@ -468,13 +400,13 @@ static void test_spawn(void **state)
         const char *sid = tia_json_str(json_object_get(it, "task"), "id");
         snprintf(path, sizeof path, "/api/v1/tasks/%s/complete", sid);
         snprintf(body, sizeof body, "{\"worker_id\": \"wy\", \"attempt\": %lld}",
-                 (long long)jint(it, "attempt"));
-        json_decref(callf(f, "POST", path, 200, "%s", body));
+                 (long long)tia_json_int(it, "attempt"));
+        json_decref(tia_api_callf(f, "POST", path, 200, "%s", body));
     }
     json_decref(items);
     snprintf(path, sizeof path, "/api/v1/tasks/%s", id);
-    t = callf(f, "GET", path, 200, NULL);
-    assert_member(t, "status", "completed");
+    t = tia_api_callf(f, "GET", path, 200, NULL);
+    tia_assert_member(t, "status", "completed");
     json_decref(t);
     assert_counters_agree(f->store);
 }
@@ -499,12 +431,12 @@ static void test_create_and_get(void **state)
     assert_non_null(loc);
     assert_string_equal(loc, want);
     free(loc);
-    assert_member(r.json, "agent_id", "akira-001");
+    tia_assert_member(r.json, "agent_id", "akira-001");
     assert_true(json_is_null(json_object_get(r.json, "workflow_id")));
-    assert_int_equal(jint(json_object_get(r.json, "input_data"), "pr"), 42);
-    assert_member(json_object_get(r.json, "metadata"), "team", "core");
-    assert_member(r.json, "cost_usd", "0.000000");
-    json_t *got = callf(f, "GET", want, 200, NULL);
+    assert_int_equal(tia_json_int(json_object_get(r.json, "input_data"), "pr"), 42);
+    tia_assert_member(json_object_get(r.json, "metadata"), "team", "core");
+    tia_assert_member(r.json, "cost_usd", "0.000000");
+    json_t *got = tia_api_callf(f, "GET", want, 200, NULL);
     assert_true(json_equal(got, r.json));
     json_decref(got);
     assert_int_equal(task_int(f->store, id, "priority"), 5);
@@ -527,10 +459,10 @@ static void test_create_and_get(void **state)
     TIA_ASSERT_STATUS(&r, 200);
     assert_string_equal(tia_json_str(r.json, "id"), first);
     tia_http_resp_free(&r);
-    json_t *again = callf(f, "POST", "/api/v1/tasks", 200,
+    json_t *again = tia_api_callf(f, "POST", "/api/v1/tasks", 200,
                           "{\"agent_id\": \"yuki-002\", \"task_type\": \"t\", \"description\": "
                           "\"d\", \"idempotency_key\": \"task-key-1\"}");
-    assert_member(again, "id", first);
+    tia_assert_member(again, "id", first);
     json_decref(again);
     assert_int_equal(tia_test_int(f->store, "SELECT count(*) FROM agent_tasks",
                                   "SELECT count(*) FROM agent_tasks"),
@@ -543,42 +475,42 @@ static void test_create_and_get(void **state)
     tia_http_resp_free(&r);
 
     /* Bad members: 422, nothing written. */
-    expect_error(f, "POST", "/api/v1/tasks", "{\"task_type\": \"t\", \"description\": \"d\"}", 422,
+    tia_api_expect_error(f, "POST", "/api/v1/tasks", "{\"task_type\": \"t\", \"description\": \"d\"}", 422,
                  "invalid");
-    expect_error(f, "POST", "/api/v1/tasks",
+    tia_api_expect_error(f, "POST", "/api/v1/tasks",
                  "{\"agent_id\": \"nobody-999\", \"task_type\": \"t\", \"description\": \"d\"}",
                  422, "invalid");
-    expect_error(f, "POST", "/api/v1/tasks",
+    tia_api_expect_error(f, "POST", "/api/v1/tasks",
                  "{\"agent_id\": \"akira-001\", \"task_type\": \"t\", \"description\": \"d\", "
                  "\"priorty\": 1}",
                  422, "invalid");
-    expect_error(f, "POST", "/api/v1/tasks",
+    tia_api_expect_error(f, "POST", "/api/v1/tasks",
                  "{\"agent_id\": \"akira-001\", \"task_type\": \"t\", \"description\": \"d\", "
                  "\"priority\": \"high\"}",
                  422, "invalid");
-    expect_error(f, "POST", "/api/v1/tasks",
+    tia_api_expect_error(f, "POST", "/api/v1/tasks",
                  "{\"agent_id\": \"akira-001\", \"task_type\": \"t\", \"description\": \"d\", "
                  "\"timeout\": \"1m\", \"timeout_ms\": 5}",
                  422, "invalid");
-    expect_error(f, "POST", "/api/v1/tasks",
+    tia_api_expect_error(f, "POST", "/api/v1/tasks",
                  "{\"agent_id\": \"akira-001\", \"task_type\": \"t\", \"description\": \"d\", "
                  "\"max_retries\": 101}",
                  422, "invalid");
-    expect_error(f, "POST", "/api/v1/tasks",
+    tia_api_expect_error(f, "POST", "/api/v1/tasks",
                  "{\"agent_id\": \"akira-001\", \"task_type\": \"t\", \"description\": \"d\", "
                  "\"workflow_id\": \"01900000-0000-7000-8000-00000000ffff\"}",
                  422, "invalid");
-    expect_error(f, "POST", "/api/v1/tasks",
+    tia_api_expect_error(f, "POST", "/api/v1/tasks",
                  "{\"agent_id\": \"akira-001\", \"task_type\": \"t\", \"description\": \"d\", "
                  "\"depends_on\": [\"x\"]}",
                  422, "invalid");
-    expect_error(f, "POST", "/api/v1/tasks", "[1, 2]", 400, "bad_request");
+    tia_api_expect_error(f, "POST", "/api/v1/tasks", "[1, 2]", 400, "bad_request");
     assert_int_equal(tia_test_int(f->store, "SELECT count(*) FROM agent_tasks",
                                   "SELECT count(*) FROM agent_tasks"),
                      n0);
 
     /* A task may join a running workflow, not one that has ended (409). */
-    json_t *wf = callf(f, "POST", "/api/v1/workflows", 201,
+    json_t *wf = tia_api_callf(f, "POST", "/api/v1/workflows", 201,
                        "{\"name\": \"w\", \"tasks\": [{\"key\": \"k\", \"agent_id\": "
                        "\"sakura-004\", \"task_type\": \"t\", \"description\": \"d\"}]}");
     char wf_id[TIA_UUID_BUF], path[256];
@@ -589,17 +521,17 @@ static void test_create_and_get(void **state)
     char joined[TIA_UUID_BUF];
     create_task(f, "akira-001", "extra", extra, joined);
     snprintf(path, sizeof path, "/api/v1/workflows/%s/cancel", wf_id);
-    json_decref(callf(f, "POST", path, 200, NULL));
+    json_decref(tia_api_callf(f, "POST", path, 200, NULL));
     char late[512];
     snprintf(late, sizeof late,
              "{\"agent_id\": \"akira-001\", \"task_type\": \"t\", \"description\": \"d\", "
              "\"workflow_id\": \"%s\"}",
              wf_id);
-    expect_error(f, "POST", "/api/v1/tasks", late, 409, "conflict");
+    tia_api_expect_error(f, "POST", "/api/v1/tasks", late, 409, "conflict");
 
-    expect_error(f, "GET", "/api/v1/tasks/01900000-0000-7000-8000-00000000ffff", NULL, 404,
+    tia_api_expect_error(f, "GET", "/api/v1/tasks/01900000-0000-7000-8000-00000000ffff", NULL, 404,
                  "not_found");
-    expect_error(f, "GET", "/api/v1/tasks/42", NULL, 404, "not_found");
+    tia_api_expect_error(f, "GET", "/api/v1/tasks/42", NULL, 404, "not_found");
 }
 
 /* Walks every page of path (which ends in a query) and collects ids; returns how many. */
@@ -614,7 +546,7 @@ static size_t walk(tia_api_fixture *f, const char *path, char ids[][TIA_UUID_BUF
             snprintf(url, sizeof url, "%s&cursor=%s", path, cursor);
         else
             snprintf(url, sizeof url, "%s", path);
-        json_t *page = callf(f, "GET", url, 200, NULL);
+        json_t *page = tia_api_callf(f, "GET", url, 200, NULL);
         json_t *items = json_object_get(page, "items");
         assert_true(json_is_array(items));
         for (size_t i = 0; i < json_array_size(items); i++) {
@@ -656,35 +588,35 @@ static void test_list_filters_and_pages(void **state)
     char path[256], body[128];
     snprintf(path, sizeof path, "/api/v1/tasks/%s/complete", other);
     snprintf(body, sizeof body, "{\"worker_id\": \"w\", \"attempt\": %lld}", (long long)a);
-    json_decref(callf(f, "POST", path, 200, "%s", body));
-    json_t *page = callf(f, "GET", "/api/v1/tasks?agent_id=hiro-003&status=completed", 200, NULL);
+    json_decref(tia_api_callf(f, "POST", path, 200, "%s", body));
+    json_t *page = tia_api_callf(f, "GET", "/api/v1/tasks?agent_id=hiro-003&status=completed", 200, NULL);
     json_t *items = json_object_get(page, "items");
     assert_int_equal(json_array_size(items), 1);
-    assert_member(json_array_get(items, 0), "id", other);
+    tia_assert_member(json_array_get(items, 0), "id", other);
     assert_true(json_is_null(json_object_get(page, "next_cursor")));
     json_decref(page);
-    page = callf(f, "GET", "/api/v1/tasks?agent_id=hiro-003&status=failed", 200, NULL);
+    page = tia_api_callf(f, "GET", "/api/v1/tasks?agent_id=hiro-003&status=failed", 200, NULL);
     assert_int_equal(json_array_size(json_object_get(page, "items")), 0);
     assert_true(json_is_array(json_object_get(page, "items")));
     json_decref(page);
 
-    json_t *wf = callf(f, "POST", "/api/v1/workflows", 201,
+    json_t *wf = tia_api_callf(f, "POST", "/api/v1/workflows", 201,
                        "{\"name\": \"w\", \"tasks\": [{\"key\": \"k\", \"agent_id\": "
                        "\"kenji-005\", \"task_type\": \"t\", \"description\": \"d\"}]}");
     snprintf(path, sizeof path, "/api/v1/tasks?workflow_id=%s", tia_json_str(wf, "id"));
-    page = callf(f, "GET", path, 200, NULL);
+    page = tia_api_callf(f, "GET", path, 200, NULL);
     items = json_object_get(page, "items");
     assert_int_equal(json_array_size(items), 1);
-    assert_member(json_array_get(items, 0), "id",
+    tia_assert_member(json_array_get(items, 0), "id",
                   tia_json_str(json_array_get(json_object_get(wf, "tasks"), 0), "id"));
     json_decref(page);
     json_decref(wf);
 
-    expect_error(f, "GET", "/api/v1/tasks?limit=0", NULL, 400, "bad_request");
-    expect_error(f, "GET", "/api/v1/tasks?limit=1001", NULL, 400, "bad_request");
-    expect_error(f, "GET", "/api/v1/tasks?status=done", NULL, 400, "bad_request");
-    expect_error(f, "GET", "/api/v1/tasks?cursor=garbage", NULL, 400, "bad_request");
-    expect_error(f, "GET", "/api/v1/tasks?workflow_id=nope", NULL, 400, "bad_request");
+    tia_api_expect_error(f, "GET", "/api/v1/tasks?limit=0", NULL, 400, "bad_request");
+    tia_api_expect_error(f, "GET", "/api/v1/tasks?limit=1001", NULL, 400, "bad_request");
+    tia_api_expect_error(f, "GET", "/api/v1/tasks?status=done", NULL, 400, "bad_request");
+    tia_api_expect_error(f, "GET", "/api/v1/tasks?cursor=garbage", NULL, 400, "bad_request");
+    tia_api_expect_error(f, "GET", "/api/v1/tasks?workflow_id=nope", NULL, 400, "bad_request");
 }
 
 /* ---- claims ---- */
@@ -693,22 +625,22 @@ static void test_claim_errors(void **state)
 {
     tia_api_fixture *f = *state;
     const char *p = "/api/v1/tasks/claim";
-    expect_error(f, "POST", p, "{\"worker_id\": \"w\"}", 422, "invalid");
-    expect_error(f, "POST", p, "{\"agent_ids\": [], \"worker_id\": \"w\"}", 422, "invalid");
-    expect_error(f, "POST", p, "{\"agent_ids\": \"akira-001\", \"worker_id\": \"w\"}", 422,
+    tia_api_expect_error(f, "POST", p, "{\"worker_id\": \"w\"}", 422, "invalid");
+    tia_api_expect_error(f, "POST", p, "{\"agent_ids\": [], \"worker_id\": \"w\"}", 422, "invalid");
+    tia_api_expect_error(f, "POST", p, "{\"agent_ids\": \"akira-001\", \"worker_id\": \"w\"}", 422,
                  "invalid");
-    expect_error(f, "POST", p, "{\"agent_ids\": [\"akira-001\"]}", 422, "invalid");
-    expect_error(f, "POST", p, "{\"agent_ids\": [\"akira-001\"], \"worker_id\": \"w\", \"max\": 0}",
+    tia_api_expect_error(f, "POST", p, "{\"agent_ids\": [\"akira-001\"]}", 422, "invalid");
+    tia_api_expect_error(f, "POST", p, "{\"agent_ids\": [\"akira-001\"], \"worker_id\": \"w\", \"max\": 0}",
                  422, "invalid");
-    expect_error(f, "POST", p,
+    tia_api_expect_error(f, "POST", p,
                  "{\"agent_ids\": [\"akira-001\"], \"worker_id\": \"w\", \"lease\": \"500ms\"}",
                  422, "invalid");
-    expect_error(f, "POST", p,
+    tia_api_expect_error(f, "POST", p,
                  "{\"agent_ids\": [\"akira-001\"], \"worker_id\": \"w\", \"lease\": \"forever\"}",
                  422, "invalid");
-    expect_error(f, "POST", p, "{\"agent_ids\": [\"akira-001\"], \"worker_id\": \"w\", \"x\": 1}",
+    tia_api_expect_error(f, "POST", p, "{\"agent_ids\": [\"akira-001\"], \"worker_id\": \"w\", \"x\": 1}",
                  422, "invalid");
-    expect_error(f, "GET", p, NULL, 404, "not_found"); /* GET /tasks/{id} with id "claim" */
+    tia_api_expect_error(f, "GET", p, NULL, 404, "not_found"); /* GET /tasks/{id} with id "claim" */
     /* Auth is on: a worker without a token is refused before anything is claimed. */
     tia_http_resp r;
     tia_http_opts none = {.token = ""};
@@ -816,15 +748,15 @@ int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT); /* before the threads of test_concurrent_claims */
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_worker_over_http, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_fail_retryable_and_final, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_lost_lease, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_cancel_and_retry, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_spawn, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_create_and_get, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_list_filters_and_pages, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_claim_errors, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_concurrent_claims, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_worker_over_http, tia_api_setup, tia_api_teardown),
+        cmocka_unit_test_setup_teardown(test_fail_retryable_and_final, tia_api_setup, tia_api_teardown),
+        cmocka_unit_test_setup_teardown(test_lost_lease, tia_api_setup, tia_api_teardown),
+        cmocka_unit_test_setup_teardown(test_cancel_and_retry, tia_api_setup, tia_api_teardown),
+        cmocka_unit_test_setup_teardown(test_spawn, tia_api_setup, tia_api_teardown),
+        cmocka_unit_test_setup_teardown(test_create_and_get, tia_api_setup, tia_api_teardown),
+        cmocka_unit_test_setup_teardown(test_list_filters_and_pages, tia_api_setup, tia_api_teardown),
+        cmocka_unit_test_setup_teardown(test_claim_errors, tia_api_setup, tia_api_teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_claims, tia_api_setup, tia_api_teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();

@@ -18,73 +18,6 @@
 
 #include "api_test.h"
 
-static int setup(void **state)
-{
-    tia_api_fixture *f = calloc(1, sizeof *f);
-    assert_non_null(f);
-    tia_api_start(f, NULL);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    tia_api_fixture *f = *state;
-    tia_api_stop(f);
-    free(f);
-    return 0;
-}
-
-/* A request whose body is formatted; asserts the status and returns the JSON answer. */
-static json_t *callf(tia_api_fixture *f, const char *method, const char *path, int want,
-                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-static json_t *callf(tia_api_fixture *f, const char *method, const char *path, int want,
-                     const char *fmt, ...)
-{
-    char body[16384];
-    tia_http_resp r;
-    if (fmt) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(body, sizeof body, fmt, ap);
-        va_end(ap);
-    }
-    tia_http(f, method, path, fmt ? body : NULL, NULL, &r);
-    if (r.status != want)
-        fail_msg("%s %s %s: status %ld, want %d; body: %s", method, path, fmt ? body : "", r.status,
-                 want, r.body);
-    json_t *j = json_incref(r.json);
-    tia_http_resp_free(&r);
-    return j;
-}
-
-static void expect_error(tia_api_fixture *f, const char *method, const char *path, const char *body,
-                         int status, const char *code)
-{
-    tia_http_resp r;
-    tia_http(f, method, path, body, NULL, &r);
-    if (r.status != status)
-        fail_msg("%s %s %s: status %ld, want %d; body: %s", method, path, body ? body : "",
-                 r.status, status, r.body);
-    tia_assert_api_error(&r, status, code);
-    tia_http_resp_free(&r);
-}
-
-static int64_t jint(const json_t *o, const char *key)
-{
-    json_t *v = json_object_get(o, key);
-    if (!json_is_integer(v))
-        fail_msg("member %s is not an integer", key);
-    return (int64_t)json_integer_value(v);
-}
-
-static void assert_member(const json_t *o, const char *key, const char *want)
-{
-    const char *got = tia_json_str(o, key);
-    if (got == NULL || strcmp(got, want) != 0)
-        fail_msg("%s is %s, want %s", key, got ? got : "(not a string)", want);
-}
-
 static int64_t count(tia_api_fixture *f, const char *table)
 {
     char sql[128];
@@ -96,7 +29,7 @@ static int64_t count(tia_api_fixture *f, const char *table)
 static void submit_small(tia_api_fixture *f, const char *name, const char *type,
                          char id[TIA_UUID_BUF])
 {
-    json_t *w = callf(f, "POST", "/api/v1/workflows", 201,
+    json_t *w = tia_api_callf(f, "POST", "/api/v1/workflows", 201,
                       "{\"name\": \"%s\", \"workflow_type\": \"%s\", \"tasks\": [{\"key\": "
                       "\"k\", \"agent_id\": \"sakura-004\", \"task_type\": \"t\", "
                       "\"description\": \"d\"}]}",
@@ -123,13 +56,13 @@ static void test_submit_from_template(void **state)
     assert_non_null(loc);
     assert_string_equal(loc, want_loc);
     free(loc);
-    assert_member(w, "name", "PR 42");
-    assert_member(w, "workflow_type", "code_review");
-    assert_member(w, "status", "pending");
-    assert_member(w, "initiator", "tester"); /* the session's user */
-    assert_member(json_object_get(w, "metadata"), "repo", "tokyoia");
-    assert_member(json_object_get(w, "metadata"), "template", "code_review");
-    assert_int_equal(jint(w, "total_tasks"), 5);
+    tia_assert_member(w, "name", "PR 42");
+    tia_assert_member(w, "workflow_type", "code_review");
+    tia_assert_member(w, "status", "pending");
+    tia_assert_member(w, "initiator", "tester"); /* the session's user */
+    tia_assert_member(json_object_get(w, "metadata"), "repo", "tokyoia");
+    tia_assert_member(json_object_get(w, "metadata"), "template", "code_review");
+    assert_int_equal(tia_json_int(w, "total_tasks"), 5);
     json_t *tasks = json_object_get(w, "tasks");
     assert_int_equal(json_array_size(tasks), 5);
     static const char *const agents[5] = {"akira-001", "akira-001", "yuki-002", "hiro-003",
@@ -138,39 +71,39 @@ static void test_submit_from_template(void **state)
                                          "documentation"};
     for (size_t i = 0; i < 5; i++) {
         json_t *t = json_array_get(tasks, i);
-        assert_member(t, "agent_id", agents[i]);
-        assert_member(t, "task_type", types[i]);
-        assert_member(t, "workflow_id", tia_json_str(w, "id"));
-        assert_int_equal(jint(json_object_get(json_object_get(t, "input_data"), "input"), "pr"),
+        tia_assert_member(t, "agent_id", agents[i]);
+        tia_assert_member(t, "task_type", types[i]);
+        tia_assert_member(t, "workflow_id", tia_json_str(w, "id"));
+        assert_int_equal(tia_json_int(json_object_get(json_object_get(t, "input_data"), "input"), "pr"),
                          42);
     }
     assert_true(json_is_array(json_object_get(w, "interactions")));
     assert_int_equal(json_array_size(json_object_get(w, "interactions")), 0);
-    json_t *got = callf(f, "GET", want_loc, 200, NULL);
+    json_t *got = tia_api_callf(f, "GET", want_loc, 200, NULL);
     assert_true(json_equal(got, w));
     json_decref(got);
     tia_http_resp_free(&r);
 
     /* The caller may name the workflow's type and description itself. */
-    json_t *own = callf(f, "POST", "/api/v1/workflows", 201,
+    json_t *own = tia_api_callf(f, "POST", "/api/v1/workflows", 201,
                         "{\"template\": \"deployment\", \"workflow_type\": \"hotfix\", "
                         "\"description\": \"tonight\"}");
-    assert_member(own, "workflow_type", "hotfix");
-    assert_member(own, "description", "tonight");
-    assert_member(own, "name", "deployment");
+    tia_assert_member(own, "workflow_type", "hotfix");
+    tia_assert_member(own, "description", "tonight");
+    tia_assert_member(own, "name", "deployment");
     json_decref(own);
 
     /* Refusals of a template submission write nothing. */
     int64_t wf0 = count(f, "workflows"), t0 = count(f, "agent_tasks");
-    expect_error(f, "POST", "/api/v1/workflows", "{\"template\": \"no_such_template\"}", 422,
+    tia_api_expect_error(f, "POST", "/api/v1/workflows", "{\"template\": \"no_such_template\"}", 422,
                  "invalid");
-    expect_error(f, "POST", "/api/v1/workflows", "{\"template\": \"code_review\", \"input\": [1]}",
+    tia_api_expect_error(f, "POST", "/api/v1/workflows", "{\"template\": \"code_review\", \"input\": [1]}",
                  422, "invalid");
-    expect_error(f, "POST", "/api/v1/workflows", "{\"template\": \"code_review\", \"tasks\": []}",
+    tia_api_expect_error(f, "POST", "/api/v1/workflows", "{\"template\": \"code_review\", \"tasks\": []}",
                  422, "invalid");
-    expect_error(f, "POST", "/api/v1/workflows",
+    tia_api_expect_error(f, "POST", "/api/v1/workflows",
                  "{\"template\": \"code_review\", \"metadata\": \"x\"}", 422, "invalid");
-    expect_error(f, "POST", "/api/v1/workflows", "{\"template\": 7}", 422, "invalid");
+    tia_api_expect_error(f, "POST", "/api/v1/workflows", "{\"template\": 7}", 422, "invalid");
     assert_int_equal(count(f, "workflows"), wf0);
     assert_int_equal(count(f, "agent_tasks"), t0);
 }
@@ -178,7 +111,7 @@ static void test_submit_from_template(void **state)
 static void test_templates(void **state)
 {
     tia_api_fixture *f = *state;
-    json_t *l = callf(f, "GET", "/api/v1/templates", 200, NULL);
+    json_t *l = tia_api_callf(f, "GET", "/api/v1/templates", 200, NULL);
     json_t *items = json_object_get(l, "items");
     const char *const *names = tia_template_builtins();
     size_t n = 0;
@@ -190,8 +123,8 @@ static void test_templates(void **state)
         /* Each name listed is one a submission accepts. */
         char body[128];
         snprintf(body, sizeof body, "{\"template\": \"%s\"}", names[i]);
-        json_t *w = callf(f, "POST", "/api/v1/workflows", 201, "%s", body);
-        assert_member(w, "workflow_type", names[i]);
+        json_t *w = tia_api_callf(f, "POST", "/api/v1/workflows", 201, "%s", body);
+        tia_assert_member(w, "workflow_type", names[i]);
         json_decref(w);
     }
     json_t *seed[] = {json_string("code_review"), json_string("feature_development"),
@@ -209,7 +142,7 @@ static void test_templates(void **state)
 static void test_submit_task_list(void **state)
 {
     tia_api_fixture *f = *state;
-    json_t *w = callf(
+    json_t *w = tia_api_callf(
         f, "POST", "/api/v1/workflows", 201,
         "{\"name\": \"release 1.2\", \"description\": \"ship it\", \"workflow_type\": "
         "\"release\", \"initiator\": \"ci-bot\", \"metadata\": {\"version\": \"1.2\"}, "
@@ -219,34 +152,34 @@ static void test_submit_task_list(void **state)
         "\"input_data\": {\"branch\": \"main\"}, \"metadata\": {\"stage\": 1}},"
         "{\"key\": \"notes\", \"agent_id\": \"sakura-004\", \"task_type\": \"documentation\", "
         "\"description\": \"notes\", \"depends_on\": [\"build\"], \"timeout_ms\": 900000}]}");
-    assert_member(w, "name", "release 1.2");
-    assert_member(w, "description", "ship it");
-    assert_member(w, "workflow_type", "release");
-    assert_member(w, "initiator", "ci-bot");
-    assert_member(json_object_get(w, "metadata"), "version", "1.2");
+    tia_assert_member(w, "name", "release 1.2");
+    tia_assert_member(w, "description", "ship it");
+    tia_assert_member(w, "workflow_type", "release");
+    tia_assert_member(w, "initiator", "ci-bot");
+    tia_assert_member(json_object_get(w, "metadata"), "version", "1.2");
     json_t *tasks = json_object_get(w, "tasks");
     assert_int_equal(json_array_size(tasks), 2);
     json_t *build = json_array_get(tasks, 0), *notes = json_array_get(tasks, 1);
-    assert_member(build, "task_type", "ci_cd");
-    assert_member(json_object_get(build, "input_data"), "branch", "main");
-    assert_int_equal(jint(json_object_get(build, "metadata"), "stage"), 1);
-    assert_member(notes, "task_type", "documentation");
+    tia_assert_member(build, "task_type", "ci_cd");
+    tia_assert_member(json_object_get(build, "input_data"), "branch", "main");
+    assert_int_equal(tia_json_int(json_object_get(build, "metadata"), "stage"), 1);
+    tia_assert_member(notes, "task_type", "documentation");
 
     /* The first is claimable at once, the second only after it. */
-    json_t *c = callf(f, "POST", "/api/v1/tasks/claim", 200,
+    json_t *c = tia_api_callf(f, "POST", "/api/v1/tasks/claim", 200,
                       "{\"agent_ids\": [\"hiro-003\", \"sakura-004\"], \"worker_id\": \"w\", "
                       "\"max\": 10}");
     json_t *items = json_object_get(c, "items");
     assert_int_equal(json_array_size(items), 1);
     json_t *it = json_array_get(items, 0);
-    assert_member(json_object_get(it, "task"), "id", tia_json_str(build, "id"));
-    assert_int_equal(jint(it, "max_retries"), 2);
-    assert_int_equal(jint(it, "timeout_ms"), 30 * 60 * 1000);
+    tia_assert_member(json_object_get(it, "task"), "id", tia_json_str(build, "id"));
+    assert_int_equal(tia_json_int(it, "max_retries"), 2);
+    assert_int_equal(tia_json_int(it, "timeout_ms"), 30 * 60 * 1000);
     json_decref(c);
     char path[128];
     snprintf(path, sizeof path, "/api/v1/workflows/%s", tia_json_str(w, "id"));
-    json_t *now = callf(f, "GET", path, 200, NULL);
-    assert_member(now, "status", "running"); /* its first claim started it */
+    json_t *now = tia_api_callf(f, "GET", path, 200, NULL);
+    tia_assert_member(now, "status", "running"); /* its first claim started it */
     json_decref(now);
     json_decref(w);
 }
@@ -267,16 +200,16 @@ static void test_idempotency(void **state)
     char *loc = tia_http_header(&r2, "Location");
     assert_null(loc); /* nothing was created */
     /* The key in the body names the same workflow, even with another body. */
-    json_t *w = callf(f, "POST", "/api/v1/workflows", 200,
+    json_t *w = tia_api_callf(f, "POST", "/api/v1/workflows", 200,
                       "{\"name\": \"other\", \"idempotency_key\": \"deploy-2026-01-31\", "
                       "\"tasks\": [{\"key\": \"k\", \"agent_id\": \"hiro-003\", \"task_type\": "
                       "\"t\", \"description\": \"d\"}]}");
-    assert_member(w, "id", tia_json_str(r1.json, "id"));
+    tia_assert_member(w, "id", tia_json_str(r1.json, "id"));
     json_decref(w);
     assert_int_equal(count(f, "workflows"), wf0);
     assert_int_equal(count(f, "agent_tasks"), t0);
     /* Another key is another workflow; a header and a body that disagree are refused. */
-    json_decref(callf(f, "POST", "/api/v1/workflows", 201,
+    json_decref(tia_api_callf(f, "POST", "/api/v1/workflows", 201,
                       "{\"template\": \"deployment\", \"idempotency_key\": \"deploy-2\"}"));
     tia_http_resp r3;
     tia_http(f, "POST", "/api/v1/workflows",
@@ -296,45 +229,45 @@ static void test_refusals_write_nothing(void **state)
     "{\"key\": \"" key "\", \"agent_id\": \"" agent "\", \"task_type\": \"t\", \"description\": "  \
     "\"d\", \"depends_on\": " deps "}"
     /* A cycle. */
-    expect_error(f, "POST", p,
+    tia_api_expect_error(f, "POST", p,
                  "{\"name\": \"cyc\", \"tasks\": [" TASK("a", "akira-001", "[\"b\"]") ", " TASK(
                      "b", "yuki-002", "[\"a\"]") "]}",
                  422, "invalid");
     /* An unknown agent (after a valid task). */
-    expect_error(f, "POST", p,
+    tia_api_expect_error(f, "POST", p,
                  "{\"name\": \"ghost\", \"tasks\": [" TASK("a", "akira-001", "[]") ", " TASK(
                      "b", "ghost-404", "[\"a\"]") "]}",
                  422, "invalid");
     /* Unknown and repeated keys, a self-dependency. */
-    expect_error(f, "POST", p,
+    tia_api_expect_error(f, "POST", p,
                  "{\"name\": \"x\", \"tasks\": [" TASK("a", "akira-001", "[\"bild\"]") "]}", 422,
                  "invalid");
-    expect_error(f, "POST", p,
+    tia_api_expect_error(f, "POST", p,
                  "{\"name\": \"x\", \"tasks\": [" TASK("a", "akira-001",
                                                        "[]") ", " TASK("a", "yuki-002", "[]") "]}",
                  422, "invalid");
-    expect_error(f, "POST", p,
+    tia_api_expect_error(f, "POST", p,
                  "{\"name\": \"x\", \"tasks\": [" TASK("a", "akira-001", "[\"a\"]") "]}", 422,
                  "invalid");
     /* Bad shapes. */
-    expect_error(f, "POST", p, "{\"tasks\": [" TASK("a", "akira-001", "[]") "]}", 422, "invalid");
-    expect_error(f, "POST", p, "{\"name\": \"x\", \"tasks\": []}", 422, "invalid");
-    expect_error(f, "POST", p, "{\"name\": \"x\"}", 422, "invalid");
-    expect_error(f, "POST", p, "{\"name\": \"x\", \"tasks\": {}}", 422, "invalid");
-    expect_error(f, "POST", p, "{\"name\": \"x\", \"tasks\": [\"a\"]}", 422, "invalid");
-    expect_error(f, "POST", p,
+    tia_api_expect_error(f, "POST", p, "{\"tasks\": [" TASK("a", "akira-001", "[]") "]}", 422, "invalid");
+    tia_api_expect_error(f, "POST", p, "{\"name\": \"x\", \"tasks\": []}", 422, "invalid");
+    tia_api_expect_error(f, "POST", p, "{\"name\": \"x\"}", 422, "invalid");
+    tia_api_expect_error(f, "POST", p, "{\"name\": \"x\", \"tasks\": {}}", 422, "invalid");
+    tia_api_expect_error(f, "POST", p, "{\"name\": \"x\", \"tasks\": [\"a\"]}", 422, "invalid");
+    tia_api_expect_error(f, "POST", p,
                  "{\"name\": \"x\", \"tasks\": [" TASK("a", "akira-001", "\"b\"") "]}", 422,
                  "invalid");
-    expect_error(f, "POST", p,
+    tia_api_expect_error(f, "POST", p,
                  "{\"name\": \"x\", \"tasks\": [{\"key\": \"a\", \"agent_id\": \"akira-001\", "
                  "\"task_type\": \"t\", \"description\": \"d\", \"dependson\": []}]}",
                  422, "invalid");
-    expect_error(f, "POST", p,
+    tia_api_expect_error(f, "POST", p,
                  "{\"name\": \"x\", \"typo\": 1, \"tasks\": [" TASK("a", "akira-001", "[]") "]}",
                  422, "invalid");
-    expect_error(f, "POST", p, "{\"name\": 5, \"tasks\": [" TASK("a", "akira-001", "[]") "]}", 422,
+    tia_api_expect_error(f, "POST", p, "{\"name\": 5, \"tasks\": [" TASK("a", "akira-001", "[]") "]}", 422,
                  "invalid");
-    expect_error(f, "POST", p, "{\"name\": \"x\", \"tasks\": [", 400, "bad_request");
+    tia_api_expect_error(f, "POST", p, "{\"name\": \"x\", \"tasks\": [", 400, "bad_request");
 #undef TASK
     assert_int_equal(count(f, "workflows"), wf0);
     assert_int_equal(count(f, "agent_tasks"), t0);
@@ -353,7 +286,7 @@ static size_t walk(tia_api_fixture *f, const char *path, char ids[][TIA_UUID_BUF
             snprintf(url, sizeof url, "%s&cursor=%s", path, cursor);
         else
             snprintf(url, sizeof url, "%s", path);
-        json_t *page = callf(f, "GET", url, 200, NULL);
+        json_t *page = tia_api_callf(f, "GET", url, 200, NULL);
         json_t *items = json_object_get(page, "items");
         assert_true(json_is_array(items));
         for (size_t i = 0; i < json_array_size(items); i++) {
@@ -403,11 +336,11 @@ static void test_list_filters_and_pages(void **state)
     /* By status. */
     char path[256];
     snprintf(path, sizeof path, "/api/v1/workflows/%s/cancel", made[3]);
-    json_decref(callf(f, "POST", path, 200, NULL));
+    json_decref(tia_api_callf(f, "POST", path, 200, NULL));
     n = walk(f, "/api/v1/workflows?status=cancelled", got, N + 4, 0);
     assert_int_equal(n, 1);
     assert_string_equal(got[0], made[3]);
-    json_t *empty = callf(f, "GET", "/api/v1/workflows?status=completed", 200, NULL);
+    json_t *empty = tia_api_callf(f, "GET", "/api/v1/workflows?status=completed", 200, NULL);
     assert_true(json_is_array(json_object_get(empty, "items")));
     assert_int_equal(json_array_size(json_object_get(empty, "items")), 0);
     assert_true(json_is_null(json_object_get(empty, "next_cursor")));
@@ -415,7 +348,7 @@ static void test_list_filters_and_pages(void **state)
 
     /* By creation time: after is inclusive, before exclusive. */
     snprintf(path, sizeof path, "/api/v1/workflows/%s", made[3]);
-    json_t *w3 = callf(f, "GET", path, 200, NULL);
+    json_t *w3 = tia_api_callf(f, "GET", path, 200, NULL);
     char at[64];
     snprintf(at, sizeof at, "%s", tia_json_str(w3, "created_at"));
     json_decref(w3);
@@ -430,12 +363,12 @@ static void test_list_filters_and_pages(void **state)
     assert_int_equal(n, 2); /* made[3] and made[5] */
     assert_string_equal(got[1], made[3]);
 
-    expect_error(f, "GET", "/api/v1/workflows?limit=0", NULL, 400, "bad_request");
-    expect_error(f, "GET", "/api/v1/workflows?limit=abc", NULL, 400, "bad_request");
-    expect_error(f, "GET", "/api/v1/workflows?status=paused", NULL, 400, "bad_request");
-    expect_error(f, "GET", "/api/v1/workflows?created_after=yesterday", NULL, 400, "bad_request");
-    expect_error(f, "GET", "/api/v1/workflows?created_before=2026-13-45", NULL, 400, "bad_request");
-    expect_error(f, "GET", "/api/v1/workflows?cursor=not-a-cursor", NULL, 400, "bad_request");
+    tia_api_expect_error(f, "GET", "/api/v1/workflows?limit=0", NULL, 400, "bad_request");
+    tia_api_expect_error(f, "GET", "/api/v1/workflows?limit=abc", NULL, 400, "bad_request");
+    tia_api_expect_error(f, "GET", "/api/v1/workflows?status=paused", NULL, 400, "bad_request");
+    tia_api_expect_error(f, "GET", "/api/v1/workflows?created_after=yesterday", NULL, 400, "bad_request");
+    tia_api_expect_error(f, "GET", "/api/v1/workflows?created_before=2026-13-45", NULL, 400, "bad_request");
+    tia_api_expect_error(f, "GET", "/api/v1/workflows?cursor=not-a-cursor", NULL, 400, "bad_request");
 }
 
 /* ---- get, cancel, interactions ---- */
@@ -443,7 +376,7 @@ static void test_list_filters_and_pages(void **state)
 static void test_get_with_tasks_and_interactions(void **state)
 {
     tia_api_fixture *f = *state;
-    json_t *w = callf(f, "POST", "/api/v1/workflows", 201, "{\"template\": \"architecture\"}");
+    json_t *w = tia_api_callf(f, "POST", "/api/v1/workflows", 201, "{\"template\": \"architecture\"}");
     char id[TIA_UUID_BUF], path[256], body[512];
     snprintf(id, sizeof id, "%s", tia_json_str(w, "id"));
     json_decref(w);
@@ -454,29 +387,29 @@ static void test_get_with_tasks_and_interactions(void **state)
              "\"hiro-003\", \"interaction_type\": \"collaboration\", \"message\": \"infra?\", "
              "\"payload\": {\"diagram\": \"v1\"}}",
              id);
-    json_t *i1 = callf(f, "POST", "/api/v1/interactions", 201, "%s", body);
-    assert_member(i1, "workflow_id", id);
-    assert_member(i1, "from_agent_name", "Kenji");
-    assert_member(i1, "to_agent_name", "Hiro");
-    assert_member(i1, "interaction_type", "collaboration");
-    assert_member(json_object_get(i1, "payload"), "diagram", "v1");
+    json_t *i1 = tia_api_callf(f, "POST", "/api/v1/interactions", 201, "%s", body);
+    tia_assert_member(i1, "workflow_id", id);
+    tia_assert_member(i1, "from_agent_name", "Kenji");
+    tia_assert_member(i1, "to_agent_name", "Hiro");
+    tia_assert_member(i1, "interaction_type", "collaboration");
+    tia_assert_member(json_object_get(i1, "payload"), "diagram", "v1");
     assert_non_null(tia_json_str(i1, "created_at"));
     snprintf(body, sizeof body,
              "{\"workflow_id\": \"%s\", \"from_agent_id\": \"hiro-003\", \"to_agent_id\": "
              "\"kenji-005\", \"interaction_type\": \"feedback\"}",
              id);
-    json_t *i2 = callf(f, "POST", "/api/v1/interactions", 201, "%s", body);
+    json_t *i2 = tia_api_callf(f, "POST", "/api/v1/interactions", 201, "%s", body);
     assert_true(json_is_null(json_object_get(i2, "message")));
-    json_t *i3 = callf(f, "POST", "/api/v1/interactions", 201,
+    json_t *i3 = tia_api_callf(f, "POST", "/api/v1/interactions", 201,
                        "{\"from_agent_id\": \"yuki-002\", \"to_agent_id\": \"akira-001\", "
                        "\"interaction_type\": \"review\", \"message\": \"lgtm\"}");
     assert_true(json_is_null(json_object_get(i3, "workflow_id")));
-    assert_member(i3, "from_agent_name", "Yuki");
-    assert_member(i3, "to_agent_name", "Akira");
-    assert_member(i3, "message", "lgtm");
+    tia_assert_member(i3, "from_agent_name", "Yuki");
+    tia_assert_member(i3, "to_agent_name", "Akira");
+    tia_assert_member(i3, "message", "lgtm");
 
     snprintf(path, sizeof path, "/api/v1/workflows/%s", id);
-    w = callf(f, "GET", path, 200, NULL);
+    w = tia_api_callf(f, "GET", path, 200, NULL);
     assert_int_equal(json_array_size(json_object_get(w, "tasks")), 4);
     json_t *in = json_object_get(w, "interactions");
     assert_int_equal(json_array_size(in), 2);
@@ -484,7 +417,7 @@ static void test_get_with_tasks_and_interactions(void **state)
     assert_true(json_equal(json_array_get(in, 1), i2));
     json_decref(w);
     snprintf(path, sizeof path, "/api/v1/workflows/%s/interactions", id);
-    json_t *l = callf(f, "GET", path, 200, NULL);
+    json_t *l = tia_api_callf(f, "GET", path, 200, NULL);
     assert_int_equal(json_array_size(json_object_get(l, "items")), 2);
     assert_true(json_equal(json_array_get(json_object_get(l, "items"), 0), i1));
     json_decref(l);
@@ -495,44 +428,44 @@ static void test_get_with_tasks_and_interactions(void **state)
     /* Interaction refusals. */
     int64_t n0 = count(f, "agent_interactions");
     const char *p = "/api/v1/interactions";
-    expect_error(f, "POST", p,
+    tia_api_expect_error(f, "POST", p,
                  "{\"from_agent_id\": \"ghost\", \"to_agent_id\": \"akira-001\", "
                  "\"interaction_type\": \"review\"}",
                  422, "invalid");
-    expect_error(f, "POST", p,
+    tia_api_expect_error(f, "POST", p,
                  "{\"from_agent_id\": \"yuki-002\", \"to_agent_id\": \"akira-001\", "
                  "\"interaction_type\": \"gossip\"}",
                  422, "invalid");
-    expect_error(f, "POST", p, "{\"to_agent_id\": \"akira-001\", \"interaction_type\": \"review\"}",
+    tia_api_expect_error(f, "POST", p, "{\"to_agent_id\": \"akira-001\", \"interaction_type\": \"review\"}",
                  422, "invalid");
-    expect_error(f, "POST", p,
+    tia_api_expect_error(f, "POST", p,
                  "{\"workflow_id\": \"01900000-0000-7000-8000-00000000ffff\", \"from_agent_id\": "
                  "\"yuki-002\", \"to_agent_id\": \"akira-001\", \"interaction_type\": \"review\"}",
                  422, "invalid");
-    expect_error(f, "POST", p,
+    tia_api_expect_error(f, "POST", p,
                  "{\"from_agent_id\": \"yuki-002\", \"to_agent_id\": \"akira-001\", "
                  "\"interaction_type\": \"review\", \"note\": 1}",
                  422, "invalid");
     assert_int_equal(count(f, "agent_interactions"), n0);
 
-    expect_error(f, "GET", "/api/v1/workflows/01900000-0000-7000-8000-00000000ffff", NULL, 404,
+    tia_api_expect_error(f, "GET", "/api/v1/workflows/01900000-0000-7000-8000-00000000ffff", NULL, 404,
                  "not_found");
-    expect_error(f, "GET", "/api/v1/workflows/12345", NULL, 404, "not_found");
-    expect_error(f, "GET", "/api/v1/workflows/01900000-0000-7000-8000-00000000ffff/interactions",
+    tia_api_expect_error(f, "GET", "/api/v1/workflows/12345", NULL, 404, "not_found");
+    tia_api_expect_error(f, "GET", "/api/v1/workflows/01900000-0000-7000-8000-00000000ffff/interactions",
                  NULL, 404, "not_found");
-    expect_error(f, "GET", "/api/v1/workflows/bad/interactions", NULL, 404, "not_found");
-    expect_error(f, "DELETE", "/api/v1/templates", NULL, 405, "method_not_allowed");
+    tia_api_expect_error(f, "GET", "/api/v1/workflows/bad/interactions", NULL, 404, "not_found");
+    tia_api_expect_error(f, "DELETE", "/api/v1/templates", NULL, 405, "method_not_allowed");
 }
 
 static void test_cancel(void **state)
 {
     tia_api_fixture *f = *state;
-    json_t *w = callf(f, "POST", "/api/v1/workflows", 201, "{\"template\": \"code_review\"}");
+    json_t *w = tia_api_callf(f, "POST", "/api/v1/workflows", 201, "{\"template\": \"code_review\"}");
     char id[TIA_UUID_BUF], path[256], body[256];
     snprintf(id, sizeof id, "%s", tia_json_str(w, "id"));
     json_decref(w);
     /* One task running when the cancellation comes: it is asked to stop, the rest end now. */
-    json_t *c = callf(f, "POST", "/api/v1/tasks/claim", 200,
+    json_t *c = tia_api_callf(f, "POST", "/api/v1/tasks/claim", 200,
                       "{\"agent_ids\": [\"akira-001\"], \"worker_id\": \"w\"}");
     json_t *it = json_array_get(json_object_get(c, "items"), 0);
     char running[TIA_UUID_BUF];
@@ -541,26 +474,26 @@ static void test_cancel(void **state)
     json_decref(c);
 
     snprintf(path, sizeof path, "/api/v1/workflows/%s/cancel", id);
-    w = callf(f, "POST", path, 200, NULL);
-    assert_member(w, "status", "cancelled");
+    w = tia_api_callf(f, "POST", path, 200, NULL);
+    tia_assert_member(w, "status", "cancelled");
     json_t *tasks = json_object_get(w, "tasks");
     for (size_t i = 0; i < json_array_size(tasks); i++) {
         json_t *t = json_array_get(tasks, i);
-        assert_member(t, "status",
+        tia_assert_member(t, "status",
                       strcmp(tia_json_str(t, "id"), running) == 0 ? "running" : "cancelled");
     }
     json_decref(w);
-    expect_error(f, "POST", path, NULL, 409, "conflict");
+    tia_api_expect_error(f, "POST", path, NULL, 409, "conflict");
     snprintf(path, sizeof path, "/api/v1/tasks/%s/heartbeat", running);
     snprintf(body, sizeof body, "{\"worker_id\": \"w\", \"attempt\": %lld}", (long long)attempt);
-    json_t *hb = callf(f, "POST", path, 200, "%s", body);
+    json_t *hb = tia_api_callf(f, "POST", path, 200, "%s", body);
     assert_true(json_is_true(json_object_get(hb, "cancel_requested")));
     json_decref(hb);
 
     /* A workflow that completed cannot be cancelled either. */
     char done[TIA_UUID_BUF];
     submit_small(f, "done", "alpha", done);
-    c = callf(f, "POST", "/api/v1/tasks/claim", 200,
+    c = tia_api_callf(f, "POST", "/api/v1/tasks/claim", 200,
               "{\"agent_ids\": [\"sakura-004\"], \"worker_id\": \"w2\"}");
     it = json_array_get(json_object_get(c, "items"), 0);
     snprintf(path, sizeof path, "/api/v1/tasks/%s/complete",
@@ -568,30 +501,30 @@ static void test_cancel(void **state)
     snprintf(body, sizeof body, "{\"worker_id\": \"w2\", \"attempt\": %lld}",
              (long long)json_integer_value(json_object_get(it, "attempt")));
     json_decref(c);
-    json_decref(callf(f, "POST", path, 200, "%s", body));
+    json_decref(tia_api_callf(f, "POST", path, 200, "%s", body));
     snprintf(path, sizeof path, "/api/v1/workflows/%s", done);
-    w = callf(f, "GET", path, 200, NULL);
-    assert_member(w, "status", "completed");
+    w = tia_api_callf(f, "GET", path, 200, NULL);
+    tia_assert_member(w, "status", "completed");
     json_decref(w);
     snprintf(path, sizeof path, "/api/v1/workflows/%s/cancel", done);
-    expect_error(f, "POST", path, NULL, 409, "conflict");
+    tia_api_expect_error(f, "POST", path, NULL, 409, "conflict");
 
-    expect_error(f, "POST", "/api/v1/workflows/01900000-0000-7000-8000-00000000ffff/cancel", NULL,
+    tia_api_expect_error(f, "POST", "/api/v1/workflows/01900000-0000-7000-8000-00000000ffff/cancel", NULL,
                  404, "not_found");
-    expect_error(f, "POST", "/api/v1/workflows/nope/cancel", NULL, 404, "not_found");
+    tia_api_expect_error(f, "POST", "/api/v1/workflows/nope/cancel", NULL, 404, "not_found");
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_submit_from_template, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_templates, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_submit_task_list, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_idempotency, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_refusals_write_nothing, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_list_filters_and_pages, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_get_with_tasks_and_interactions, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_submit_from_template, tia_api_setup, tia_api_teardown),
+        cmocka_unit_test_setup_teardown(test_templates, tia_api_setup, tia_api_teardown),
+        cmocka_unit_test_setup_teardown(test_submit_task_list, tia_api_setup, tia_api_teardown),
+        cmocka_unit_test_setup_teardown(test_idempotency, tia_api_setup, tia_api_teardown),
+        cmocka_unit_test_setup_teardown(test_refusals_write_nothing, tia_api_setup, tia_api_teardown),
+        cmocka_unit_test_setup_teardown(test_list_filters_and_pages, tia_api_setup, tia_api_teardown),
+        cmocka_unit_test_setup_teardown(test_get_with_tasks_and_interactions, tia_api_setup, tia_api_teardown),
+        cmocka_unit_test_setup_teardown(test_cancel, tia_api_setup, tia_api_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

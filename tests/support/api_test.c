@@ -3,6 +3,8 @@
  */
 #include "api_test.h"
 
+#include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,4 +158,82 @@ const char *tia_json_str(const json_t *o, const char *key)
 {
     json_t *v = o ? json_object_get(o, key) : NULL;
     return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+int64_t tia_json_int(const json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+    if (!json_is_integer(v))
+        fail_msg("member %s is not an integer", key);
+    return (int64_t)json_integer_value(v);
+}
+
+double tia_json_num(const json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+    if (!json_is_number(v))
+        fail_msg("member %s is not a number", key);
+    return json_number_value(v);
+}
+
+void tia_assert_member(const json_t *o, const char *key, const char *want)
+{
+    const char *got = tia_json_str(o, key);
+    if (got == NULL || strcmp(got, want) != 0)
+        fail_msg("%s is %s, want %s", key, got ? got : "(not a string)", want);
+}
+
+void tia_assert_near(double got, double want, const char *what)
+{
+    if (fabs(got - want) > 1e-6 * fmax(1.0, fabs(want)))
+        fail_msg("%s: got %.17g, want %.17g", what, got, want);
+}
+
+int tia_api_setup(void **state)
+{
+    tia_api_fixture *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    tia_api_start(f, NULL);
+    *state = f;
+    return 0;
+}
+
+int tia_api_teardown(void **state)
+{
+    tia_api_fixture *f = *state;
+    tia_api_stop(f);
+    free(f);
+    return 0;
+}
+
+json_t *tia_api_callf(tia_api_fixture *f, const char *method, const char *path, int want,
+                      const char *fmt, ...)
+{
+    char body[16384];
+    tia_http_resp r;
+    if (fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(body, sizeof body, fmt, ap);
+        va_end(ap);
+    }
+    tia_http(f, method, path, fmt ? body : NULL, NULL, &r);
+    if (r.status != want)
+        fail_msg("%s %s %s: status %ld, want %d; body: %s", method, path, fmt ? body : "", r.status,
+                 want, r.body);
+    json_t *j = json_incref(r.json);
+    tia_http_resp_free(&r);
+    return j;
+}
+
+void tia_api_expect_error(tia_api_fixture *f, const char *method, const char *path,
+                          const char *body, int status, const char *code)
+{
+    tia_http_resp r;
+    tia_http(f, method, path, body, NULL, &r);
+    if (r.status != status)
+        fail_msg("%s %s %s: status %ld, want %d; body: %s", method, path, body ? body : "",
+                 r.status, status, r.body);
+    tia_assert_api_error(&r, status, code);
+    tia_http_resp_free(&r);
 }

@@ -75,4 +75,27 @@ void tia_assert_api_error(const tia_http_resp *r, int status, const char *code);
 /* A string member of r->json (NULL when absent or not a string). */
 const char *tia_json_str(const json_t *o, const char *key);
 
+/* Members that must be there: fail the test otherwise. */
+int64_t tia_json_int(const json_t *o, const char *key);
+double tia_json_num(const json_t *o, const char *key);
+/* Asserts o's string member key equals want. */
+void tia_assert_member(const json_t *o, const char *key, const char *want);
+/* Asserts |got - want| within 1e-6 relative (what names it in the message). */
+void tia_assert_near(double got, double want, const char *what);
+
+/* cmocka group setup/teardown: a heap fixture with the default configuration. */
+int tia_api_setup(void **state);
+int tia_api_teardown(void **state);
+
+/*
+ * Sends method path with a printf-formatted body (fmt NULL: none), asserts the
+ * status, and returns the JSON answer (a new reference, NULL when not JSON).
+ */
+json_t *tia_api_callf(tia_api_fixture *f, const char *method, const char *path, int want,
+                      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* Sends a request that must answer the /api/v1 error (status, code). */
+void tia_api_expect_error(tia_api_fixture *f, const char *method, const char *path,
+                          const char *body, int status, const char *code);
+
 #endif
