@@ -2,6 +2,8 @@
 # Starts or stops a throwaway PostgreSQL cluster for the tests.
 #   scripts/pg-test-cluster.sh start STATE_FILE   -> writes the libpq conninfo to STATE_FILE
 #   scripts/pg-test-cluster.sh stop STATE_FILE    -> stops the cluster and removes its directory
+#   scripts/pg-test-cluster.sh down STATE_FILE fast|immediate -> stops the server, keeps its data
+#   scripts/pg-test-cluster.sh up STATE_FILE      -> starts it again with the same options
 # The cluster lives in a new directory under ${TMPDIR:-/tmp}, listens on a Unix socket in
 # that directory only (no TCP port to collide with), and trusts local connections. initdb
 # refuses to run as root, so as root the server runs as the `postgres` user that Debian's
@@ -54,6 +56,7 @@ start)
     opts="$opts -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
   fi
   opts="$opts -c max_connections=200 -c shared_buffers=256MB ${TIA_PG_EXTRA_OPTS:-}"
+  echo "$opts" > "$dir/opts"
   if ! as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -o "$opts" -w -t 60 start \
       > "$dir/pg_ctl.log" 2>&1; then
     cat "$dir/pg_ctl.log" "$dir/server.log" >&2 || true
@@ -73,8 +76,19 @@ stop)
     rm -f "$state.dir" "$state"
   fi
   ;;
+down)
+  # The fault tests: a fast or immediate shutdown, the data kept for `up`.
+  mode=${3:-fast}
+  dir=$(cat "$state.dir")
+  as_owner "$bindir/pg_ctl" -D "$dir/data" -m "$mode" -w stop > /dev/null
+  ;;
+up)
+  dir=$(cat "$state.dir")
+  as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -o "$(cat "$dir/opts")" -w -t 60 \
+    start > "$dir/pg_ctl.log" 2>&1 || { cat "$dir/pg_ctl.log" >&2; exit 1; }
+  ;;
 *)
-  echo "usage: pg-test-cluster.sh start|stop STATE_FILE" >&2
+  echo "usage: pg-test-cluster.sh start|stop|down|up STATE_FILE" >&2
   exit 2
   ;;
 esac

@@ -44,8 +44,14 @@ static int pg_error(tia_store *s, const tia__sql *q, PGresult *res, tia_error *e
     const char *what = q ? q->name : "statement";
     if (PQstatus(conn_of(s)) != CONNECTION_OK)
         return tia_error_set(err, TIA_EUNAVAIL, "%s: connection to PostgreSQL lost: %s", what, msg);
+    /*
+     * No SQLSTATE: the error is libpq's own, and with a server that stopped
+     * ("server closed the connection unexpectedly") the connection may still
+     * read as OK until the next call finds it broken and resets it.
+     */
     if (state == NULL)
-        return tia_error_set(err, TIA_EDB, "%s: %s", what, msg);
+        return tia_error_set(err, TIA_EUNAVAIL, "%s: connection to PostgreSQL lost: %s", what,
+                             msg);
     int code = TIA_EDB;
     if (strcmp(state, "23503") == 0)
         code = TIA_ENOTFOUND;
