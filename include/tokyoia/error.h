@@ -23,7 +23,8 @@ enum {
     TIA_EAUTH = -8,     /* unknown, expired or revoked session */
     TIA_EUNAVAIL = -9,  /* database unreachable */
     TIA_EBUSY = -10,    /* database locked past the busy timeout */
-    TIA_ESCHEMA = -11   /* database not initialised or newer than this binary */
+    TIA_ESCHEMA = -11,  /* database not initialised or newer than this binary */
+    TIA_EFULL = -12     /* the database's disk (or size limit) is full */
 };
 
 #define TIA_ERROR_MSG_MAX 512

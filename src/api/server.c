@@ -100,6 +100,7 @@ int tia__status_of(int rc)
     case TIA_EAUTH: return MHD_HTTP_UNAUTHORIZED;
     case TIA_EUNAVAIL:
     case TIA_EBUSY: return MHD_HTTP_SERVICE_UNAVAILABLE;
+    case TIA_EFULL: return MHD_HTTP_INSUFFICIENT_STORAGE;
     default: return MHD_HTTP_INTERNAL_SERVER_ERROR;
     }
 }
@@ -118,6 +119,7 @@ static const char *code_of(int status)
     case 422: return "invalid";
     case 429: return "rate_limited";
     case 503: return "unavailable";
+    case 507: return "insufficient_storage";
     default: return "internal";
     }
 }

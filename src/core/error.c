@@ -22,6 +22,7 @@ const char *tia_strerror(int code)
     case TIA_EUNAVAIL: return "database unavailable";
     case TIA_EBUSY: return "database busy";
     case TIA_ESCHEMA: return "schema missing or newer than this binary";
+    case TIA_EFULL: return "database or disk full";
     default: return "unknown error";
     }
 }

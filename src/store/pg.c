@@ -62,6 +62,8 @@ static int pg_error(tia_store *s, const tia__sql *q, PGresult *res, tia_error *e
         code = TIA_EINVAL;
     else if (strcmp(state, "42P01") == 0 || strcmp(state, "42883") == 0)
         code = TIA_ESCHEMA;
+    else if (strcmp(state, "53100") == 0)
+        code = TIA_EFULL;
     else if (strcmp(state, "55P03") == 0 || strcmp(state, "57014") == 0)
         code = TIA_EBUSY;
     else if (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0)

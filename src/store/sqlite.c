@@ -39,7 +39,7 @@ static int lite_error(tia_store *s, const char *what, int rc, tia_error *err)
         break;
     case SQLITE_BUSY:
     case SQLITE_LOCKED: code = TIA_EBUSY; break;
-    case SQLITE_FULL:
+    case SQLITE_FULL: code = TIA_EFULL; break;
     case SQLITE_IOERR:
     case SQLITE_CANTOPEN: code = TIA_EIO; break;
     case SQLITE_NOMEM: code = TIA_ENOMEM; break;
