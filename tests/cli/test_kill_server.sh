@@ -12,6 +12,7 @@
 set -u
 
 BIN=${TIA_BIN:?TIA_BIN must name the tokyoia binary}
+. "${TIA_SOURCE_DIR:?TIA_SOURCE_DIR must name the source tree}/tests/support/serve.sh"
 BACKEND=${TIA_TEST_BACKEND:-sqlite}
 unset DATABASE_URL
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/tia-kill.XXXXXX")
@@ -55,23 +56,8 @@ sql() {
 }
 
 "$BIN" --db "$DB" init >/dev/null 2>"$TMP/init.err" || fail "init: $(cat "$TMP/init.err")"
-TOKEN=$("$BIN" --db "$DB" --json sessions create --user kill-test --ttl 2h |
-  sed -n 's/.*"token": *"\(tia_[0-9a-f]*\)".*/\1/p')
-[ -n "$TOKEN" ] || fail "no token"
-
-PORT=
-start_server() {
-  : >"$TMP/serve.out"
-  "$BIN" --db "$DB" serve --listen 127.0.0.1:0 --access-log off >"$TMP/serve.out" 2>"$TMP/serve.err" &
-  SERVER=$!
-  PORT=
-  for _ in $(seq 100); do
-    PORT=$(sed -n 's/.*serving http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$TMP/serve.out")
-    [ -n "$PORT" ] && return 0
-    sleep 0.05
-  done
-  fail "the server did not start"
-}
+TOKEN=$(tia_token "$DB" kill-test) || exit 1
+start_server() { tia_serve_start "$DB"; }
 
 post() { # PATH BODY [KEY] -> prints "STATUS BODY" on one line
   local key=${3:-}
@@ -145,11 +131,7 @@ while read -r id code; do
   [ "$st" = completed ] || fail "task $id was acknowledged completed but is '$st'"
 done <"$TMP/completed"
 # Nothing half-written: the counters equal a recount.
-bad=$(sql "SELECT count(*) FROM agent_task_totals t WHERE
-  t.pending <> (SELECT count(*) FROM agent_tasks a WHERE a.agent_id = t.agent_id AND a.status = 'pending')
-  OR t.running <> (SELECT count(*) FROM agent_tasks a WHERE a.agent_id = t.agent_id AND a.status = 'running')
-  OR t.completed <> (SELECT count(*) FROM agent_tasks a WHERE a.agent_id = t.agent_id AND a.status = 'completed')
-  OR t.tokens <> (SELECT coalesce(sum(tokens_used), 0) FROM agent_tasks a WHERE a.agent_id = t.agent_id)")
+bad=$(tia_counters_off sql)
 [ "$bad" = 0 ] || fail "$bad agent(s) whose counters differ from a recount"
 agent_done=$(sql "SELECT total_tasks_completed FROM agents WHERE id = 'akira-001'")
 recount=$(sql "SELECT count(*) FROM agent_tasks WHERE agent_id = 'akira-001' AND status = 'completed'")
@@ -171,8 +153,6 @@ rows=$(sql "SELECT count(*) FROM agent_tasks WHERE task_type = 'kill_test'")
 distinct=$(sql "SELECT count(DISTINCT idempotency_key) FROM agent_tasks WHERE task_type = 'kill_test'")
 [ "$rows" = "$keys" ] && [ "$distinct" = "$keys" ] ||
   fail "$keys keys sent, $rows tasks, $distinct distinct keys after the retries"
-kill -TERM "$SERVER"
-wait "$SERVER" || fail "the restarted server did not exit 0 on SIGTERM"
-SERVER=
+tia_serve_stop
 echo "ok: $acked acknowledged submissions all found, $completed_acked completions kept," \
   "$keys keys retried without a duplicate"

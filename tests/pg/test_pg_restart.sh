@@ -12,6 +12,7 @@ set -u
 
 BIN=${TIA_BIN:?TIA_BIN must name the tokyoia binary}
 SRC=${TIA_SOURCE_DIR:?TIA_SOURCE_DIR must name the source tree}
+. "$SRC/tests/support/serve.sh"
 unset DATABASE_URL
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/tia-pgrestart.XXXXXX")
 STATE=$TMP/pg.state
@@ -43,21 +44,8 @@ DB=$(printf '%s' "$ADMIN" | sed "s/dbname=[^ ]*/dbname=restart_test/")
 sql() { psql "$DB" -qXtA -v ON_ERROR_STOP=1 -c "$1"; }
 
 "$BIN" --db "$DB" init >/dev/null 2>"$TMP/init.err" || fail "init: $(cat "$TMP/init.err")"
-TOKEN=$("$BIN" --db "$DB" --json sessions create --user restart-test --ttl 2h |
-  sed -n 's/.*"token": *"\(tia_[0-9a-f]*\)".*/\1/p')
-[ -n "$TOKEN" ] || fail "no token"
-
-"$BIN" --db "$DB" serve --listen 127.0.0.1:0 --access-log off --db-wait 1s \
-  >"$TMP/serve.out" 2>"$TMP/serve.err" &
-SERVER=$!
-PORT=
-for _ in $(seq 100); do
-  PORT=$(sed -n 's/.*serving http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$TMP/serve.out")
-  [ -n "$PORT" ] && break
-  sleep 0.05
-done
-[ -n "$PORT" ] || fail "the server did not start"
-URL=http://127.0.0.1:$PORT
+TOKEN=$(tia_token "$DB" restart-test) || exit 1
+tia_serve_start "$DB" --db-wait 1s
 
 # A client: keys c<n>-<i>, each retried (after Retry-After, or 0.2 s) until a 2xx;
 # every attempt logged as "key status retry-after".
@@ -129,13 +117,10 @@ missing=$(comm -23 "$TMP/acked" "$TMP/in_db" | wc -l)
 [ "$missing" = 0 ] || fail "$missing acknowledged submission(s) lost"
 dups=$(sql "SELECT count(*) - count(DISTINCT idempotency_key) FROM agent_tasks WHERE task_type = 'restart_test'")
 [ "$dups" = 0 ] || fail "$dups duplicate task(s) after retries"
-bad=$(sql "SELECT count(*) FROM agent_task_totals t WHERE
-  t.pending <> (SELECT count(*) FROM agent_tasks a WHERE a.agent_id = t.agent_id AND a.status = 'pending')")
+bad=$(tia_counters_off sql)
 [ "$bad" = 0 ] || fail "counters differ from a recount"
 
-kill -TERM "$SERVER"
-wait "$SERVER" || fail "the server did not exit 0 on SIGTERM"
-SERVER=
+tia_serve_stop
 echo "ok: healthy ${fast_ms} ms after a fast restart and ${immediate_ms} ms after an" \
   "immediate one; $n503 requests answered 503 with Retry-After;" \
   "$(wc -l <"$TMP/acked") acknowledged submissions all found, no duplicate"

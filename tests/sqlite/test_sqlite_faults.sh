@@ -10,6 +10,7 @@
 set -u
 
 BIN=${TIA_BIN:?TIA_BIN must name the tokyoia binary}
+. "${TIA_SOURCE_DIR:?TIA_SOURCE_DIR must name the source tree}/tests/support/serve.sh"
 unset DATABASE_URL
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/tia-litefault.XXXXXX")
 MNT=$TMP/mnt
@@ -35,20 +36,8 @@ mkdir -p "$MNT"
 mount -t tmpfs -o size=4m tmpfs "$MNT" || fail "cannot mount a 4 MB tmpfs (this test needs root)"
 DB=$MNT/faults.db
 "$BIN" --db "$DB" init >/dev/null 2>"$TMP/init.err" || fail "init: $(cat "$TMP/init.err")"
-TOKEN=$("$BIN" --db "$DB" --json sessions create --user fault-test --ttl 2h |
-  sed -n 's/.*"token": *"\(tia_[0-9a-f]*\)".*/\1/p')
-[ -n "$TOKEN" ] || fail "no token"
-
-"$BIN" --db "$DB" serve --listen 127.0.0.1:0 --access-log off >"$TMP/serve.out" 2>"$TMP/serve.err" &
-SERVER=$!
-PORT=
-for _ in $(seq 100); do
-  PORT=$(sed -n 's/.*serving http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$TMP/serve.out")
-  [ -n "$PORT" ] && break
-  sleep 0.05
-done
-[ -n "$PORT" ] || fail "the server did not start"
-URL=http://127.0.0.1:$PORT
+TOKEN=$(tia_token "$DB" fault-test) || exit 1
+tia_serve_start "$DB"
 
 # post DESCRIPTION_BYTES -> "status retry-after error-code"
 post() {
@@ -110,12 +99,10 @@ mount -o remount,size=64m "$MNT" || fail "cannot grow the tmpfs"
 read -r code _ _ <<<"$(post 200000)"
 [ "$code" = 201 ] || fail "a write after the disk grew: $code"
 
-kill -TERM "$SERVER"
-wait "$SERVER" || fail "the server did not exit 0 on SIGTERM"
-SERVER=
+tia_serve_stop
 [ "$(sqlite3 "$DB" 'PRAGMA integrity_check')" = ok ] || fail "integrity_check failed"
-bad=$(sqlite3 "$DB" "SELECT count(*) FROM agent_task_totals t WHERE
-  t.pending <> (SELECT count(*) FROM agent_tasks a WHERE a.agent_id = t.agent_id AND a.status = 'pending')")
+sql() { sqlite3 "$DB" "$1"; }
+bad=$(tia_counters_off sql)
 [ "$bad" = 0 ] || fail "counters differ from a recount"
 echo "ok: locked: 503 with Retry-After, nothing written; full after $((full - 1)) writes of 200 KB:" \
   "507, nothing written, reads served; both recovered; integrity_check ok"
