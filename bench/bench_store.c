@@ -9,7 +9,7 @@
  *     so that drift (WAL growth, checkpoints, a neighbour's load) hits both.
  *  b) latency of the seed's query patterns through the library beside the seed's
  *     own SQL run directly on the same database (prepared, every value of every
- *     row read), runs interleaved the same way; median and p95.
+ *     row read), runs interleaved the same way; median, p95 and p99.
  *
  * The raw side opens its own connection with the settings the library uses
  * (SQLite: WAL, synchronous=FULL, foreign keys), so the comparison is of the code
@@ -515,9 +515,11 @@ static void bench_pattern(bench *b, const pattern *p, double *lib, double *rawv)
         }
     }
     double lm = quantile(lib, runs, 0.5) * 1e3, lp = quantile(lib, runs, 0.95) * 1e3;
+    double l99 = quantile(lib, runs, 0.99) * 1e3;
     double rm = quantile(rawv, runs, 0.5) * 1e3, rp = quantile(rawv, runs, 0.95) * 1e3;
-    say("   %-30s %5d %10.3f %10.3f %10.3f %10.3f %9.1fx %s\n", p->name, runs, lm, lp, rm, rp,
-        rm / lm, lm <= rm ? "" : "SLOWER");
+    double r99 = quantile(rawv, runs, 0.99) * 1e3;
+    say("   %-30s %5d %10.3f %10.3f %10.3f %10.3f %10.3f %10.3f %9.1fx %s\n", p->name, runs, lm, lp,
+        l99, rm, rp, r99, rm / lm, lm <= rm ? "" : "SLOWER");
     if (b->r.backend == TIA_BACKEND_SQLITE)
         sqlite3_finalize(st.st);
 }
@@ -533,8 +535,8 @@ static void bench_queries(bench *b)
         die("bench", "no workflow with tasks and interactions: run `tokyoia generate` first");
     say("\nb) Seed query patterns: library vs the seed's SQL run directly (ms; speedup = seed "
         "median / library median)\n");
-    say("   %-30s %5s %10s %10s %10s %10s %10s\n", "pattern", "runs", "lib med", "lib p95",
-        "seed med", "seed p95", "speedup");
+    say("   %-30s %5s %10s %10s %10s %10s %10s %10s %10s\n", "pattern", "runs", "lib med",
+        "lib p95", "lib p99", "seed med", "seed p95", "seed p99", "speedup");
     for (int i = 0; i < N_PATTERNS; i++)
         bench_pattern(b, &patterns[i], lib, rawv);
     free(lib);
@@ -545,7 +547,7 @@ static void bench_queries(bench *b)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: bench_store --db URL [--inserts N=250] [--rounds R=20] "
+    fprintf(stderr, "usage: bench_store --db URL [--inserts N=250, 0: none] [--rounds R=20] "
                     "[--runs Q=200] [--out FILE]\n"
                     "Measures libtokyoia against raw libpq/sqlite3 on a database loaded with "
                     "`tokyoia generate`.\n");
@@ -573,7 +575,7 @@ static options parse(int argc, char **argv)
             usage();
         i++;
     }
-    if (o.db == NULL || o.inserts < 1 || o.rounds < 1 || o.runs < 21)
+    if (o.db == NULL || o.inserts < 0 || o.rounds < 1 || o.runs < 21)
         usage();
     return o;
 }
@@ -604,7 +606,8 @@ int main(int argc, char **argv)
         die(b.o.out, "cannot write");
     header(&b);
     bench_queries(&b);
-    bench_inserts(&b);
+    if (b.o.inserts > 0) /* --inserts 0: the query patterns only (a scale run) */
+        bench_inserts(&b);
     if (out_file != NULL)
         fclose(out_file);
     raw_close(&b.r);

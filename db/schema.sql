@@ -1180,6 +1180,539 @@ END;
 $$ LANGUAGE plpgsql;
 
 -- ======================================================================
+-- 0011_metric_partitions.sql
+-- ======================================================================
+
+-- 0011_metric_partitions (PostgreSQL)
+--
+-- agent_metrics becomes a table partitioned by RANGE (recorded_at), so that a
+-- range query reads only the partitions it covers and retention drops whole
+-- partitions instead of deleting rows (docs/operations.md, "Metric partitions,
+-- rollups and retention").
+--
+-- The conversion keeps every row: the old table is renamed, the partitioned one
+-- created with the same columns, defaults, CHECK, foreign key and the seed's
+-- index idx_metrics_agent_type_time (a partitioned index, so every partition has
+-- it), partitions are created over the old rows' range and the recent past and
+-- near future, the rows are copied, and the old table dropped. Two changes the
+-- partitioning forces:
+--   * the primary key is (id, recorded_at): PostgreSQL requires the partition key
+--     in every unique constraint. The library's ids are fresh UUIDv7s, so id alone
+--     stays unique in practice; it is no longer enforced across partitions.
+--   * recorded_at is NOT NULL: a row must have a key to be routed. A row that had
+--     NULL gets CURRENT_TIMESTAMP, the column's default, which is what an INSERT
+--     that left recorded_at out would have stored (as 0004 did for status).
+--
+-- Granularity is a setting in the new table tokyoia_settings (key
+-- 'metric_partition': 'month', the default, or 'day'), read by
+-- tia_metric_partitions_ensure whenever it creates partitions, so a change
+-- (`tokyoia maintain --partition day`) applies to partitions created from then on.
+-- Partitions are named agent_metrics_pYYYYMMDD after their first UTC day.
+--
+-- A write never fails for a missing partition: agent_metrics_default (a DEFAULT
+-- partition) takes any row no range partition covers (a stray timestamp far in
+-- the past or future). Its cost: it is scanned by queries whose range is not
+-- wholly covered by range partitions, and creating a partition whose range has
+-- rows in it must move them, which tia_metric_partition_create does.
+-- `tokyoia maintain` creates partitions ahead, so the default partition stays
+-- empty in normal operation, and moves strays it finds into proper partitions.
+--
+-- No BEGIN/COMMIT here: the migration runner wraps each file in a transaction.
+
+CREATE TABLE tokyoia_settings (
+    key VARCHAR(64) PRIMARY KEY,
+    value TEXT NOT NULL CHECK (length(value) <= 200),
+    updated_at TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT CURRENT_TIMESTAMP
+);
+
+-- No rows: a setting that was never set has the library's default
+-- (include/tokyoia/maintain.h), so that a new database holds no row a restore
+-- would count as content.
+
+UPDATE agent_metrics SET recorded_at = CURRENT_TIMESTAMP WHERE recorded_at IS NULL;
+
+ALTER TABLE agent_metrics RENAME TO agent_metrics_unpartitioned;
+ALTER TABLE agent_metrics_unpartitioned
+    RENAME CONSTRAINT agent_metrics_pkey TO agent_metrics_unpartitioned_pkey;
+ALTER TABLE agent_metrics_unpartitioned
+    RENAME CONSTRAINT agent_metrics_agent_id_fkey TO agent_metrics_unpartitioned_agent_id_fkey;
+ALTER INDEX idx_metrics_agent_type_time RENAME TO idx_metrics_agent_type_time_unpartitioned;
+
+CREATE TABLE agent_metrics (
+    id UUID NOT NULL DEFAULT uuid_generate_v4(),
+    agent_id VARCHAR(50) NOT NULL REFERENCES agents(id) ON DELETE CASCADE,
+    metric_type VARCHAR(50) NOT NULL,
+    metric_value FLOAT NOT NULL,
+    metric_unit VARCHAR(20),
+    recorded_at TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    context JSONB DEFAULT '{}'::jsonb,
+    CONSTRAINT agent_metrics_pkey PRIMARY KEY (id, recorded_at),
+    CONSTRAINT agent_metrics_metric_value_finite
+        CHECK (metric_value <> 'NaN'::float8
+               AND metric_value <> 'Infinity'::float8
+               AND metric_value <> '-Infinity'::float8)
+) PARTITION BY RANGE (recorded_at);
+
+CREATE INDEX idx_metrics_agent_type_time ON agent_metrics(agent_id, metric_type, recorded_at DESC);
+
+CREATE TABLE agent_metrics_default PARTITION OF agent_metrics DEFAULT;
+
+-- The range partitions of agent_metrics with their bounds, read from the catalog
+-- (the bound expression prints as FOR VALUES FROM ('...') TO ('...')).
+CREATE VIEW tia_metric_partitions AS
+SELECT c.relname::text AS name,
+       (regexp_match(pg_get_expr(c.relpartbound, c.oid),
+                     'FROM \(''([^'']*)''\) TO \(''([^'']*)''\)'))[1]::timestamptz AS range_start,
+       (regexp_match(pg_get_expr(c.relpartbound, c.oid),
+                     'FROM \(''([^'']*)''\) TO \(''([^'']*)''\)'))[2]::timestamptz AS range_end
+FROM pg_inherits i
+JOIN pg_class c ON c.oid = i.inhrelid
+WHERE i.inhparent = 'agent_metrics'::regclass
+  AND pg_get_expr(c.relpartbound, c.oid) <> 'DEFAULT';
+
+-- Creates the partition [lo, hi) and returns its name. Rows of that range waiting
+-- in the default partition are moved into it first (PostgreSQL refuses a new
+-- partition whose rows sit in the default one): the new table is filled while
+-- standalone, then attached.
+CREATE FUNCTION tia_metric_partition_create(lo TIMESTAMP WITH TIME ZONE,
+                                            hi TIMESTAMP WITH TIME ZONE)
+RETURNS TEXT LANGUAGE plpgsql AS $$
+DECLARE
+    part TEXT := 'agent_metrics_p' || to_char(lo AT TIME ZONE 'UTC', 'YYYYMMDD');
+BEGIN
+    IF EXISTS (SELECT 1 FROM agent_metrics_default WHERE recorded_at >= lo AND recorded_at < hi) THEN
+        EXECUTE format('CREATE TABLE %I (LIKE agent_metrics INCLUDING DEFAULTS INCLUDING CONSTRAINTS)',
+                       part);
+        EXECUTE format('WITH moved AS (DELETE FROM agent_metrics_default WHERE recorded_at >= $1 '
+                       'AND recorded_at < $2 RETURNING *) INSERT INTO %I SELECT * FROM moved', part)
+            USING lo, hi;
+        EXECUTE format('ALTER TABLE agent_metrics ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)',
+                       part, lo, hi);
+    ELSE
+        EXECUTE format('CREATE TABLE %I PARTITION OF agent_metrics FOR VALUES FROM (%L) TO (%L)',
+                       part, lo, hi);
+    END IF;
+    RETURN part;
+END;
+$$;
+
+-- Creates the partitions that cover [lo, hi) where none exists yet, at the
+-- granularity the setting 'metric_partition' names now, aligned on UTC months or
+-- days, and returns their names. A month only partly covered (the setting went
+-- from day to month) is completed with day partitions. Idempotent.
+CREATE FUNCTION tia_metric_partitions_ensure(lo TIMESTAMP WITH TIME ZONE,
+                                             hi TIMESTAMP WITH TIME ZONE)
+RETURNS SETOF TEXT LANGUAGE plpgsql AS $$
+DECLARE
+    gran TEXT := COALESCE((SELECT value FROM tokyoia_settings WHERE key = 'metric_partition'),
+                          'month');
+    a TIMESTAMP;  -- UTC wall time, so that day and month arithmetic ignores TimeZone
+    b TIMESTAMP;
+    d TIMESTAMP;
+BEGIN
+    IF gran NOT IN ('day', 'month') THEN
+        RAISE EXCEPTION 'setting metric_partition must be day or month, not %', gran;
+    END IF;
+    a := date_trunc(gran, lo AT TIME ZONE 'UTC');
+    WHILE a < hi AT TIME ZONE 'UTC' LOOP
+        b := a + CASE gran WHEN 'day' THEN interval '1 day' ELSE interval '1 month' END;
+        IF NOT EXISTS (SELECT 1 FROM tia_metric_partitions p
+                       WHERE p.range_start < b AT TIME ZONE 'UTC'
+                         AND p.range_end > a AT TIME ZONE 'UTC') THEN
+            RETURN NEXT tia_metric_partition_create(a AT TIME ZONE 'UTC', b AT TIME ZONE 'UTC');
+        ELSE
+            d := a;
+            WHILE d < b LOOP
+                IF NOT EXISTS (SELECT 1 FROM tia_metric_partitions p
+                               WHERE p.range_start < (d + interval '1 day') AT TIME ZONE 'UTC'
+                                 AND p.range_end > d AT TIME ZONE 'UTC') THEN
+                    RETURN NEXT tia_metric_partition_create(d AT TIME ZONE 'UTC',
+                                                            (d + interval '1 day') AT TIME ZONE 'UTC');
+                END IF;
+                d := d + interval '1 day';
+            END LOOP;
+        END IF;
+        a := b;
+    END LOOP;
+END;
+$$;
+
+-- Partitions for the old rows (those within ten years back and one year ahead;
+-- any farther stray goes to the default partition), the retention window before
+-- now (90 days, the default) and the default 30 days ahead.
+SELECT count(*) FROM tia_metric_partitions_ensure(
+    LEAST(CURRENT_TIMESTAMP - interval '90 days',
+          (SELECT min(recorded_at) FROM agent_metrics_unpartitioned
+           WHERE recorded_at >= CURRENT_TIMESTAMP - interval '10 years')),
+    GREATEST(CURRENT_TIMESTAMP + interval '30 days',
+             (SELECT max(recorded_at) + interval '1 microsecond' FROM agent_metrics_unpartitioned
+              WHERE recorded_at < CURRENT_TIMESTAMP + interval '1 year')));
+
+INSERT INTO agent_metrics (id, agent_id, metric_type, metric_value, metric_unit, recorded_at, context)
+SELECT id, agent_id, metric_type, metric_value, metric_unit, recorded_at, context
+FROM agent_metrics_unpartitioned;
+
+DROP TABLE agent_metrics_unpartitioned;
+
+-- ======================================================================
+-- 0012_metric_rollups.sql
+-- ======================================================================
+
+-- 0012_metric_rollups (PostgreSQL)
+--
+-- Hourly rollups of agent_metrics, so that hour and day series read one row per
+-- agent, type and hour instead of every point (docs/operations.md, "Metric
+-- partitions, rollups and retention"; the same tables on SQLite: 0010).
+--
+-- agent_metric_rollups holds, per (agent, metric type, UTC hour): the count, sum,
+-- min and max of the points, and a sketch of their distribution: a log-bucketed
+-- histogram in the manner of DDSketch (relative accuracy 1%: bucket key
+-- ceil(ln|v| / ln((1 + 0.01) / (1 - 0.01))), separate keys for negative values
+-- and for |v| < 1e-9), as text "p<key>:<count>,n<key>:<count>,z:<count>".
+-- Sketches merge by adding counts, so a day bucket merges its 24 hours.
+-- include/tokyoia/metrics.h states the resulting percentile error.
+--
+-- Who rolls up: tia_metric_rollup (run by `tokyoia maintain`) rolls closed hours
+-- and moves metric_rollup_state.rolled_until forward; the insert path (engine
+-- completions, the API, the bulk loader) writes raw points only, and a series
+-- reads rollups for hours before rolled_until and raw points after it. A point
+-- that arrives late, in an hour already claimed for rollup (recorded_at before
+-- late_before), marks its hour in metric_rollup_dirty (a statement-level
+-- trigger: one cheap statement per INSERT, no row of a shared table is locked
+-- unless a point is late), series read that hour from the raw points until the
+-- next rollup recomputes it. Deleting points (retention) does not mark hours:
+-- rollups outlive the raw points on purpose (their own retention is the setting
+-- rollup_retention).
+--
+-- No BEGIN/COMMIT here: the migration runner wraps each file in a transaction.
+
+CREATE TABLE agent_metric_rollups (
+    agent_id VARCHAR(50) NOT NULL REFERENCES agents(id) ON DELETE CASCADE,
+    metric_type VARCHAR(50) NOT NULL,
+    bucket_start TIMESTAMP WITH TIME ZONE NOT NULL,
+    count BIGINT NOT NULL CHECK (count > 0),
+    sum FLOAT NOT NULL,
+    min FLOAT NOT NULL,
+    max FLOAT NOT NULL,
+    sketch TEXT NOT NULL,
+    PRIMARY KEY (agent_id, metric_type, bucket_start)
+);
+
+-- Series over every agent read by type and time.
+CREATE INDEX idx_metric_rollups_type_time ON agent_metric_rollups(metric_type, bucket_start);
+
+-- One row. late_before: points recorded before it are late (they mark their hour
+-- dirty). rolled_until: every hour before it has its rollups, unless dirty.
+-- No row (as after migrating, so that a new database holds no row a restore
+-- would count as content), or NULL: nothing rolled yet.
+CREATE TABLE metric_rollup_state (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    late_before TIMESTAMP WITH TIME ZONE,
+    rolled_until TIMESTAMP WITH TIME ZONE
+);
+
+-- Hours whose rollups miss late points; marks counts the late points so that a
+-- rollup clears only the marks it has seen.
+CREATE TABLE metric_rollup_dirty (
+    hour TIMESTAMP WITH TIME ZONE PRIMARY KEY,
+    marks BIGINT NOT NULL
+);
+
+CREATE FUNCTION agent_metrics_mark_late() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO metric_rollup_dirty AS d (hour, marks)
+    SELECT date_trunc('hour', p.recorded_at, 'UTC'), count(*)
+    FROM new_points p
+    WHERE p.recorded_at < (SELECT late_before FROM metric_rollup_state WHERE id = 1)
+    GROUP BY 1
+    ON CONFLICT (hour) DO UPDATE SET marks = d.marks + EXCLUDED.marks;
+    RETURN NULL;
+END;
+$$;
+
+CREATE FUNCTION agent_metrics_mark_late_update() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO metric_rollup_dirty AS d (hour, marks)
+    SELECT date_trunc('hour', p.recorded_at, 'UTC'), count(*)
+    FROM (SELECT recorded_at FROM old_points UNION ALL SELECT recorded_at FROM new_points) p
+    WHERE p.recorded_at < (SELECT late_before FROM metric_rollup_state WHERE id = 1)
+    GROUP BY 1
+    ON CONFLICT (hour) DO UPDATE SET marks = d.marks + EXCLUDED.marks;
+    RETURN NULL;
+END;
+$$;
+
+CREATE TRIGGER agent_metrics_late_insert
+    AFTER INSERT ON agent_metrics
+    REFERENCING NEW TABLE AS new_points
+    FOR EACH STATEMENT EXECUTE FUNCTION agent_metrics_mark_late();
+
+CREATE TRIGGER agent_metrics_late_update
+    AFTER UPDATE ON agent_metrics
+    REFERENCING OLD TABLE AS old_points NEW TABLE AS new_points
+    FOR EACH STATEMENT EXECUTE FUNCTION agent_metrics_mark_late_update();
+
+-- ======================================================================
+-- 0013_archive.sql
+-- ======================================================================
+
+-- 0013_archive (PostgreSQL; SQLite: 0011_archive)
+--
+-- Archiving (`tokyoia archive`, src/ops/archive*.c, docs/operations.md): finished
+-- workflows older than a cutoff move, with their tasks, interactions and task
+-- dependencies, out of the hot tables into the *_archive tables below (or into a
+-- compressed file), in short batches.
+--
+-- 1. The archive tables have the columns of their hot table, in the same order
+--    (LIKE), plus archived_at; no CHECK, foreign key or trigger, since their rows
+--    are history that is only read. A migration that adds a column to a hot
+--    table must add it to its archive table too (test_archive checks that the
+--    column lists agree).
+-- 2. Moving a task out is not undoing it: the agents' counters and
+--    agent_task_totals (which tia_stats_agents reads) keep counting archived
+--    tasks. The archiver sets the transaction-local setting tokyoia.archiving to
+--    'on' before its DELETEs, and the counter trigger of 0002 on DELETE does not
+--    fire while it is on. The workflows' counters need nothing: a workflow moves
+--    with all of its tasks. Any other DELETE counts as before.
+-- 3. archived_task_totals holds, per agent, the sums of its archived tasks (to
+--    the tables or to a file), written in the same transaction as the move, so
+--    that the seed's agent_stats view, redefined below over the hot tasks plus
+--    these sums, answers exactly as before a move: same columns, same types, the
+--    same arithmetic (AVG of an integer column is numeric sum / count).
+-- 4. A partial index finds the finished workflows by completed_at.
+--
+-- No BEGIN/COMMIT here: the migration runner wraps each file in a transaction.
+
+CREATE TABLE workflows_archive (LIKE workflows INCLUDING DEFAULTS);
+ALTER TABLE workflows_archive
+    ADD COLUMN archived_at TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    ADD PRIMARY KEY (id);
+CREATE INDEX idx_workflows_archive_completed_at ON workflows_archive (completed_at);
+
+CREATE TABLE agent_tasks_archive (LIKE agent_tasks INCLUDING DEFAULTS);
+ALTER TABLE agent_tasks_archive
+    ADD COLUMN archived_at TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    ADD PRIMARY KEY (id);
+CREATE INDEX idx_tasks_archive_workflow ON agent_tasks_archive (workflow_id);
+
+CREATE TABLE agent_interactions_archive (LIKE agent_interactions INCLUDING DEFAULTS);
+ALTER TABLE agent_interactions_archive
+    ADD COLUMN archived_at TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    ADD PRIMARY KEY (id);
+CREATE INDEX idx_interactions_archive_workflow ON agent_interactions_archive (workflow_id);
+
+CREATE TABLE task_dependencies_archive (LIKE task_dependencies INCLUDING DEFAULTS);
+ALTER TABLE task_dependencies_archive
+    ADD COLUMN archived_at TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    ADD PRIMARY KEY (task_id, depends_on);
+
+CREATE TABLE archived_task_totals (
+    agent_id VARCHAR(50) PRIMARY KEY REFERENCES agents(id) ON DELETE CASCADE ON UPDATE CASCADE,
+    tasks BIGINT NOT NULL DEFAULT 0,
+    completed BIGINT NOT NULL DEFAULT 0,
+    failed BIGINT NOT NULL DEFAULT 0,
+    tokens BIGINT NOT NULL DEFAULT 0,
+    cost_usd NUMERIC(20, 6) NOT NULL DEFAULT 0,
+    duration_sum BIGINT NOT NULL DEFAULT 0,
+    duration_n BIGINT NOT NULL DEFAULT 0
+);
+
+CREATE INDEX idx_workflows_finished ON workflows (completed_at, id)
+    WHERE status IN ('completed', 'failed', 'cancelled');
+
+DROP TRIGGER agent_tasks_counters_delete ON agent_tasks;
+CREATE TRIGGER agent_tasks_counters_delete
+    AFTER DELETE ON agent_tasks
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT
+    WHEN (current_setting('tokyoia.archiving', true) IS DISTINCT FROM 'on')
+    EXECUTE FUNCTION agent_tasks_maintain_counters();
+
+DROP VIEW agent_stats;
+CREATE VIEW agent_stats AS
+SELECT
+    a.id,
+    a.name,
+    a.role,
+    a.status,
+    COALESCE(h.tasks, 0) + COALESCE(x.tasks, 0) AS total_tasks,
+    COALESCE(h.completed, 0) + COALESCE(x.completed, 0) AS completed_tasks,
+    COALESCE(h.failed, 0) + COALESCE(x.failed, 0) AS failed_tasks,
+    COALESCE(h.tokens, 0) + COALESCE(x.tokens, 0) AS total_tokens,
+    (COALESCE(h.cost_usd, 0) + COALESCE(x.cost_usd, 0))::numeric AS total_cost,
+    CASE
+        WHEN COALESCE(h.duration_n, 0) + COALESCE(x.duration_n, 0) = 0 THEN 0::float8
+        ELSE ((COALESCE(h.duration_sum, 0) + COALESCE(x.duration_sum, 0))::numeric
+              / (COALESCE(h.duration_n, 0) + COALESCE(x.duration_n, 0))::numeric)::float8
+    END AS avg_duration_ms,
+    CASE
+        WHEN COALESCE(h.tasks, 0) + COALESCE(x.tasks, 0) = 0 THEN 100.0
+        ELSE ROUND(100.0 * (COALESCE(h.completed, 0) + COALESCE(x.completed, 0))
+                   / (COALESCE(h.tasks, 0) + COALESCE(x.tasks, 0)), 2)
+    END AS success_rate
+FROM agents a
+LEFT JOIN (
+    SELECT t.agent_id,
+           COUNT(t.id) AS tasks,
+           COUNT(t.id) FILTER (WHERE t.status = 'completed') AS completed,
+           COUNT(t.id) FILTER (WHERE t.status = 'failed') AS failed,
+           SUM(t.tokens_used) AS tokens,
+           SUM(t.cost_usd) AS cost_usd,
+           SUM(t.duration_ms) AS duration_sum,
+           COUNT(t.duration_ms) AS duration_n
+    FROM agent_tasks t
+    GROUP BY t.agent_id
+) h ON h.agent_id = a.id
+LEFT JOIN archived_task_totals x ON x.agent_id = a.id;
+
+-- ======================================================================
+-- 0014_task_hours.sql
+-- ======================================================================
+
+-- 0014_task_hours (PostgreSQL; SQLite: 0012_task_hours)
+--
+-- agent_task_hours: per agent and UTC hour of created_at, the completed tasks
+-- with their tokens, cost and durations, kept true by statement triggers on
+-- agent_tasks from any path, like agent_task_totals (0002). The seed's "Get
+-- agent statistics" over a window (completed tasks created in the last N
+-- hours) then reads at most one partial hour of agent_tasks plus one row per
+-- whole hour, instead of every task of the window: at 100,000 tasks a day a
+-- 24-hour window was a scan of 100,000 rows (src/store/stats.c).
+--
+-- Lock order: these triggers are named agent_tasks_window_* so that they fire
+-- after agent_tasks_counters_* (same event, alphabetical order), which row-lock
+-- the agent's agent_task_totals row whenever a task enters or leaves
+-- 'completed'. A transaction therefore holds the agent's totals row before it
+-- locks any of the agent's hour rows, and two transactions cannot wait for
+-- each other's hour rows. Within a statement, rows are upserted in (agent_id,
+-- hour) order. A task without created_at is in no window and in no hour.
+--
+-- Archiving (0013) moves tasks out with tokyoia.archiving = 'on': like the
+-- totals, the hours keep counting archived tasks (the DELETE trigger is skipped).
+--
+-- No BEGIN/COMMIT here: the migration runner wraps each file in a transaction.
+
+CREATE TABLE agent_task_hours (
+    agent_id VARCHAR(50) NOT NULL REFERENCES agents(id) ON DELETE CASCADE ON UPDATE CASCADE,
+    hour TIMESTAMP WITH TIME ZONE NOT NULL,
+    completed BIGINT NOT NULL DEFAULT 0,
+    tokens BIGINT NOT NULL DEFAULT 0,
+    cost_usd NUMERIC(20, 6) NOT NULL DEFAULT 0,
+    duration_sum BIGINT NOT NULL DEFAULT 0,
+    duration_n BIGINT NOT NULL DEFAULT 0,
+    PRIMARY KEY (agent_id, hour)
+);
+
+-- The delta of one statement: +1 per new completed row, -1 per old one, summed
+-- per agent and hour; hours whose sums do not move are left alone, so a claim
+-- (pending -> running) or a heartbeat writes nothing here.
+CREATE FUNCTION agent_task_hours_maintain()
+RETURNS TRIGGER AS $$
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        -- Never an INSERT: during an ON DELETE CASCADE from agents the agent
+        -- and its hour rows may already be gone.
+        UPDATE agent_task_hours h
+        SET completed = h.completed - d.completed, tokens = h.tokens - d.tokens,
+            cost_usd = h.cost_usd - d.cost_usd, duration_sum = h.duration_sum - d.duration_sum,
+            duration_n = h.duration_n - d.duration_n
+        FROM (SELECT agent_id, date_bin('1 hour', created_at, TIMESTAMPTZ 'epoch') AS hour,
+                     count(*) AS completed, COALESCE(sum(tokens_used), 0) AS tokens,
+                     COALESCE(sum(cost_usd), 0) AS cost_usd,
+                     COALESCE(sum(duration_ms), 0) AS duration_sum, count(duration_ms) AS duration_n
+              FROM old_rows WHERE status = 'completed' AND created_at IS NOT NULL
+              GROUP BY 1, 2) d
+        WHERE h.agent_id = d.agent_id AND h.hour = d.hour;
+        RETURN NULL;
+    END IF;
+    INSERT INTO agent_task_hours AS h (agent_id, hour, completed, tokens, cost_usd,
+                                       duration_sum, duration_n)
+    SELECT agent_id, hour, sum(sign), COALESCE(sum(sign::bigint * tokens_used), 0),
+           COALESCE(sum(sign * cost_usd), 0), COALESCE(sum(sign::bigint * duration_ms), 0),
+           COALESCE(sum(sign) FILTER (WHERE duration_ms IS NOT NULL), 0)
+    FROM (SELECT 1 AS sign, agent_id, date_bin('1 hour', created_at, TIMESTAMPTZ 'epoch') AS hour,
+                 tokens_used, cost_usd, duration_ms
+          FROM new_rows WHERE status = 'completed' AND created_at IS NOT NULL
+          UNION ALL
+          SELECT -1, agent_id, date_bin('1 hour', created_at, TIMESTAMPTZ 'epoch'),
+                 tokens_used, cost_usd, duration_ms
+          FROM old_rows WHERE status = 'completed' AND created_at IS NOT NULL) r
+    GROUP BY agent_id, hour
+    HAVING (sum(sign), COALESCE(sum(sign::bigint * tokens_used), 0), COALESCE(sum(sign * cost_usd), 0),
+            COALESCE(sum(sign::bigint * duration_ms), 0),
+            COALESCE(sum(sign) FILTER (WHERE duration_ms IS NOT NULL), 0)) <> (0, 0, 0, 0, 0)
+    ORDER BY agent_id, hour
+    ON CONFLICT (agent_id, hour) DO UPDATE
+    SET completed = h.completed + EXCLUDED.completed, tokens = h.tokens + EXCLUDED.tokens,
+        cost_usd = h.cost_usd + EXCLUDED.cost_usd,
+        duration_sum = h.duration_sum + EXCLUDED.duration_sum,
+        duration_n = h.duration_n + EXCLUDED.duration_n;
+    RETURN NULL;
+END;
+$$ LANGUAGE plpgsql;
+
+-- INSERT has no old rows: a transition table named old_rows exists only for
+-- UPDATE and DELETE triggers, so INSERT gets a function of its own.
+CREATE FUNCTION agent_task_hours_insert()
+RETURNS TRIGGER AS $$
+BEGIN
+    INSERT INTO agent_task_hours AS h (agent_id, hour, completed, tokens, cost_usd,
+                                       duration_sum, duration_n)
+    SELECT agent_id, date_bin('1 hour', created_at, TIMESTAMPTZ 'epoch'), count(*),
+           COALESCE(sum(tokens_used), 0), COALESCE(sum(cost_usd), 0),
+           COALESCE(sum(duration_ms), 0), count(duration_ms)
+    FROM new_rows WHERE status = 'completed' AND created_at IS NOT NULL
+    GROUP BY 1, 2
+    ORDER BY 1, 2
+    ON CONFLICT (agent_id, hour) DO UPDATE
+    SET completed = h.completed + EXCLUDED.completed, tokens = h.tokens + EXCLUDED.tokens,
+        cost_usd = h.cost_usd + EXCLUDED.cost_usd,
+        duration_sum = h.duration_sum + EXCLUDED.duration_sum,
+        duration_n = h.duration_n + EXCLUDED.duration_n;
+    RETURN NULL;
+END;
+$$ LANGUAGE plpgsql;
+
+CREATE FUNCTION agent_task_hours_truncate()
+RETURNS TRIGGER AS $$
+BEGIN
+    DELETE FROM agent_task_hours;
+    RETURN NULL;
+END;
+$$ LANGUAGE plpgsql;
+
+CREATE TRIGGER agent_tasks_window_insert
+    AFTER INSERT ON agent_tasks
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT
+    EXECUTE FUNCTION agent_task_hours_insert();
+
+CREATE TRIGGER agent_tasks_window_update
+    AFTER UPDATE ON agent_tasks
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT
+    EXECUTE FUNCTION agent_task_hours_maintain();
+
+CREATE TRIGGER agent_tasks_window_delete
+    AFTER DELETE ON agent_tasks
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT
+    WHEN (current_setting('tokyoia.archiving', true) IS DISTINCT FROM 'on')
+    EXECUTE FUNCTION agent_task_hours_maintain();
+
+CREATE TRIGGER agent_tasks_window_truncate
+    AFTER TRUNCATE ON agent_tasks
+    FOR EACH STATEMENT
+    EXECUTE FUNCTION agent_task_hours_truncate();
+
+INSERT INTO agent_task_hours (agent_id, hour, completed, tokens, cost_usd, duration_sum, duration_n)
+SELECT agent_id, date_bin('1 hour', created_at, TIMESTAMPTZ 'epoch'), count(*),
+       COALESCE(sum(tokens_used), 0), COALESCE(sum(cost_usd), 0),
+       COALESCE(sum(duration_ms), 0), count(duration_ms)
+FROM agent_tasks WHERE status = 'completed' AND created_at IS NOT NULL
+GROUP BY 1, 2;
+
+-- ======================================================================
 -- schema_migrations
 -- ======================================================================
 
@@ -1195,5 +1728,9 @@ INSERT INTO schema_migrations (version, name, checksum) VALUES (7, 'queue_hot_pa
 INSERT INTO schema_migrations (version, name, checksum) VALUES (8, 'events', 'e64a154cae5646f3ed6297d181e5c683a90a903c31174a4b8e0864a9c2573db8');
 INSERT INTO schema_migrations (version, name, checksum) VALUES (9, 'queue_open_tasks', '418f7d616eaf4fbb31ca02001e3260376632bf73e4f5dfb6f7dd135566965e40');
 INSERT INTO schema_migrations (version, name, checksum) VALUES (10, 'event_watchers', '26ab1b9a1076ae0d5426f64cad0d06a0eaf46e96e0a2fb7b9f38f9839091cf4a');
+INSERT INTO schema_migrations (version, name, checksum) VALUES (11, 'metric_partitions', 'fb7a7e75e4c1f78ea752dde3e51706f64bf5268ac6c801895ee4cfd5e488be60');
+INSERT INTO schema_migrations (version, name, checksum) VALUES (12, 'metric_rollups', '15d442be0c7a21fbc2d42ab9dd1f3f387ca536a3d9cf8d96c121f7d8883e73f4');
+INSERT INTO schema_migrations (version, name, checksum) VALUES (13, 'archive', 'e98f05d795ecc4923490d92911c4b1c7d96bcf3e20801c0b245879f736cf1047');
+INSERT INTO schema_migrations (version, name, checksum) VALUES (14, 'task_hours', '1295a9d42bba5771f2a1c2a4d5f21756c45a5f2f8c7db603e7929aa53a08498f');
 
 COMMIT;

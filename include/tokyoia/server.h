@@ -53,6 +53,16 @@ typedef struct tia_server_config {
     FILE *access_log;         /* JSON lines; NULL: none */
     int migrate;              /* 1: apply pending migrations at start */
     int64_t daily_budget_micros; /* the dashboard's daily spend budget; 0: none */
+    /*
+     * A PostgreSQL read replica for the routed reads (tia_store_options.read_url);
+     * NULL: tia_store_default_read_url(NULL), so $DATABASE_READ_URL or none. Every
+     * pool connection gets its own replica connection.
+     */
+    const char *db_read_url;
+    int max_replica_lag_ms;   /* 0: 10000; < 0: no lag check */
+    int replica_retry_ms;     /* retry a down replica after this long; 0: 30000 */
+    FILE *warnings;           /* "tokyoia: warning: ..." lines (replica down, lagging,
+                                 back; at most one per change); NULL: none */
 } tia_server_config;
 
 typedef struct tia_server tia_server;

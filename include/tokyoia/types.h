@@ -48,6 +48,15 @@ typedef int64_t tia_time_us;
 /* Largest TEXT or JSON value the library accepts, in bytes. */
 #define TIA_TEXT_MAX (1024 * 1024)
 
+/*
+ * Deepest nesting of a JSON value the library stores (metadata, input_data, ...):
+ * a scalar is depth 0, an array or object one more than its deepest member. Deeper
+ * values are refused (TIA_EINVAL): SQLite's JSON functions stop at 1000 levels and
+ * PostgreSQL's at its stack depth, so without a limit of its own the same value
+ * would be stored on one backend and refused on the other.
+ */
+#define TIA_JSON_DEPTH_MAX 64
+
 /* The largest cost a DECIMAL(10,6) holds, in micro-dollars. */
 #define TIA_COST_MAX_MICROS INT64_C(9999999999)
 

@@ -103,7 +103,8 @@ tia__match tia__route_find(const char *method, const char *path, char *buf, size
 
 typedef struct tia__pool tia__pool;
 
-int tia__pool_open(const char *url, int size, tia__pool **out, tia_error *err);
+/* cfg->db_pool stores on cfg's database, each with cfg's read replica if any. */
+int tia__pool_open(const tia_server_config *cfg, tia__pool **out, tia_error *err);
 /* Waits up to wait_ms for a free store; NULL when none came (503). */
 tia_store *tia__pool_acquire(tia__pool *p, int wait_ms);
 void tia__pool_release(tia__pool *p, tia_store *s);
@@ -113,6 +114,11 @@ int tia__pool_in_use(tia__pool *p);
 uint64_t tia__pool_timeouts(tia__pool *p);
 tia_backend tia__pool_backend(const tia__pool *p);
 const char *tia__pool_url(const tia__pool *p);
+/*
+ * The read replica over the pool: reads and fallbacks summed over its stores,
+ * the largest lag they measured, and the state they last reported.
+ */
+void tia__pool_replica_status(tia__pool *p, tia_replica_status *out);
 void tia__pool_close(tia__pool *p);
 
 /* ---- auth.c: tokens, sessions and rate limits ---- */
@@ -150,6 +156,8 @@ void tia__prom_free(tia__prom *p);
 void tia__prom_observe(tia__prom *p, size_t route_id, int status, int64_t dur_us);
 /* Writes the request counters and histograms in Prometheus text format. */
 void tia__prom_write(tia__prom *p, FILE *f);
+/* The routed reads by target, the replica's fallbacks, state and lag; nothing without one. */
+void tia__prom_write_replica(FILE *f, const tia_replica_status *st);
 
 /* ---- events.c: the event hub behind GET /api/v1/events ---- */
 
@@ -175,10 +183,34 @@ struct tia__api {
     atomic_int stopping; /* set at shutdown: /ready answers 503, streams end */
 };
 
+/* A header or query argument of an in-process request (tia__server_request). */
+typedef struct tia__kv {
+    const char *key;
+    const char *value; /* NULL: a query argument without "=" */
+} tia__kv;
+
+/*
+ * A request handed to the server in-process, without libmicrohttpd: path is
+ * percent-decoded and without its query, which comes as decoded pairs. Used
+ * by the fuzz targets (fuzz/), so that they drive the real route, auth, body
+ * and handler code.
+ */
+typedef struct tia__request {
+    const char *method;
+    const char *path;
+    const tia__kv *query;
+    size_t n_query;
+    const tia__kv *headers;
+    size_t n_headers;
+    const char *body;
+    size_t body_len;
+} tia__request;
+
 /* One request. Handlers read the request members and answer with tia__reply. */
 struct tia__call {
     tia__api *api;
-    struct MHD_Connection *conn;
+    struct MHD_Connection *conn; /* NULL for an in-process request (then req) */
+    const tia__request *req;
     const char *method;
     const char *path;
     const tia__route *route; /* NULL until matched */
@@ -214,6 +246,35 @@ struct tia__call {
     char err_code[32];
     char err_msg[TIA_ERROR_MSG_MAX];
 };
+
+/*
+ * A request header (MHD_HEADER_KIND) or query argument (MHD_GET_ARGUMENT_KIND),
+ * from libmicrohttpd or from an in-process request; names compare without case,
+ * as libmicrohttpd does; NULL when absent.
+ */
+const char *tia__value(tia__call *c, enum MHD_ValueKind kind, const char *name);
+
+/*
+ * Opens the server's parts (pool, limiter, counters, event hub) like
+ * tia_server_start, without listening: requests then come only through
+ * tia__server_request. tia_server_shutdown closes it.
+ */
+int tia__server_open(const tia_server_config *cfg, tia_server **out, tia_error *err);
+
+/*
+ * Runs one request through what an HTTP request goes through (route, body
+ * limit, auth, rate limit, JSON body, handler, counters, access log) and gives
+ * its status and JSON answer (*body malloc'd, NULL when the answer has none or
+ * is not JSON: event streams, dashboard assets, /metrics). 0, or TIA_ENOMEM.
+ */
+int tia__server_request(tia_server *srv, const tia__request *req, int *status, char **body,
+                        size_t *body_len);
+
+/*
+ * Percent-decodes s in place (the path and query arguments of every request),
+ * except %00, which stays encoded; returns the new length.
+ */
+size_t tia__unescape(char *s);
 
 /* The store for this request, borrowed from the pool; NULL after answering 503. */
 tia_store *tia__store(tia__call *c);

@@ -143,7 +143,7 @@ int tia__authenticate(tia__call *c)
     const tia_server_config *cfg = &c->api->cfg;
     if (cfg->auth == TIA_AUTH_OFF)
         return 0;
-    const char *h = MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND, "Authorization");
+    const char *h = tia__value(c, MHD_HEADER_KIND, "Authorization");
     const char *token = NULL;
     /*
      * A browser's EventSource cannot send headers: the events stream (only it)

@@ -601,7 +601,7 @@ static void stream_free(void *cls)
 /* Last-Event-ID (header, or ?last_event_id=): 0 absent, 1 given, -1 malformed. */
 static int last_event_id(tia__call *c, uint64_t *out)
 {
-    const char *v = MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND, "Last-Event-ID");
+    const char *v = tia__value(c, MHD_HEADER_KIND, "Last-Event-ID");
     if (v == NULL || *v == '\0')
         v = tia__query(c, "last_event_id");
     if (v == NULL || *v == '\0')

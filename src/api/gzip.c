@@ -43,7 +43,7 @@ done:
 
 int tia__accepts_gzip(tia__call *c)
 {
-    const char *h = MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND, "Accept-Encoding");
+    const char *h = tia__value(c, MHD_HEADER_KIND, "Accept-Encoding");
     if (h == NULL)
         return 0;
     for (const char *p = h; *p;) {

@@ -15,7 +15,7 @@
 
 const char *tia__query(tia__call *c, const char *name)
 {
-    return MHD_lookup_connection_value(c->conn, MHD_GET_ARGUMENT_KIND, name);
+    return tia__value(c, MHD_GET_ARGUMENT_KIND, name);
 }
 
 static int parse_u64(const char *s, uint64_t *out)

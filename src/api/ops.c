@@ -4,7 +4,8 @@
  * and /api/v1/openapi.json.
  *
  * /metrics is the text format 0.0.4: the request counters of prom.c, the
- * server's gauges (in flight, uptime, database pool), and what the database
+ * server's gauges (in flight, uptime, database pool, reads by the connection that
+ * served them when there is a read replica), and what the database
  * says per agent (tasks by status, queue depth, tokens and cost with the
  * agent's model) through tia_stats_totals. A scrape must answer even when the
  * database cannot: it waits at most a second for a connection, and then
@@ -19,7 +20,11 @@
 
 #define METRICS_DB_WAIT_MS 1000
 
-/* GET /health: 200 {"status": "ok"} when a query succeeds, else 503. */
+/*
+ * GET /health: 200 {"status": "ok"} when a query on the primary succeeds, else
+ * 503. With a read replica, "replica" tells its state and the routed reads so far
+ * (a replica down is not unhealthy: the primary answers its reads).
+ */
 static void health(tia__call *c)
 {
     tia_store *s = tia__store(c);
@@ -28,15 +33,25 @@ static void health(tia__call *c)
     struct tia_agent_list l = {0};
     tia_error err = {0};
     tia_agent_status active = TIA_AGENT_ACTIVE;
+    tia_store_read_primary(s, 1); /* the primary's health, not the replica's */
     int rc = tia_agent_list(s, &active, &l, &err);
     tia_agent_list_free(&l);
     if (rc != 0) {
         tia__fail(c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "database: %s", err.message);
         return;
     }
-    tia__reply(c, MHD_HTTP_OK,
-               json_pack("{s:s,s:s}", "status", "ok", "database",
-                         tia_backend_name(tia__pool_backend(c->api->pool))));
+    json_t *o = json_pack("{s:s,s:s}", "status", "ok", "database",
+                          tia_backend_name(tia__pool_backend(c->api->pool)));
+    tia_replica_status rs;
+    tia__pool_replica_status(c->api->pool, &rs);
+    if (o != NULL && rs.state != TIA_REPLICA_NONE)
+        json_object_set_new(
+            o, "replica",
+            json_pack("{s:s,s:I,s:{s:I,s:I},s:I}", "state", tia_replica_state_name(rs.state),
+                      "lag_ms", (json_int_t)rs.lag_ms, "reads", "replica",
+                      (json_int_t)rs.reads_replica, "primary", (json_int_t)rs.reads_primary,
+                      "fallbacks", (json_int_t)rs.fallbacks));
+    tia__reply(c, MHD_HTTP_OK, o);
 }
 
 /* GET /ready: 200 unless shutting down. */
@@ -150,6 +165,9 @@ static void metrics(tia__call *c)
            "Requests that found no pool connection free in time.");
     fprintf(f, "tokyoia_db_pool_timeouts_total %llu\n",
             (unsigned long long)tia__pool_timeouts(api->pool));
+    tia_replica_status rs;
+    tia__pool_replica_status(api->pool, &rs);
+    tia__prom_write_replica(f, &rs);
 
     if (c->store == NULL) {
         int wait =

@@ -5,6 +5,12 @@
  * is answered 503 rather than queued without bound. Every connection is opened
  * at start, so that a database that cannot be reached fails the start, not the
  * first requests.
+ *
+ * With a read replica each store has its own replica connection and its own view
+ * of the replica's health; the pool gathers what they report into one warning
+ * per change (not one per connection) and sums their read counters for /metrics
+ * and /health. A store given back is unpinned, so that the next request's reads
+ * may go to the replica again.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -24,16 +30,67 @@ struct tia__pool {
     atomic_ullong timeouts;
     tia_backend backend;
     char *url;
+    /* the replica, as the stores report it (under warn_lock) */
+    pthread_mutex_t warn_lock;
+    FILE *warnings;
+    int retry_ms;
+    tia_replica_state said; /* the last state reported by any store */
+    tia_time_us said_at[4]; /* when each state was last written out */
 };
 
-int tia__pool_open(const char *url, int size, tia__pool **out, tia_error *err)
+static tia_time_us mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (tia_time_us)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/*
+ * The stores' log hook. A change is written when the pool's view changes, and a
+ * state at most once per retry interval, so that N connections finding the same
+ * outage, or a replica that flaps, make one line and not N or one per request.
+ * The first "up" of each store is no news.
+ */
+static void replica_log(void *arg, tia_replica_state from, tia_replica_state st,
+                        const char *message)
+{
+    tia__pool *p = arg;
+    (void)from; /* the pool's own view decides: stores change on their own schedules */
+    pthread_mutex_lock(&p->warn_lock);
+    tia_replica_state before = p->said;
+    p->said = st;
+    tia_time_us now = mono_us();
+    int news = st != before && !(st == TIA_REPLICA_UP && before == TIA_REPLICA_NONE);
+    if (news && p->said_at[st] != 0 && now - p->said_at[st] < (tia_time_us)p->retry_ms * 1000)
+        news = 0;
+    if (news && p->warnings != NULL) {
+        p->said_at[st] = now;
+        fprintf(p->warnings, "tokyoia: %s: %s\n", st == TIA_REPLICA_UP ? "note" : "warning",
+                message);
+        fflush(p->warnings);
+    }
+    pthread_mutex_unlock(&p->warn_lock);
+}
+
+int tia__pool_open(const tia_server_config *cfg, tia__pool **out, tia_error *err)
 {
     int rc = 0;
+    int size = cfg->db_pool;
+    const char *url = tia_store_default_url(cfg->db_url);
     tia__pool *p = calloc(1, sizeof *p);
     *out = NULL;
     if (p == NULL)
         return tia_error_set(err, TIA_ENOMEM, "out of memory");
     pthread_mutex_init(&p->lock, NULL);
+    pthread_mutex_init(&p->warn_lock, NULL);
+    p->warnings = cfg->warnings;
+    p->retry_ms = cfg->replica_retry_ms > 0 ? cfg->replica_retry_ms : 30000;
+    tia_store_options so = {0};
+    so.read_url = tia_store_default_read_url(cfg->db_read_url);
+    so.max_replica_lag_ms = cfg->max_replica_lag_ms;
+    so.replica_retry_ms = cfg->replica_retry_ms;
+    so.log = replica_log;
+    so.log_arg = p;
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -47,7 +104,7 @@ int tia__pool_open(const char *url, int size, tia__pool **out, tia_error *err)
         goto done;
     }
     for (int i = 0; i < size; i++) {
-        if ((rc = tia_store_open(url, NULL, &p->all[i], err)) != 0)
+        if ((rc = tia_store_open(url, &so, &p->all[i], err)) != 0)
             goto done;
         p->idle[p->n_idle++] = p->all[i];
         p->size++;
@@ -88,6 +145,7 @@ void tia__pool_release(tia__pool *p, tia_store *s)
 {
     if (s == NULL)
         return;
+    tia_store_read_primary(s, 0); /* the next request has written nothing yet */
     pthread_mutex_lock(&p->lock);
     p->idle[p->n_idle++] = s;
     pthread_cond_signal(&p->freed);
@@ -122,6 +180,29 @@ const char *tia__pool_url(const tia__pool *p)
     return p->url;
 }
 
+void tia__pool_replica_status(tia__pool *p, tia_replica_status *out)
+{
+    memset(out, 0, sizeof *out);
+    out->lag_ms = -1;
+    for (int i = 0; i < p->size; i++) {
+        tia_replica_status one;
+        tia_store_replica_status(p->all[i], &one); /* atomics: the store may be in use */
+        out->reads_replica += one.reads_replica;
+        out->reads_primary += one.reads_primary;
+        out->fallbacks += one.fallbacks;
+        if (one.lag_ms > out->lag_ms)
+            out->lag_ms = one.lag_ms;
+        if (one.state != TIA_REPLICA_NONE && out->state == TIA_REPLICA_NONE)
+            out->state = TIA_REPLICA_UP;
+    }
+    if (out->state != TIA_REPLICA_NONE) {
+        pthread_mutex_lock(&p->warn_lock);
+        if (p->said != TIA_REPLICA_NONE)
+            out->state = p->said;
+        pthread_mutex_unlock(&p->warn_lock);
+    }
+}
+
 void tia__pool_close(tia__pool *p)
 {
     if (p == NULL)
@@ -133,5 +214,6 @@ void tia__pool_close(tia__pool *p)
     free(p->url);
     pthread_cond_destroy(&p->freed);
     pthread_mutex_destroy(&p->lock);
+    pthread_mutex_destroy(&p->warn_lock);
     free(p);
 }

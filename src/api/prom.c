@@ -11,6 +11,9 @@
  * per route and bucket, about 4 KiB per route, mostly untouched pages.
  * Requests that matched no route (404, 405, a malformed path) share one row.
  * Event streams are counted but not timed: their duration is the client's.
+ *
+ * The read replica's families (tia__prom_write_replica) come from the pool's
+ * sums, which the stores keep as atomics of their own.
  */
 #include <stdatomic.h>
 #include <stdio.h>
@@ -165,5 +168,36 @@ void tia__prom_write(tia__prom *p, FILE *f)
         fputs("tokyoia_http_request_duration_seconds_count", f);
         put_route(f, routes, n, row);
         fprintf(f, "} %llu\n", (unsigned long long)total);
+    }
+}
+
+void tia__prom_write_replica(FILE *f, const tia_replica_status *st)
+{
+    if (st->state == TIA_REPLICA_NONE)
+        return; /* no read replica: every read is the primary's, nothing to tell apart */
+    fputs("# HELP tokyoia_db_reads_total Routed reads (lists, statistics, series) by the "
+          "connection that answered them: the read replica or the primary.\n"
+          "# TYPE tokyoia_db_reads_total counter\n",
+          f);
+    fprintf(f, "tokyoia_db_reads_total{target=\"primary\"} %llu\n",
+            (unsigned long long)st->reads_primary);
+    fprintf(f, "tokyoia_db_reads_total{target=\"replica\"} %llu\n",
+            (unsigned long long)st->reads_replica);
+    fputs("# HELP tokyoia_db_replica_fallbacks_total Reads that failed on the read replica "
+          "and were answered by the primary.\n"
+          "# TYPE tokyoia_db_replica_fallbacks_total counter\n",
+          f);
+    fprintf(f, "tokyoia_db_replica_fallbacks_total %llu\n", (unsigned long long)st->fallbacks);
+    fputs("# HELP tokyoia_db_replica_up 1 when routed reads go to the read replica, 0 when it "
+          "is down or lagging.\n"
+          "# TYPE tokyoia_db_replica_up gauge\n",
+          f);
+    fprintf(f, "tokyoia_db_replica_up %d\n", st->state == TIA_REPLICA_UP);
+    if (st->lag_ms >= 0) {
+        fputs("# HELP tokyoia_db_replica_lag_seconds How far the read replica was behind the "
+              "primary at its last check.\n"
+              "# TYPE tokyoia_db_replica_lag_seconds gauge\n",
+              f);
+        fprintf(f, "tokyoia_db_replica_lag_seconds %.3f\n", (double)st->lag_ms / 1000.0);
     }
 }

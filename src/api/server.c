@@ -5,6 +5,10 @@
  * with a request id, and writes the access log and the Prometheus counters when
  * the request completes. Shutdown is graceful: stop listening, end event
  * streams, wait for in-flight requests, then close everything.
+ *
+ * The same steps serve in-process requests (tia__server_request, no
+ * libmicrohttpd, no socket), so that the fuzz targets drive the real path:
+ * only reading the request from the connection and queueing the answer differ.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -20,6 +24,7 @@
 
 #include "api/api.h"
 #include "core/uuid.h"
+#include "core/validate.h"
 
 #define DEFAULT_THREADS 4
 #define DEFAULT_BODY (1024 * 1024)
@@ -59,6 +64,20 @@ tia_store *tia__store(tia__call *c)
     return c->store;
 }
 
+const char *tia__value(tia__call *c, enum MHD_ValueKind kind, const char *name)
+{
+    if (c->conn)
+        return MHD_lookup_connection_value(c->conn, kind, name);
+    if (kind != MHD_HEADER_KIND && kind != MHD_GET_ARGUMENT_KIND)
+        return NULL;
+    const tia__kv *kv = kind == MHD_HEADER_KIND ? c->req->headers : c->req->query;
+    size_t n = kind == MHD_HEADER_KIND ? c->req->n_headers : c->req->n_query;
+    for (size_t i = 0; i < n; i++)
+        if (strcasecmp(kv[i].key, name) == 0)
+            return kv[i].value;
+    return NULL;
+}
+
 void tia__reply(tia__call *c, int status, json_t *body)
 {
     if (c->answered) {
@@ -70,6 +89,25 @@ void tia__reply(tia__call *c, int status, json_t *body)
     c->reply = body;
 }
 
+/*
+ * Replaces each byte that does not start a valid UTF-8 character with '?'. An
+ * error message quotes the request (a path, a member name) and may be cut in
+ * the middle of a character; jansson refuses such text, and the answer would
+ * have had no body at all.
+ */
+static void utf8_clean(char *s)
+{
+    for (size_t i = 0; s[i];) {
+        unsigned char b = (unsigned char)s[i];
+        size_t n = b < 0x80 ? 1 : b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : 2;
+        if (strnlen(s + i, n) == n && tia__utf8_chars(s + i, n) == 1) {
+            i += n;
+        } else {
+            s[i++] = '?';
+        }
+    }
+}
+
 void tia__fail(tia__call *c, int status, const char *code, const char *fmt, ...)
 {
     if (c->answered)
@@ -78,6 +116,7 @@ void tia__fail(tia__call *c, int status, const char *code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(c->err_msg, sizeof c->err_msg, fmt, ap);
     va_end(ap);
+    utf8_clean(c->err_msg);
     snprintf(c->err_code, sizeof c->err_code, "%s", code);
     json_t *body;
     /* The original API's paths answer in its shape, even when no route matched. */
@@ -184,7 +223,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 
 static int content_type_json(tia__call *c)
 {
-    const char *ct = MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND, "Content-Type");
+    const char *ct = tia__value(c, MHD_HEADER_KIND, "Content-Type");
     /* The original clients may send none, or curl's form type; /api/v1 asks for JSON. */
     if (c->route->flags & TIA__R_COMPAT)
         return 1;
@@ -262,30 +301,38 @@ static void add_headers(tia__call *c, struct MHD_Response *r)
         MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"tokyoia\"");
 }
 
+/* The JSON answer as text (malloc'd; NULL when there is none), ending in a newline. */
+static char *reply_text(tia__call *c, size_t *len)
+{
+    char *text = NULL;
+    *len = 0;
+    if (c->reply == NULL)
+        return NULL;
+    text = json_dumps(c->reply, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
+    if (text == NULL) {
+        c->status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+        text = strdup("{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}");
+    }
+    *len = text ? strlen(text) : 0;
+    if (text && *len > 0) {
+        /* A newline ends the document, for curl users. */
+        char *t2 = realloc(text, *len + 2);
+        if (t2) {
+            text = t2;
+            text[(*len)++] = '\n';
+            text[*len] = '\0';
+        }
+    }
+    return text;
+}
+
 static enum MHD_Result send_answer(tia__call *c)
 {
     struct MHD_Response *r = c->response;
     c->response = NULL;
     if (r == NULL) {
-        char *text = NULL;
-        size_t len = 0;
-        if (c->reply) {
-            text = json_dumps(c->reply, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
-            if (text == NULL) {
-                c->status = MHD_HTTP_INTERNAL_SERVER_ERROR;
-                text = strdup("{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}");
-            }
-            len = text ? strlen(text) : 0;
-            if (text && len > 0 && len + 1 > 0) {
-                /* A newline ends the document, for curl users. */
-                char *t2 = realloc(text, len + 2);
-                if (t2) {
-                    text = t2;
-                    text[len++] = '\n';
-                    text[len] = '\0';
-                }
-            }
-        }
+        size_t len;
+        char *text = reply_text(c, &len);
         char *zipped = NULL;
         size_t zlen = 0;
         if (len > GZIP_MIN && tia__accepts_gzip(c) && tia__gzip(text, len, 1, &zipped, &zlen) == 0) {
@@ -318,8 +365,11 @@ static void setup(tia__call *c, const char *url, const char *method)
     tia__api *api = c->api;
     c->method = method;
     c->path = url;
-    client_ip(c->conn, c->client_ip, sizeof c->client_ip);
-    const char *rid = MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND, "X-Request-Id");
+    if (c->conn)
+        client_ip(c->conn, c->client_ip, sizeof c->client_ip);
+    else
+        snprintf(c->client_ip, sizeof c->client_ip, "127.0.0.1"); /* in-process: local */
+    const char *rid = tia__value(c, MHD_HEADER_KIND, "X-Request-Id");
     if (rid && valid_request_id(rid)) {
         snprintf(c->request_id, sizeof c->request_id, "%s", rid);
     } else {
@@ -354,6 +404,34 @@ static size_t discard_budget(const tia__api *api)
 {
     size_t b = api->cfg.max_body * 8;
     return b < 8 * 1024 * 1024 ? 8 * 1024 * 1024 : b;
+}
+
+/* Adds n bytes of the body (dropped once over the limit); -1 when out of memory. */
+static int body_append(tia__call *c, const char *data, size_t n)
+{
+    if (c->answered || c->too_large)
+        return 0;
+    if (c->raw_len + n > c->api->cfg.max_body) {
+        c->too_large = 1;
+        free(c->raw);
+        c->raw = NULL;
+        c->raw_len = c->raw_cap = 0;
+        return 0;
+    }
+    if (c->raw_len + n + 1 > c->raw_cap) {
+        size_t cap = c->raw_cap ? c->raw_cap : 4096;
+        while (cap < c->raw_len + n + 1)
+            cap *= 2;
+        char *p = realloc(c->raw, cap);
+        if (p == NULL)
+            return -1;
+        c->raw = p;
+        c->raw_cap = cap;
+    }
+    memcpy(c->raw + c->raw_len, data, n);
+    c->raw_len += n;
+    c->raw[c->raw_len] = '\0';
+    return 0;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -391,29 +469,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (*upload_size > 0) {
         size_t n = *upload_size;
         *upload_size = 0;
-        if (c->answered || c->too_large)
-            return MHD_YES;
-        if (c->raw_len + n > c->api->cfg.max_body) {
-            c->too_large = 1;
-            free(c->raw);
-            c->raw = NULL;
-            c->raw_len = c->raw_cap = 0;
-            return MHD_YES;
-        }
-        if (c->raw_len + n + 1 > c->raw_cap) {
-            size_t cap = c->raw_cap ? c->raw_cap : 4096;
-            while (cap < c->raw_len + n + 1)
-                cap *= 2;
-            char *p = realloc(c->raw, cap);
-            if (p == NULL)
-                return MHD_NO;
-            c->raw = p;
-            c->raw_cap = cap;
-        }
-        memcpy(c->raw + c->raw_len, upload_data, n);
-        c->raw_len += n;
-        c->raw[c->raw_len] = '\0';
-        return MHD_YES;
+        return body_append(c, upload_data, n) == 0 ? MHD_YES : MHD_NO;
     }
     if (c->answered)
         return MHD_YES; /* already queued */
@@ -452,16 +508,9 @@ static void access_log(tia_server *srv, tia__call *c, int64_t dur_us)
     free(line);
 }
 
-static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
-                         enum MHD_RequestTerminationCode toe)
+/* The end of a request: counters, access log, and c is freed. */
+static void call_end(tia_server *srv, tia__call *c)
 {
-    (void)conn;
-    (void)toe;
-    tia_server *srv = cls;
-    tia__call *c = *con_cls;
-    if (c == NULL)
-        return;
-    *con_cls = NULL;
     int64_t dur = mono_us() - c->t0;
     if (c->method) {
         if (c->status == 0)
@@ -481,14 +530,60 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     free(c);
 }
 
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)conn;
+    (void)toe;
+    tia__call *c = *con_cls;
+    if (c == NULL)
+        return;
+    *con_cls = NULL;
+    call_end(cls, c);
+}
+
+int tia__server_request(tia_server *srv, const tia__request *req, int *status, char **body,
+                        size_t *body_len)
+{
+    tia__api *api = &srv->api;
+    *status = 0;
+    *body = NULL;
+    *body_len = 0;
+    tia__call *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return TIA_ENOMEM;
+    c->api = api;
+    c->req = req;
+    c->t0 = mono_us();
+    c->route_id = SIZE_MAX;
+    atomic_fetch_add(&api->in_flight, 1);
+    /* What on_request does, with the body at hand instead of in pieces. */
+    setup(c, req->path, req->method);
+    if (!c->answered && req->body_len > api->cfg.max_body)
+        tia__fail(c, MHD_HTTP_CONTENT_TOO_LARGE, "payload_too_large",
+                  "the request body is larger than %zu bytes", api->cfg.max_body);
+    int rc = 0;
+    if (!c->answered && req->body_len > 0 && body_append(c, req->body, req->body_len) != 0)
+        rc = TIA_ENOMEM;
+    if (rc == 0 && !c->answered)
+        dispatch(c);
+    if (c->store) {
+        tia__pool_release(api->pool, c->store);
+        c->store = NULL;
+    }
+    if (rc == 0 && c->response == NULL)
+        *body = reply_text(c, body_len);
+    *status = c->status;
+    call_end(srv, c);
+    return rc;
+}
+
 /*
  * Percent-decoding of the path and arguments, except %00: a NUL would cut the
  * text short, so it is left encoded (and refused later as an invalid value).
  */
-static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
+size_t tia__unescape(char *s)
 {
-    (void)cls;
-    (void)conn;
     char *w = s;
     for (const char *r = s; *r;) {
         int hi, lo;
@@ -508,6 +603,13 @@ static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
     }
     *w = '\0';
     return (size_t)(w - s);
+}
+
+static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+    (void)cls;
+    (void)conn;
+    return tia__unescape(s);
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -601,7 +703,7 @@ static int bind_addr(const tia_server_config *cfg, struct sockaddr_storage *ss, 
                          cfg->listen_host);
 }
 
-int tia_server_start(const tia_server_config *cfg_in, tia_server **out, tia_error *err)
+int tia__server_open(const tia_server_config *cfg_in, tia_server **out, tia_error *err)
 {
     tia_server *srv = NULL;
     int rc;
@@ -616,8 +718,7 @@ int tia_server_start(const tia_server_config *cfg_in, tia_server **out, tia_erro
     if ((rc = apply_defaults(&api->cfg, err)) != 0)
         goto done;
     tia__routes(&n_routes);
-    if ((rc = tia__pool_open(tia_store_default_url(api->cfg.db_url), api->cfg.db_pool, &api->pool,
-                             err)) != 0)
+    if ((rc = tia__pool_open(&api->cfg, &api->pool, err)) != 0)
         goto done;
     if ((rc = check_schema(api->pool, api->cfg.migrate, err)) != 0)
         goto done;
@@ -629,7 +730,28 @@ int tia_server_start(const tia_server_config *cfg_in, tia_server **out, tia_erro
     if ((rc = tia__hub_start(api, &api->hub, err)) != 0)
         goto done;
     api->started_at = tia_now_us();
+    *out = srv;
+    srv = NULL;
+done:
+    if (srv) {
+        tia__hub_stop(srv->api.hub);
+        tia__prom_free(srv->api.prom);
+        tia__limiter_free(srv->api.limiter);
+        tia__pool_close(srv->api.pool);
+        pthread_mutex_destroy(&srv->log_lock);
+        free(srv);
+    }
+    return rc;
+}
 
+int tia_server_start(const tia_server_config *cfg, tia_server **out, tia_error *err)
+{
+    tia_server *srv = NULL;
+    int rc = tia__server_open(cfg, &srv, err);
+    *out = NULL;
+    if (rc != 0)
+        return rc;
+    tia__api *api = &srv->api;
     struct sockaddr_storage ss;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
                      MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
@@ -654,14 +776,8 @@ int tia_server_start(const tia_server_config *cfg_in, tia_server **out, tia_erro
     *out = srv;
     srv = NULL;
 done:
-    if (srv) {
-        tia__hub_stop(srv->api.hub);
-        tia__prom_free(srv->api.prom);
-        tia__limiter_free(srv->api.limiter);
-        tia__pool_close(srv->api.pool);
-        pthread_mutex_destroy(&srv->log_lock);
-        free(srv);
-    }
+    if (srv)
+        tia_server_shutdown(srv);
     return rc;
 }
 
@@ -676,7 +792,7 @@ int tia_server_shutdown(tia_server *srv)
         return 0;
     tia__api *api = &srv->api;
     atomic_store(&api->stopping, 1);
-    MHD_socket lfd = MHD_quiesce_daemon(api->daemon);
+    MHD_socket lfd = api->daemon ? MHD_quiesce_daemon(api->daemon) : MHD_INVALID_SOCKET;
     if (lfd != MHD_INVALID_SOCKET)
         close(lfd);
     tia__hub_stop(api->hub);
@@ -687,7 +803,8 @@ int tia_server_shutdown(tia_server *srv)
         nanosleep(&ts, NULL);
     }
     int left = atomic_load(&api->in_flight);
-    MHD_stop_daemon(api->daemon);
+    if (api->daemon)
+        MHD_stop_daemon(api->daemon);
     tia__prom_free(api->prom);
     tia__limiter_free(api->limiter);
     tia__pool_close(api->pool);

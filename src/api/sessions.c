@@ -86,7 +86,7 @@ static int device_info(tia__call *c, char **out)
         }
         return tia__body_json_text(c, "device_info", out);
     }
-    const char *ua = MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND, "User-Agent");
+    const char *ua = tia__value(c, MHD_HEADER_KIND, "User-Agent");
     if (ua == NULL)
         return 0;
     /* json_string refuses invalid UTF-8: such a User-Agent is simply not recorded. */

@@ -218,7 +218,7 @@ int tia__task_spec_parse(tia__call *c, json_t *obj, const char *where, const cha
 /* The Idempotency-Key header or the body's idempotency_key (they must agree). */
 int tia__idempotency_key(tia__call *c, const char **out)
 {
-    const char *h = MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND, "Idempotency-Key");
+    const char *h = tia__value(c, MHD_HEADER_KIND, "Idempotency-Key");
     const char *b = NULL;
     if (c->body && tia__body_str(c, "idempotency_key", 0, &b) != 0)
         return -1;

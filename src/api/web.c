@@ -76,7 +76,7 @@ static void gzip_once(size_t i)
 /* 1 when If-None-Match names etag (or is "*"). */
 static int etag_matches(tia__call *c, const char *etag)
 {
-    const char *h = MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND, "If-None-Match");
+    const char *h = tia__value(c, MHD_HEADER_KIND, "If-None-Match");
     if (h == NULL)
         return 0;
     if (strcmp(h, "*") == 0)

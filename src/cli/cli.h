@@ -23,6 +23,9 @@
 typedef struct tia_cli_opts {
     const char *db_url; /* --db, or NULL for DATABASE_URL / ./tokyoia.db */
     int json;           /* --json */
+    const char *read_url;      /* --read-url, or NULL for DATABASE_READ_URL / none */
+    int64_t max_replica_lag;   /* --max-replica-lag in microseconds; 0: the default */
+    int64_t replica_retry;     /* --replica-retry in microseconds; 0: the default */
 } tia_cli_opts;
 
 /* Exit codes, documented in `tokyoia --help`. */

@@ -96,6 +96,26 @@ static void remove_sqlite_files(const char *path)
     }
 }
 
+/*
+ * The store's replica hook for a command: a warning on stderr when the replica
+ * is down or lagging (the command still answers, from the primary), and a note
+ * when it comes back after one; its first "up" is no news.
+ */
+static void replica_log(void *arg, tia_replica_state from, tia_replica_state to,
+                        const char *message)
+{
+    (void)arg;
+    if (to == TIA_REPLICA_UP && from == TIA_REPLICA_NONE)
+        return;
+    fprintf(stderr, "tokyoia: %s: %s\n", to == TIA_REPLICA_UP ? "note" : "warning", message);
+}
+
+/* ms of a CLI duration (microseconds), 0 for "the default". */
+static int to_ms(int64_t us)
+{
+    return (int)(us / 1000);
+}
+
 int tia_cli_open(const tia_cli_opts *opts, int require_migrated, tia_store **out)
 {
     tia_error err = {0};
@@ -104,7 +124,12 @@ int tia_cli_open(const tia_cli_opts *opts, int require_migrated, tia_store **out
     struct stat sb;
     int existed = stat(sqlite_path(url), &sb) == 0;
     *out = NULL;
-    int rc = tia_store_open(url, NULL, &s, &err);
+    tia_store_options so = {0};
+    so.read_url = tia_store_default_read_url(opts->read_url);
+    so.max_replica_lag_ms = to_ms(opts->max_replica_lag);
+    so.replica_retry_ms = to_ms(opts->replica_retry);
+    so.log = replica_log;
+    int rc = tia_store_open(url, &so, &s, &err);
     if (rc == 0 && require_migrated)
         rc = check_migrated(s, &err);
     if (rc != 0) {

@@ -1,6 +1,7 @@
 /*
- * The tokyoia command: takes the global options (--db, --json) out of argv
- * wherever they appear, then hands the rest to the command group named first.
+ * The tokyoia command: takes the global options (--db, --read-url, --json...) out
+ * of argv wherever they appear, then hands the rest to the command group named
+ * first.
  * Exit codes are those of cli.h, listed by `tokyoia --help`.
  */
 #include <stdio.h>
@@ -13,6 +14,11 @@
 #define TIA_VERSION "0.0.0-unknown"
 #endif
 #endif
+
+/* src/cli/maintain.c (declared here: cli.h is not part of that change). */
+int tia_cli_maintain(int argc, char **argv, const tia_cli_opts *opts);
+
+int tia_cli_archive(int argc, char **argv, const tia_cli_opts *opts); /* archive.c */
 
 typedef struct group {
     const char *name;
@@ -40,11 +46,15 @@ static const group groups[] = {
     {"generate", "generate bench data", tia_cli_generate},
     {"backup", "write a consistent backup of the database to a file", tia_cli_backup},
     {"restore", "restore a backup into an empty database (--force: any)", tia_cli_restore},
+    {"archive", "move old finished workflows out of the hot tables; 'archive show ID'",
+     tia_cli_archive},
+    {"maintain", "metric partitions, rollups and retention; expire and purge sessions",
+     tia_cli_maintain},
 };
 
 static void print_help(void)
 {
-    printf("Usage: tokyoia [--db URL] [--json] <command> [options]\n\n"
+    printf("Usage: tokyoia [--db URL] [--read-url URL] [--json] <command> [options]\n\n"
            "Tokyo-IA agent orchestration: agents, workflows, tasks and their metrics in\n"
            "PostgreSQL or SQLite.\n\nCommands:\n");
     for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++)
@@ -52,6 +62,13 @@ static void print_help(void)
     printf("\nGlobal options (before or after the command):\n"
            "  --db URL      postgres://..., 'host=... dbname=...' or a SQLite file path\n"
            "                (default: $DATABASE_URL, else ./tokyoia.db)\n"
+           "  --read-url URL\n"
+           "                a PostgreSQL read replica for lists, statistics and series\n"
+           "                (default: $DATABASE_READ_URL, else none; docs/operations.md)\n"
+           "  --max-replica-lag DURATION\n"
+           "                use the replica only while this close behind (default 10s)\n"
+           "  --replica-retry DURATION\n"
+           "                try a replica that is down again after this (default 30s)\n"
            "  --json        print one JSON document instead of a table\n"
            "  --help        show help (also after any command)\n"
            "  --version     print the version\n"
@@ -72,24 +89,62 @@ static void print_help(void)
            TIA_EXIT_CONFLICT, TIA_EXIT_AUTH, TIA_EXIT_UNAVAIL, TIA_EXIT_SCHEMA);
 }
 
+/* The global options that take a value. */
+static const char *const valued[] = {"--db", "--read-url", "--max-replica-lag", "--replica-retry"};
+#define N_VALUED (sizeof valued / sizeof valued[0])
+
+/* Stores the value of valued[k] into opts; -1, or an exit code for a bad value. */
+static int set_global(size_t k, const char *v, tia_cli_opts *opts)
+{
+    if (k == 0) {
+        opts->db_url = v;
+    } else if (k == 1) {
+        opts->read_url = v;
+    } else {
+        int64_t us = 0;
+        /* Whole milliseconds, at most a day: what the store's options hold. */
+        if (tia_duration_parse(v, &us) != 0 || us < 1000 || us > (int64_t)86400 * 1000000) {
+            fprintf(stderr,
+                    "tokyoia: %s: '%s' is not a duration from 1ms to 1d such as 10s or 500ms "
+                    "(see 'tokyoia --help')\n",
+                    valued[k], v);
+            return TIA_EXIT_USAGE;
+        }
+        *(k == 2 ? &opts->max_replica_lag : &opts->replica_retry) = us;
+    }
+    return -1;
+}
+
 /*
- * Removes --db URL, --db=URL and --json from argv (up to a "--"), filling opts.
- * Returns -1, or an exit code for a --db without its value.
+ * Removes the global options (--json, and --db, --read-url, --max-replica-lag,
+ * --replica-retry with their values, as "--opt V" or "--opt=V") from argv up to
+ * a "--", filling opts. Returns -1, or an exit code for a missing or bad value.
  */
 static int take_globals(int *argc, char **argv, tia_cli_opts *opts)
 {
     int out = 1, i = 1;
     for (; i < *argc && strcmp(argv[i], "--") != 0; i++) {
+        size_t k = 0, len = 0;
+        for (; k < N_VALUED; k++) {
+            len = strlen(valued[k]);
+            if (strncmp(argv[i], valued[k], len) == 0 &&
+                (argv[i][len] == '\0' || argv[i][len] == '='))
+                break;
+        }
         if (strcmp(argv[i], "--json") == 0) {
             opts->json = 1;
-        } else if (strncmp(argv[i], "--db=", 5) == 0) {
-            opts->db_url = argv[i] + 5;
-        } else if (strcmp(argv[i], "--db") == 0) {
-            if (i + 1 >= *argc) {
-                fputs("tokyoia: option --db needs a value (see 'tokyoia --help')\n", stderr);
+        } else if (k < N_VALUED) {
+            const char *v = argv[i][len] == '=' ? argv[i] + len + 1 : NULL;
+            if (v == NULL && i + 1 >= *argc) {
+                fprintf(stderr, "tokyoia: option %s needs a value (see 'tokyoia --help')\n",
+                        valued[k]);
                 return TIA_EXIT_USAGE;
             }
-            opts->db_url = argv[++i];
+            if (v == NULL)
+                v = argv[++i];
+            int rc = set_global(k, v, opts);
+            if (rc >= 0)
+                return rc;
         } else {
             argv[out++] = argv[i];
         }
@@ -103,7 +158,7 @@ static int take_globals(int *argc, char **argv, tia_cli_opts *opts)
 
 int main(int argc, char **argv)
 {
-    tia_cli_opts opts = {NULL, 0};
+    tia_cli_opts opts = {0};
     int rc = take_globals(&argc, argv, &opts);
     if (rc >= 0)
         return rc;

@@ -1,10 +1,10 @@
 /*
  * `tokyoia serve`: the Registry API (include/tokyoia/server.h) as a process.
- * Flags and the environment (PORT, DATABASE_URL) become a tia_server_config;
- * the process then waits for SIGTERM or SIGINT with sigwait, having blocked them
- * before the server's threads started so that only this thread receives them,
- * and shuts the server down gracefully: it exits 0 when every in-flight request
- * finished within the grace period, 1 otherwise.
+ * Flags and the environment (PORT, DATABASE_URL, DATABASE_READ_URL) become a
+ * tia_server_config; the process then waits for SIGTERM or SIGINT with sigwait,
+ * having blocked them before the server's threads started so that only this
+ * thread receives them, and shuts the server down gracefully: it exits 0 when
+ * every in-flight request finished within the grace period, 1 otherwise.
  */
 #include <limits.h>
 #include <pthread.h>
@@ -88,6 +88,10 @@ static int build_config(serve_args *a, const tia_cli_opts *opts, tia_server_conf
         snprintf(host, host_len, "127.0.0.1");
     memset(cfg, 0, sizeof *cfg);
     cfg->db_url = opts->db_url;
+    cfg->db_read_url = opts->read_url; /* NULL: $DATABASE_READ_URL or none */
+    cfg->max_replica_lag_ms = to_int(opts->max_replica_lag / 1000);
+    cfg->replica_retry_ms = to_int(opts->replica_retry / 1000);
+    cfg->warnings = stderr;
     cfg->listen_host = host;
     cfg->port = port;
     cfg->threads = to_int(a->threads);

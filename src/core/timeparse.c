@@ -9,6 +9,10 @@
 #include <tokyoia/error.h>
 #include <tokyoia/types.h>
 
+/* 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z in seconds since the epoch. */
+#define FIRST_S INT64_C(-62135596800)
+#define LAST_S INT64_C(253402300799)
+
 /* Reads exactly n digits at *p. */
 static int digits(const char **p, int n, int *out)
 {
@@ -81,7 +85,13 @@ int tia_time_parse(const char *text, tia_time_us *out)
         return TIA_EINVAL;
     tm.tm_year -= 1900;
     tm.tm_mon -= 1;
-    time_t t = timegm(&tm);
-    *out = ((int64_t)t - off) * 1000000 + us;
+    int64_t sec = (int64_t)timegm(&tm) - off;
+    /*
+     * RFC 3339 writes four-digit years: a time an offset pushes out of years
+     * 0001..9999 could not be written back (tia_time_format) as one we read.
+     */
+    if (sec < FIRST_S || sec > LAST_S)
+        return TIA_EINVAL;
+    *out = sec * 1000000 + us;
     return 0;
 }

@@ -90,9 +90,9 @@ void tia_time_format(tia_time_us t, char *buf, size_t len)
     }
     struct tm tm;
     gmtime_r(&sec, &tm);
-    char date[24];
-    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf, len, "%s.%06" PRId64 "Z", date, us);
+    /* Four-digit years (strftime's %Y writes 555 for 0555, which no parser takes). */
+    snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%06" PRId64 "Z", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, us);
 }
 
 int tia_duration_parse(const char *text, int64_t *out_us)
@@ -150,12 +150,12 @@ int tia_cost_parse(const char *text, int64_t *out_micros)
 {
     if (text == NULL || *text == '\0')
         return TIA_EINVAL;
+    /*
+     * No sign: a cost is never negative, and "-0.000001" would otherwise come out
+     * as -1, the "compute it from the prices" value of the engine's results.
+     * (pg.c reads a negative sum through its own fallback.)
+     */
     const char *p = text;
-    int neg = 0;
-    if (*p == '-') {
-        neg = 1;
-        p++;
-    }
     int64_t whole = 0;
     int digits = 0;
     while (*p >= '0' && *p <= '9') {
@@ -184,6 +184,6 @@ int tia_cost_parse(const char *text, int64_t *out_micros)
     for (; fd < 6; fd++)
         frac *= 10;
     int64_t v = whole * 1000000 + frac;
-    *out_micros = neg ? -v : v;
+    *out_micros = v;
     return 0;
 }

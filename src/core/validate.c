@@ -82,6 +82,30 @@ int tia__check_text(tia_error *err, const char *field, const char *v, size_t max
     return 0;
 }
 
+/*
+ * Nesting depth of v (a scalar 0, a container one more than its deepest member):
+ * exact up to stop, and some value above stop for anything deeper, so that a
+ * hostile value is not walked further than the answer needs.
+ */
+static size_t json_depth(json_t *v, size_t stop)
+{
+    size_t deepest = 0, d;
+    if (!json_is_array(v) && !json_is_object(v))
+        return 0;
+    if (stop == 0)
+        return 1;
+    if (json_is_array(v)) {
+        size_t i;
+        json_t *m;
+        json_array_foreach(v, i, m) if ((d = json_depth(m, stop - 1)) > deepest) deepest = d;
+    } else {
+        const char *k;
+        json_t *m;
+        json_object_foreach(v, k, m) if ((d = json_depth(m, stop - 1)) > deepest) deepest = d;
+    }
+    return deepest + 1;
+}
+
 int tia__check_json(tia_error *err, const char *field, const char *v, int required)
 {
     if (v == NULL) {
@@ -98,7 +122,11 @@ int tia__check_json(tia_error *err, const char *field, const char *v, int requir
     if (doc == NULL)
         return tia_error_set(err, TIA_EINVAL, "%s is not valid JSON: %s (at position %d)", field,
                              je.text, je.position);
+    size_t depth = json_depth(doc, TIA_JSON_DEPTH_MAX);
     json_decref(doc);
+    if (depth > TIA_JSON_DEPTH_MAX)
+        return tia_error_set(err, TIA_EINVAL, "%s is nested too deeply (more than %d levels)",
+                             field, TIA_JSON_DEPTH_MAX);
     return 0;
 }
 

@@ -385,8 +385,8 @@ int tia_agent_list(tia_store *s, const tia_agent_status *status, struct tia_agen
     tia__rows *r = NULL;
     size_t cap = 0;
     tia__param v = tia__p_text(name);
-    int rc = name ? tia__db_query(s, &sql_list_status, &v, 1, &r, err)
-                  : tia__db_query(s, &sql_list_all, NULL, 0, &r, err);
+    int rc = name ? tia__db_read(s, &sql_list_status, &v, 1, &r, err)
+                  : tia__db_read(s, &sql_list_all, NULL, 0, &r, err);
     if (rc != 0)
         goto done;
     while ((rc = tia__rows_next(r, err)) > 0) {

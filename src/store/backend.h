@@ -1,6 +1,6 @@
 /*
  * The table each backend (pg.c, sqlite.c) fills in, and the store handle that
- * holds it. Only store.c and the two backends include this, and, for
+ * holds it. Only store.c, replica.c and the two backends include this, and, for
  * tia__store_conn alone, src/ops/backup*.c and tests/db/test_backup.c.
  */
 #ifndef TIA_STORE_BACKEND_H
@@ -44,10 +44,20 @@ struct tia_store {
     void *stmt_vals[TIA__STMT_CACHE]; /* sqlite3_stmt *, or the PG name's index */
     int n_stmts;
     int in_txn;
+    int pinned; /* routed reads stay on the primary (tia_store_read_primary) */
     tia__uuid_gen uuid;
+    struct tia__replica *replica; /* the read replica (replica.c), NULL without one */
 };
 
-int tia__pg_open(tia_store *s, const char *conninfo, const tia_store_options *o, tia_error *err);
+/*
+ * Opens a PostgreSQL connection. read_only: the replica's connection (replica.c),
+ * with application_name tokyoia-read and every transaction read-only, so that a
+ * read URL that names a primary by mistake still cannot be written through.
+ */
+int tia__pg_open(tia_store *s, const char *conninfo, const tia_store_options *o, int read_only,
+                 tia_error *err);
+/* 1 when conninfo parses as libpq connection parameters; else 0 with libpq's message in err. */
+int tia__pg_conninfo_ok(const char *conninfo, tia_error *err);
 int tia__sqlite_open(tia_store *s, const char *path, const tia_store_options *o, tia_error *err);
 
 /*
@@ -59,5 +69,17 @@ void *tia__store_conn(tia_store *s);
 
 /* Index of q in the statement cache, or -1. */
 int tia__stmt_find(const tia_store *s, const tia__sql *q);
+
+/* 1 when url names a PostgreSQL database (URL or libpq key=value), else 0 (SQLite). */
+int tia__url_is_postgres(const char *url);
+
+/*
+ * replica.c: the read replica of a PostgreSQL store. check refuses (TIA_EINVAL)
+ * a read URL for a SQLite database, or one that is not a PostgreSQL URL, before
+ * anything is opened; open then connects o->read_url for s.
+ */
+int tia__replica_check(tia_backend primary, const tia_store_options *o, tia_error *err);
+int tia__replica_open(tia_store *s, const tia_store_options *o, tia_error *err);
+void tia__replica_close(tia_store *s);
 
 #endif

@@ -31,6 +31,11 @@ typedef struct tia__sql {
     const char *pg;
     const char *sqlite;
     int uncached; /* 1: run once, not kept in the statement cache (ad-hoc SQL) */
+    /*
+     * 1: a write that no routed read depends on (a session's last activity), so it
+     * does not pin the handle to the primary (tia_store_read_primary).
+     */
+    int keeps_reads;
 } tia__sql;
 
 typedef enum tia__ptype {
@@ -78,6 +83,19 @@ typedef struct tia__rows tia__rows;
  */
 int tia__db_query(tia_store *s, const tia__sql *q, const tia__param *params, int n,
                   tia__rows **out, tia_error *err);
+
+/*
+ * The read routing, all of it: runs a read-only statement (a SELECT that no write
+ * of the same call depends on) on the store's read replica when it has one that
+ * is up, not lagging, and the handle is neither in a transaction nor pinned
+ * (tia_store_read_primary; writes pin); otherwise on the primary. A replica that
+ * fails the statement is marked down (one warning) and the statement runs again
+ * on the primary, so the caller sees the primary's answer, never the replica's
+ * error. The rows belong to whichever connection answered; use and free them as
+ * tia__db_query's. The calls that use it are listed at tia_store_options.read_url.
+ */
+int tia__db_read(tia_store *s, const tia__sql *q, const tia__param *params, int n,
+                 tia__rows **out, tia_error *err);
 
 /* Runs a statement and discards its rows; *changes (may be NULL) gets the rows affected. */
 int tia__db_exec(tia_store *s, const tia__sql *q, const tia__param *params, int n,

@@ -220,7 +220,7 @@ int tia_interaction_list_for_workflow(tia_store *s, const char *workflow_id,
     tia__rows *r = NULL;
     size_t cap = 0;
     tia__param v = tia__p_text(key);
-    if ((rc = tia__db_query(s, &sql_list, &v, 1, &r, err)) != 0)
+    if ((rc = tia__db_read(s, &sql_list, &v, 1, &r, err)) != 0)
         goto done;
     while ((rc = tia__rows_next(r, err)) > 0) {
         if ((rc = grow(out, &cap, err)) != 0 ||
@@ -233,7 +233,7 @@ int tia_interaction_list_for_workflow(tia_store *s, const char *workflow_id,
     if (rc == 0 && out->n == 0) {
         tia__rows_free(r);
         r = NULL;
-        if ((rc = tia__db_query(s, &sql_workflow_exists, &v, 1, &r, err)) == 0 &&
+        if ((rc = tia__db_read(s, &sql_workflow_exists, &v, 1, &r, err)) == 0 &&
             (rc = tia__rows_next(r, err)) == 0)
             rc = tia_error_set(err, TIA_ENOTFOUND, "workflow %s not found", key);
     }

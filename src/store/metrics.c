@@ -20,6 +20,7 @@
 
 #include "core/validate.h"
 #include "store/db.h"
+#include "store/rollup.h"
 
 /* Points per jsonb_to_recordset statement: keeps each parameter to a few hundred KB. */
 #define BATCH_CHUNK 2000
@@ -83,7 +84,7 @@ static const tia__sql sql_series = {
     "FROM (SELECT " PG_US " - ((" PG_US " % $5::int8) + $5::int8) % $5::int8 AS b, "
     "metric_value AS v FROM agent_metrics WHERE metric_type = $1 "
     "AND ($2::text IS NULL OR agent_id = $2::text) "
-    "AND recorded_at >= " TIA_PG_TS(3) " AND recorded_at < " TIA_PG_TS(4) ") t "
+    "AND recorded_at >= $3::timestamptz AND recorded_at < $4::timestamptz) t "
                                                                           "GROUP BY b ORDER BY b",
     "SELECT recorded_at - ((recorded_at % ?5) + ?5) % ?5 AS b, metric_value "
     "FROM agent_metrics WHERE metric_type = ?1 AND (?2 IS NULL OR agent_id = ?2) "
@@ -318,7 +319,7 @@ int tia_metric_list(tia_store *s, const char *agent_id, const char *metric_type,
     if (l.items == NULL)
         return tia_error_set(err, TIA_ENOMEM, "out of memory listing metrics");
     tia__param p[3] = {tia__p_text(agent_id), tia__p_text(metric_type), tia__p_int((int64_t)lim)};
-    if ((rc = tia__db_query(s, &sql_list, p, 3, &r, err)) != 0)
+    if ((rc = tia__db_read(s, &sql_list, p, 3, &r, err)) != 0)
         goto done;
     while (l.n < lim && (rc = tia__rows_next(r, err)) > 0) {
         /* Counted before reading so that a partly read item is freed too. */
@@ -507,20 +508,18 @@ void tia_metric_series_free(tia_metric_series *s)
     s->n = 0;
 }
 
-int tia_metric_query_series(tia_store *s, const tia_metric_query *q, tia_metric_series *out,
-                            tia_error *err)
+int tia__metric_series_raw(tia_store *s, const tia_metric_query *q, tia_time_us from,
+                           tia_time_us to, int64_t width, tia_metric_series *out,
+                           tia_error *err)
 {
     out->n = 0;
     out->items = NULL;
-    int64_t width = 0;
     tia__rows *r = NULL;
     tia_metric_series res = {0, NULL};
-    int rc = check_query(q, &width, err);
-    if (rc != 0)
-        return rc;
-    tia__param p[5] = {tia__p_text(q->metric_type), tia__p_text(q->agent_id), tia__p_int(q->from),
-                       tia__p_int(q->to), tia__p_int(width)};
-    if ((rc = tia__db_query(s, &sql_series, p, 5, &r, err)) != 0)
+    int rc;
+    tia__param p[5] = {tia__p_text(q->metric_type), tia__p_text(q->agent_id), tia__p_ts(from),
+                       tia__p_ts(to), tia__p_int(width)};
+    if ((rc = tia__db_read(s, &sql_series, p, 5, &r, err)) != 0)
         goto done;
     rc = tia_store_backend(s) == TIA_BACKEND_POSTGRES ? read_series_pg(r, &res, err)
                                                       : read_series_sqlite(r, &res, err);
@@ -533,4 +532,22 @@ done:
     tia__rows_free(r);
     tia_metric_series_free(&res);
     return rc;
+}
+
+/*
+ * Minute buckets read the raw points; hour and day buckets read the hourly
+ * rollups where there are some (store/rollup.c), raw points elsewhere.
+ */
+int tia_metric_query_series(tia_store *s, const tia_metric_query *q, tia_metric_series *out,
+                            tia_error *err)
+{
+    out->n = 0;
+    out->items = NULL;
+    int64_t width = 0;
+    int rc = check_query(q, &width, err);
+    if (rc != 0)
+        return rc;
+    if (q->bucket == TIA_BUCKET_MINUTE)
+        return tia__metric_series_raw(s, q, q->from, q->to, width, out, err);
+    return tia__metric_series_rollup(s, q, width, out, err);
 }

@@ -277,7 +277,23 @@ static void ignore_notice(void *arg, const char *message)
     (void)message;
 }
 
-int tia__pg_open(tia_store *s, const char *conninfo, const tia_store_options *o, tia_error *err)
+int tia__pg_conninfo_ok(const char *conninfo, tia_error *err)
+{
+    char *msg = NULL;
+    PQconninfoOption *opts = PQconninfoParse(conninfo, &msg);
+    if (opts == NULL) {
+        char text[256];
+        copy_message(text, sizeof text, msg ? msg : "out of memory");
+        PQfreemem(msg);
+        tia_error_set(err, TIA_EINVAL, "%s", text);
+        return 0;
+    }
+    PQconninfoFree(opts);
+    return 1;
+}
+
+int tia__pg_open(tia_store *s, const char *conninfo, const tia_store_options *o, int read_only,
+                 tia_error *err)
 {
     char timeout[16];
     snprintf(timeout, sizeof timeout, "%d", o->connect_timeout_s);
@@ -285,10 +301,15 @@ int tia__pg_open(tia_store *s, const char *conninfo, const tia_store_options *o,
      * Later keywords win: the caller's URL may override our defaults. The planner's
      * default random_page_cost (4) models spinning disks and makes it prefer a
      * filtered scan plus a sort over the index made for our lists; 1.1 is the usual
-     * value for SSDs and cached data (docs/architecture.md).
+     * value for SSDs and cached data (docs/architecture.md). The replica's own
+     * application_name lets an operator tell its sessions apart (pg_stat_activity).
      */
     const char *keys[] = {"connect_timeout", "application_name", "options", "dbname", NULL};
-    const char *vals[] = {timeout, "tokyoia", "-c random_page_cost=1.1", conninfo, NULL};
+    const char *vals[] = {
+        timeout, read_only ? "tokyoia-read" : "tokyoia",
+        read_only ? "-c random_page_cost=1.1 -c default_transaction_read_only=on"
+                  : "-c random_page_cost=1.1",
+        conninfo, NULL};
     PGconn *c = PQconnectdbParams(keys, vals, 1);
     if (c == NULL)
         return tia_error_set(err, TIA_ENOMEM, "out of memory connecting to PostgreSQL");

@@ -80,6 +80,7 @@ static const tia__sql sql_touch = {
     "AND status = 'active' AND (expires_at IS NULL OR expires_at > CURRENT_TIMESTAMP)",
     "UPDATE user_sessions SET last_activity_at = " TIA_SQLITE_NOW " WHERE id = ?1 "
     "AND status = 'active' AND (expires_at IS NULL OR expires_at > " TIA_SQLITE_NOW ")",
+    .keeps_reads = 1, /* bookkeeping: the request's reads may still go to a replica */
 };
 
 static const tia__sql sql_revoke = {

@@ -38,25 +38,41 @@ static const tia__sql sql_agents = {
 };
 
 /*
- * The seed's query, window as a parameter, plus whether the agent exists (an
- * aggregate without GROUP BY always gives one row, so this is one round trip).
- * Like the seed, no upper bound: SQLite's default created_at is rounded to the
- * millisecond and may lie a fraction of one ahead of 'now', and a bound would
- * drop a task created just before the call.
- */
-/*
- * The seed's "Get agent statistics" query with the window as a parameter. Only
+ * The seed's "Get agent statistics" query with the window as a parameter: the
+ * completed tasks of the agent created after NOW() - window (no upper bound, as
+ * in the seed: SQLite's default created_at is rounded to the millisecond and may
+ * lie a fraction of one ahead of 'now'). The tasks before the first whole UTC
+ * hour of the window are read from agent_tasks, the rest from agent_task_hours
+ * (migrations PostgreSQL 0014, SQLite 0012), so the cost is one hour of the
+ * agent's tasks at most, whatever the window. The average is the seed's AVG of
+ * an integer column: numeric sum / count on PostgreSQL, REAL on SQLite. Only
  * when it finds no task does a second statement tell an idle agent from an
- * unknown one, so the common case costs what the seed's query costs.
+ * unknown one.
  */
+#define PG_WINDOW_START "(NOW() - $2::int8 * interval '1 microsecond')"
+#define PG_WINDOW_EDGE "(date_bin('1 hour', " PG_WINDOW_START ", TIMESTAMPTZ 'epoch') + interval '1 hour')"
+#define LITE_WINDOW_START "(" TIA_SQLITE_NOW " - ?2)"
+#define LITE_WINDOW_EDGE "((" LITE_WINDOW_START " / 3600000000 + 1) * 3600000000)"
 static const tia__sql sql_window = {
     "stats.agent_window",
-    "SELECT COUNT(*), COALESCE(AVG(duration_ms), 0)::float8, COALESCE(SUM(tokens_used), 0), "
-    "COALESCE(SUM(cost_usd), 0) FROM agent_tasks WHERE agent_id = $1 AND status = 'completed' "
-    "AND created_at > NOW() - $2::int8 * interval '1 microsecond'",
-    "SELECT COUNT(*), COALESCE(AVG(duration_ms), 0.0), COALESCE(SUM(tokens_used), 0), "
-    "COALESCE(SUM(cost_usd_micros), 0) FROM agent_tasks WHERE agent_id = ?1 "
-    "AND status = 'completed' AND created_at > " TIA_SQLITE_NOW " - ?2",
+    "SELECT COALESCE(SUM(n), 0)::int8, CASE WHEN COALESCE(SUM(dn), 0) = 0 THEN 0::float8 "
+    "ELSE (SUM(ds)::numeric / SUM(dn))::float8 END, COALESCE(SUM(tk), 0)::int8, "
+    "COALESCE(SUM(c), 0) FROM ("
+    "SELECT COUNT(*) AS n, SUM(duration_ms) AS ds, COUNT(duration_ms) AS dn, "
+    "SUM(tokens_used) AS tk, SUM(cost_usd) AS c FROM agent_tasks WHERE agent_id = $1 "
+    "AND status = 'completed' AND created_at > " PG_WINDOW_START " AND created_at < "
+    PG_WINDOW_EDGE " UNION ALL "
+    "SELECT SUM(completed), SUM(duration_sum), SUM(duration_n), SUM(tokens), SUM(cost_usd) "
+    "FROM agent_task_hours WHERE agent_id = $1 AND hour >= " PG_WINDOW_EDGE ") w",
+    "SELECT COALESCE(SUM(n), 0), CASE WHEN COALESCE(SUM(dn), 0) = 0 THEN 0.0 "
+    "ELSE CAST(SUM(ds) AS REAL) / SUM(dn) END, COALESCE(SUM(tk), 0), COALESCE(SUM(c), 0) FROM ("
+    "SELECT COUNT(*) AS n, SUM(duration_ms) AS ds, COUNT(duration_ms) AS dn, "
+    "SUM(tokens_used) AS tk, SUM(cost_usd_micros) AS c FROM agent_tasks WHERE agent_id = ?1 "
+    "AND status = 'completed' AND created_at > " LITE_WINDOW_START " AND created_at < "
+    LITE_WINDOW_EDGE " UNION ALL "
+    "SELECT SUM(completed), SUM(duration_sum), SUM(duration_n), SUM(tokens), "
+    "SUM(cost_usd_micros) FROM agent_task_hours WHERE agent_id = ?1 AND hour >= "
+    LITE_WINDOW_EDGE ")",
 };
 
 static const tia__sql sql_agent_exists = {
@@ -70,7 +86,7 @@ static int agent_exists(tia_store *s, const char *agent_id, tia_error *err)
 {
     tia__rows *r = NULL;
     tia__param p = tia__p_text(agent_id);
-    int rc = tia__db_query(s, &sql_agent_exists, &p, 1, &r, err);
+    int rc = tia__db_read(s, &sql_agent_exists, &p, 1, &r, err);
     if (rc == 0)
         rc = tia__rows_next(r, err);
     tia__rows_free(r);
@@ -119,7 +135,7 @@ int tia_stats_agents(tia_store *s, tia_agent_stats_list *out, tia_error *err)
     tia__rows *r = NULL;
     size_t cap = 0;
     memset(out, 0, sizeof *out);
-    int rc = tia__db_query(s, &sql_agents, NULL, 0, &r, err);
+    int rc = tia__db_read(s, &sql_agents, NULL, 0, &r, err);
     if (rc != 0)
         goto done;
     while ((rc = tia__rows_next(r, err)) > 0) {
@@ -158,7 +174,7 @@ int tia_stats_agent_window(tia_store *s, const char *agent_id, int64_t window_us
         goto done;
     }
     tia__param p[2] = {tia__p_text(agent_id), tia__p_int(window_us)};
-    if ((rc = tia__db_query(s, &sql_window, p, 2, &r, err)) != 0)
+    if ((rc = tia__db_read(s, &sql_window, p, 2, &r, err)) != 0)
         goto done;
     if ((rc = tia__rows_next(r, err)) <= 0) {
         if (rc == 0)

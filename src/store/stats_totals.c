@@ -43,7 +43,7 @@ int tia_stats_totals(tia_store *s, tia_agent_totals_list *out, tia_error *err)
     tia__rows *r = NULL;
     size_t cap = 0;
     memset(out, 0, sizeof *out);
-    int rc = tia__db_query(s, &sql_totals, NULL, 0, &r, err);
+    int rc = tia__db_read(s, &sql_totals, NULL, 0, &r, err);
     if (rc != 0)
         goto done;
     while ((rc = tia__rows_next(r, err)) > 0) {

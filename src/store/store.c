@@ -1,11 +1,13 @@
 /*
  * The store handle: choosing a backend from the URL, and the thin dispatch from
- * the internal statement interface (db.h) to the backend's table. Everything that
- * does not depend on the backend (parameter constructors, timestamps, copies)
- * lives here so that each backend stays small.
+ * the internal statement interface (db.h) to the backend's table, with the
+ * pinning of a handle that writes to the primary (its read replica is
+ * replica.c). Everything that does not depend on the backend (parameter
+ * constructors, timestamps, copies) lives here so that each backend stays small.
  */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "store/backend.h"
 
@@ -24,8 +26,16 @@ const char *tia_store_default_url(const char *url)
     return "./tokyoia.db";
 }
 
+const char *tia_store_default_read_url(const char *url)
+{
+    if (url != NULL && *url != '\0')
+        return url;
+    const char *env = getenv("DATABASE_READ_URL");
+    return env != NULL && *env != '\0' ? env : NULL;
+}
+
 /* libpq takes URLs and "key=value" strings; anything else is a SQLite path. */
-static int is_postgres(const char *url)
+int tia__url_is_postgres(const char *url)
 {
     if (strncmp(url, "postgres://", 11) == 0 || strncmp(url, "postgresql://", 13) == 0)
         return 1;
@@ -44,20 +54,25 @@ int tia_store_open(const char *url, const tia_store_options *opts, tia_store **o
 {
     *out = NULL;
     url = tia_store_default_url(url);
-    tia_store_options o = {5000, 10};
+    tia_store_options o = {5000, 10, NULL, 0, 0, NULL, NULL};
     if (opts != NULL) {
-        if (opts->busy_timeout_ms > 0)
-            o.busy_timeout_ms = opts->busy_timeout_ms;
-        if (opts->connect_timeout_s > 0)
-            o.connect_timeout_s = opts->connect_timeout_s;
+        o = *opts;
+        if (opts->busy_timeout_ms <= 0)
+            o.busy_timeout_ms = 5000;
+        if (opts->connect_timeout_s <= 0)
+            o.connect_timeout_s = 10;
     }
+    int replica = o.read_url != NULL && *o.read_url != '\0';
+    tia_backend b = tia__url_is_postgres(url) ? TIA_BACKEND_POSTGRES : TIA_BACKEND_SQLITE;
+    int rc = replica ? tia__replica_check(b, &o, err) : 0;
+    if (rc != 0)
+        return rc; /* before a SQLite file is created for nothing */
     tia_store *s = calloc(1, sizeof *s);
     if (s == NULL)
         return tia_error_set(err, TIA_ENOMEM, "out of memory opening the store");
-    int rc;
-    if (is_postgres(url)) {
+    if (b == TIA_BACKEND_POSTGRES) {
         s->backend = TIA_BACKEND_POSTGRES;
-        rc = tia__pg_open(s, url, &o, err);
+        rc = tia__pg_open(s, url, &o, 0, err);
     } else {
         s->backend = TIA_BACKEND_SQLITE;
         const char *path = strncmp(url, "sqlite:", 7) == 0 ? url + 7 : url;
@@ -73,6 +88,10 @@ int tia_store_open(const char *url, const tia_store_options *opts, tia_store **o
         free(s);
         return rc;
     }
+    if (replica && (rc = tia__replica_open(s, &o, err)) != 0) {
+        tia_store_close(s);
+        return rc;
+    }
     *out = s;
     return 0;
 }
@@ -81,6 +100,7 @@ void tia_store_close(tia_store *s)
 {
     if (s == NULL)
         return;
+    tia__replica_close(s);
     if (s->ops != NULL)
         s->ops->close(s);
     free(s);
@@ -141,10 +161,30 @@ tia__param tia__p_ts(tia_time_us t)
     return t == TIA_TIME_NONE ? tia__p_null() : p;
 }
 
+/*
+ * A statement that may write pins the handle to the primary, so that the routed
+ * reads of the same command or request see what it wrote (tia_store_read_primary).
+ * Anything that does not start with SELECT counts as a write: a WITH that only
+ * reads pins needlessly, which costs a replica read, never a stale answer.
+ */
+static void pin_if_write(tia_store *s, const tia__sql *q)
+{
+    const char *t = q->pg;
+    if (s->replica == NULL || s->pinned || q->keeps_reads || t == NULL)
+        return;
+    while (*t == ' ' || *t == '\n' || *t == '(')
+        t++;
+    if (strncasecmp(t, "SELECT", 6) != 0)
+        s->pinned = 1;
+}
+
+void tia_store_read_primary(tia_store *s, int on) { s->pinned = on != 0; }
+
 int tia__db_query(tia_store *s, const tia__sql *q, const tia__param *params, int n,
                   tia__rows **out, tia_error *err)
 {
     *out = NULL;
+    pin_if_write(s, q);
     return s->ops->query(s, q, params, n, out, err);
 }
 
@@ -152,6 +192,7 @@ int tia__db_exec(tia_store *s, const tia__sql *q, const tia__param *params, int 
                  int64_t *changes, tia_error *err)
 {
     tia__rows *r = NULL;
+    pin_if_write(s, q);
     int rc = s->ops->query(s, q, params, n, &r, err);
     if (rc != 0)
         return rc;
@@ -229,5 +270,6 @@ void tia__db_rollback(tia_store *s)
 
 int tia__db_exec_script(tia_store *s, const char *sql, tia_error *err)
 {
+    s->pinned = s->replica != NULL; /* migrations: writes */
     return s->ops->exec_script(s, sql, err);
 }

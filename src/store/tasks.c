@@ -81,9 +81,18 @@ static const tia__sql sql_get = {
  * idx_tasks_agent_status; workflow: idx_tasks_workflow; status: idx_tasks_status;
  * none: idx_tasks_created_at) instead of one catch-all "$n IS NULL OR" plan, and
  * a first-page variant without the keyset condition, so that the first page is
- * exactly the seed's "recent tasks" query plus the id tie-break. Parameters: the
- * limit, then (next pages) the cursor's created_at and id, then the filters in the
- * order agent, workflow, status.
+ * exactly the seed's "recent tasks" query plus the id tie-break. Parameters: (next
+ * pages) the cursor's created_at and id, then the filters in the order agent,
+ * workflow, status.
+ *
+ * The row count is a literal, one of LIST_FETCH's sizes (the smallest that holds
+ * the page and the extra row that tells whether a page follows; the rows past
+ * that are never read). As a parameter, PostgreSQL prices a LIMIT $n at a tenth
+ * of the rows the filter matches (20,000 for one agent at 1,000,000 tasks), so its
+ * generic plan never looked cheaper than a custom one and the statement was
+ * planned again at every call: 0.13 ms of planning for 0.1 ms of execution
+ * (pg_stat_statements: 102 plans per 101 calls). With a literal it is planned
+ * five times, then runs its generic plan, as the seed's LIMIT 20 does.
  */
 #define LIST_SQL(cols, where, keyset, limit)                                                       \
     "SELECT " cols " FROM agent_tasks WHERE " where keyset                                        \
@@ -94,35 +103,48 @@ static const tia__sql sql_get = {
 #define LI_AG(n) "agent_id = ?" #n
 #define LI_WF(n) "workflow_id = ?" #n
 #define LI_ST(n) "status = ?" #n
-#define FIRST(name, pgw, litew)                                                                    \
-    {name, LIST_SQL(COLS_PG, pgw, "", "$1::int8"), LIST_SQL(COLS_LITE, litew, "", "?1")}
-#define NEXT(name, pgw, litew)                                                                     \
-    {name, LIST_SQL(COLS_PG, pgw, "(created_at, id) < ($2::timestamptz, $3::uuid)", "$1::int8"), \
-     LIST_SQL(COLS_LITE, litew, "(created_at, id) < (?2, ?3)", "?1")}
+#define FIRST(name, pgw, litew, lim)                                                               \
+    {name, LIST_SQL(COLS_PG, pgw, "", lim), LIST_SQL(COLS_LITE, litew, "", lim)}
+#define NEXT(name, pgw, litew, lim)                                                                \
+    {name, LIST_SQL(COLS_PG, pgw, "(created_at, id) < ($1::timestamptz, $2::uuid)", lim),         \
+     LIST_SQL(COLS_LITE, litew, "(created_at, id) < (?1, ?2)", lim)}
+/* The eight filter combinations (none, a, w, aw, s, as, ws, aws) of one page size. */
+#define LIST_FIRST8(lim)                                                                           \
+    {FIRST("task.list_first_" lim, "TRUE", "1", lim),                                              \
+     FIRST("task.list_first_a" lim, PG_AG(1), LI_AG(1), lim),                                      \
+     FIRST("task.list_first_w" lim, PG_WF(1), LI_WF(1), lim),                                      \
+     FIRST("task.list_first_aw" lim, PG_AG(1) " AND " PG_WF(2), LI_AG(1) " AND " LI_WF(2), lim),   \
+     FIRST("task.list_first_s" lim, PG_ST(1), LI_ST(1), lim),                                      \
+     FIRST("task.list_first_as" lim, PG_AG(1) " AND " PG_ST(2), LI_AG(1) " AND " LI_ST(2), lim),   \
+     FIRST("task.list_first_ws" lim, PG_WF(1) " AND " PG_ST(2), LI_WF(1) " AND " LI_ST(2), lim),   \
+     FIRST("task.list_first_aws" lim, PG_AG(1) " AND " PG_WF(2) " AND " PG_ST(3),                  \
+           LI_AG(1) " AND " LI_WF(2) " AND " LI_ST(3), lim)}
+#define LIST_NEXT8(lim)                                                                            \
+    {NEXT("task.list_next_" lim, "", "", lim),                                                     \
+     NEXT("task.list_next_a" lim, PG_AG(3) " AND ", LI_AG(3) " AND ", lim),                        \
+     NEXT("task.list_next_w" lim, PG_WF(3) " AND ", LI_WF(3) " AND ", lim),                        \
+     NEXT("task.list_next_aw" lim, PG_AG(3) " AND " PG_WF(4) " AND ",                              \
+          LI_AG(3) " AND " LI_WF(4) " AND ", lim),                                                 \
+     NEXT("task.list_next_s" lim, PG_ST(3) " AND ", LI_ST(3) " AND ", lim),                        \
+     NEXT("task.list_next_as" lim, PG_AG(3) " AND " PG_ST(4) " AND ",                              \
+          LI_AG(3) " AND " LI_ST(4) " AND ", lim),                                                 \
+     NEXT("task.list_next_ws" lim, PG_WF(3) " AND " PG_ST(4) " AND ",                              \
+          LI_WF(3) " AND " LI_ST(4) " AND ", lim),                                                 \
+     NEXT("task.list_next_aws" lim, PG_AG(3) " AND " PG_WF(4) " AND " PG_ST(5) " AND ",            \
+          LI_AG(3) " AND " LI_WF(4) " AND " LI_ST(5) " AND ", lim)}
 
-static const tia__sql sql_list_first[8] = {
-    FIRST("task.list_first", "TRUE", "1"),
-    FIRST("task.list_first_a", PG_AG(2), LI_AG(2)),
-    FIRST("task.list_first_w", PG_WF(2), LI_WF(2)),
-    FIRST("task.list_first_aw", PG_AG(2) " AND " PG_WF(3), LI_AG(2) " AND " LI_WF(3)),
-    FIRST("task.list_first_s", PG_ST(2), LI_ST(2)),
-    FIRST("task.list_first_as", PG_AG(2) " AND " PG_ST(3), LI_AG(2) " AND " LI_ST(3)),
-    FIRST("task.list_first_ws", PG_WF(2) " AND " PG_ST(3), LI_WF(2) " AND " LI_ST(3)),
-    FIRST("task.list_first_aws", PG_AG(2) " AND " PG_WF(3) " AND " PG_ST(4),
-          LI_AG(2) " AND " LI_WF(3) " AND " LI_ST(4)),
-};
-
-static const tia__sql sql_list_next[8] = {
-    NEXT("task.list_next", "", ""),
-    NEXT("task.list_next_a", PG_AG(4) " AND ", LI_AG(4) " AND "),
-    NEXT("task.list_next_w", PG_WF(4) " AND ", LI_WF(4) " AND "),
-    NEXT("task.list_next_aw", PG_AG(4) " AND " PG_WF(5) " AND ", LI_AG(4) " AND " LI_WF(5) " AND "),
-    NEXT("task.list_next_s", PG_ST(4) " AND ", LI_ST(4) " AND "),
-    NEXT("task.list_next_as", PG_AG(4) " AND " PG_ST(5) " AND ", LI_AG(4) " AND " LI_ST(5) " AND "),
-    NEXT("task.list_next_ws", PG_WF(4) " AND " PG_ST(5) " AND ", LI_WF(4) " AND " LI_ST(5) " AND "),
-    NEXT("task.list_next_aws", PG_AG(4) " AND " PG_WF(5) " AND " PG_ST(6) " AND ",
-         LI_AG(4) " AND " LI_WF(5) " AND " LI_ST(6) " AND "),
-};
+/* Rows fetched per page size: page sizes 1, 5, 10, 20, 25, 50, 100, 200, 500, 1000 exactly. */
+#define LIST_FETCH(X)                                                                              \
+    X(2, "2") X(6, "6") X(11, "11") X(21, "21") X(26, "26") X(51, "51") X(101, "101")           \
+    X(201, "201") X(501, "501") X(1001, "1001")
+#define LIST_SIZE(n, lim) n,
+#define LIST_F(n, lim) LIST_FIRST8(lim),
+#define LIST_N(n, lim) LIST_NEXT8(lim),
+static const size_t list_fetch[] = {LIST_FETCH(LIST_SIZE)};
+#define LIST_BUCKETS (sizeof list_fetch / sizeof list_fetch[0])
+static const tia__sql sql_list_first[][8] = {LIST_FETCH(LIST_F)};
+static const tia__sql sql_list_next[][8] = {LIST_FETCH(LIST_N)};
+_Static_assert(TIA_PAGE_MAX + 1 <= 1001, "the largest fetch size must hold a full page");
 
 /*
  * The whole transition in one statement: the WHERE on the allowed previous
@@ -505,8 +527,11 @@ static int prepare_list(const tia_task_filter *f, list_query *lq, tia_error *err
     int first = f->cursor == NULL || f->cursor[0] == '\0';
     if (!first && (rc = tia__cursor_decode(f->cursor, &created, lq->cursor_id, err)) != 0)
         return rc;
+    /* The smallest fetch size that holds the page and one more row: does a page follow? */
+    size_t bucket = 0;
+    while (bucket + 1 < LIST_BUCKETS && list_fetch[bucket] < lq->limit + 1)
+        bucket++;
     lq->n = 0;
-    lq->p[lq->n++] = tia__p_int((int64_t)lq->limit + 1); /* one more: does a page follow? */
     if (!first) {
         lq->p[lq->n++] = tia__p_ts(created);
         lq->p[lq->n++] = tia__p_text(lq->cursor_id);
@@ -524,7 +549,7 @@ static int prepare_list(const tia_task_filter *f, list_query *lq, tia_error *err
         lq->p[lq->n++] = tia__p_text(status);
         which |= 4;
     }
-    lq->q = first ? &sql_list_first[which] : &sql_list_next[which];
+    lq->q = first ? &sql_list_first[bucket][which] : &sql_list_next[bucket][which];
     return 0;
 }
 
@@ -538,7 +563,7 @@ int tia_task_list(tia_store *s, const tia_task_filter *f, struct tia_task_list *
     int rc = prepare_list(f, &lq, err);
     if (rc != 0)
         goto done;
-    if ((rc = tia__db_query(s, lq.q, lq.p, lq.n, &r, err)) != 0)
+    if ((rc = tia__db_read(s, lq.q, lq.p, lq.n, &r, err)) != 0)
         goto done;
     while ((rc = tia__rows_next(r, err)) > 0) {
         tia_task *t = NULL;

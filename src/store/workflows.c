@@ -255,7 +255,7 @@ int tia_workflow_list(tia_store *s, const tia_workflow_filter *f, struct tia_wor
     size_t cap = 0;
     int more = 0;
     int rc = list_args_init(f ? f : &none, &a, err);
-    if (rc != 0 || (rc = tia__db_query(s, &sql_list, a.v, 7, &r, err)) != 0)
+    if (rc != 0 || (rc = tia__db_read(s, &sql_list, a.v, 7, &r, err)) != 0)
         goto done;
     while ((rc = tia__rows_next(r, err)) > 0) {
         if (out->n == a.limit) {

@@ -300,12 +300,144 @@ static void test_window(void **state)
     TIA_ASSERT_RC(tia_stats_agent_window(s, NULL, HOUR_US, &w, &err), TIA_EINVAL, &err);
 }
 
+/* The seed's window query with the window as a parameter (1: agent, 2: microseconds). */
+static const tia__sql sql_seed_window = {
+    "test.seed_window_n",
+    "SELECT COUNT(*), COALESCE(AVG(duration_ms), 0)::float8, COALESCE(SUM(tokens_used), 0), "
+    "COALESCE(SUM(cost_usd), 0) FROM agent_tasks WHERE agent_id = $1 AND status = 'completed' "
+    "AND created_at > NOW() - $2::int8 * interval '1 microsecond'",
+    "SELECT COUNT(*), COALESCE(AVG(duration_ms), 0.0), COALESCE(SUM(tokens_used), 0), "
+    "COALESCE(SUM(cost_usd_micros), 0) FROM agent_tasks WHERE agent_id = ?1 "
+    "AND status = 'completed' AND created_at > " TIA_SQLITE_NOW " - ?2",
+    1,
+};
+
+/* agent_task_hours rows that differ from a recomputation from agent_tasks (both ways). */
+#define HOURS_RECOMPUTED(hour, cost)                                                               \
+    "SELECT agent_id, " hour " AS hour, COUNT(*) AS completed, COALESCE(SUM(tokens_used), 0) "   \
+    "AS tokens, COALESCE(SUM(" cost "), 0) AS cost, COALESCE(SUM(duration_ms), 0) AS dsum, "      \
+    "COUNT(duration_ms) AS dn FROM agent_tasks WHERE status = 'completed' GROUP BY 1, 2"
+#define HOURS_STORED(cost)                                                                         \
+    "SELECT agent_id, hour, completed, tokens, " cost ", duration_sum, duration_n "               \
+    "FROM agent_task_hours WHERE (completed, tokens, " cost ", duration_sum, duration_n) "        \
+    "<> (0, 0, 0, 0, 0)"
+static const char *hours_diff_pg =
+    "SELECT COUNT(*) FROM ((" HOURS_RECOMPUTED("date_bin('1 hour', created_at, TIMESTAMPTZ "
+                                               "'epoch')", "cost_usd") " EXCEPT " HOURS_STORED(
+        "cost_usd") ") UNION ALL (" HOURS_STORED("cost_usd") " EXCEPT " HOURS_RECOMPUTED(
+        "date_bin('1 hour', created_at, TIMESTAMPTZ 'epoch')", "cost_usd") ")) d";
+static const char *hours_diff_lite =
+    "SELECT COUNT(*) FROM (SELECT * FROM (" HOURS_RECOMPUTED(
+        "(created_at / 3600000000) * 3600000000", "cost_usd_micros") " EXCEPT " HOURS_STORED(
+        "cost_usd_micros") ") UNION ALL SELECT * FROM (" HOURS_STORED("cost_usd_micros") " EXCEPT "
+        HOURS_RECOMPUTED("(created_at / 3600000000) * 3600000000", "cost_usd_micros") "))";
+
+static void assert_window_equals_seed(tia_store *s, const char *agent, int64_t us)
+{
+    tia_error err = {0};
+    tia_agent_window_stats w;
+    TIA_OK_OR_FAIL(tia_stats_agent_window(s, agent, us, &w, &err), &err);
+    tia__rows *r = NULL;
+    tia__param p[2] = {tia__p_text(agent), tia__p_int(us)};
+    TIA_OK_OR_FAIL(tia__db_query(s, &sql_seed_window, p, 2, &r, &err), &err);
+    assert_int_equal(tia__rows_next(r, &err), 1);
+    double seed_avg = tia__col_double(r, 1);
+    if (w.total_tasks != tia__col_int(r, 0) || w.total_tokens != tia__col_int(r, 2) ||
+        w.total_cost_micros != tia__col_cost(r, 3) ||
+        memcmp(&w.avg_latency_ms, &seed_avg, sizeof seed_avg) != 0)
+        fail_msg("%s over %lld us: library %lld tasks, avg %.17g, %lld tokens, %lld micros; "
+                 "seed query %lld, %.17g, %lld, %lld",
+                 agent, (long long)us, (long long)w.total_tasks, w.avg_latency_ms,
+                 (long long)w.total_tokens, (long long)w.total_cost_micros,
+                 (long long)tia__col_int(r, 0), seed_avg, (long long)tia__col_int(r, 2),
+                 (long long)tia__col_cost(r, 3));
+    tia__rows_free(r);
+}
+
+/*
+ * The hourly totals of 0014/0012 behind the window statistics: after a random
+ * mix of inserts across ten days, status changes, result changes, moved
+ * created_at and deletes, every hour row equals a recomputation from
+ * agent_tasks, and every window (minutes to weeks, on and off hour boundaries)
+ * equals the seed's query bit for bit.
+ */
+static void test_window_hours(void **state)
+{
+    tia_store *s = *state;
+    static const char *agents[] = {"akira-001", "yuki-002", "hiro-003"};
+    static const char *statuses[] = {"completed", "completed", "completed", "failed", "running",
+                                     "pending"};
+    srand(20261123);
+    for (int i = 0; i < 400; i++) {
+        int64_t age = (int64_t)(rand() % (10 * 24 * 60)) * 60 * INT64_C(1000000) +
+                      rand() % 1000000 + 1;
+        int64_t dur = rand() % 7 == 0 ? -1 : rand() % 100000;
+        add_raw(s, agents[rand() % 3], statuses[rand() % 6], dur, rand() % 5000,
+                rand() % 2000000, age);
+    }
+    tia_error err = {0};
+    /* Completions, un-completions, new results, moved creation times, deletes. */
+    TIA_OK_OR_FAIL(tia_test_exec(s,
+                                 "UPDATE agent_tasks SET status = 'completed', duration_ms = 77, "
+                                 "tokens_used = 5, cost_usd = 0.25 WHERE status = 'running'",
+                                 "UPDATE agent_tasks SET status = 'completed', duration_ms = 77, "
+                                 "tokens_used = 5, cost_usd_micros = 250000 "
+                                 "WHERE status = 'running'", &err), &err);
+    TIA_OK_OR_FAIL(tia_test_exec(s,
+                                 "UPDATE agent_tasks SET tokens_used = tokens_used + 3, "
+                                 "cost_usd = cost_usd + 0.000001 WHERE duration_ms % 5 = 0",
+                                 "UPDATE agent_tasks SET tokens_used = tokens_used + 3, "
+                                 "cost_usd_micros = cost_usd_micros + 1 WHERE duration_ms % 5 = 0",
+                                 &err), &err);
+    TIA_OK_OR_FAIL(tia_test_exec(s,
+                                 "UPDATE agent_tasks SET created_at = created_at - interval "
+                                 "'37 minutes' WHERE tokens_used % 3 = 0",
+                                 "UPDATE agent_tasks SET created_at = created_at - 2220000000 "
+                                 "WHERE tokens_used % 3 = 0", &err), &err);
+    TIA_OK_OR_FAIL(tia_test_exec(s,
+                                 "UPDATE agent_tasks SET status = 'failed' WHERE status = "
+                                 "'completed' AND tokens_used % 11 = 0",
+                                 "UPDATE agent_tasks SET status = 'failed' WHERE status = "
+                                 "'completed' AND tokens_used % 11 = 0", &err), &err);
+    TIA_OK_OR_FAIL(tia_test_exec(s, "DELETE FROM agent_tasks WHERE tokens_used % 13 = 0",
+                                 "DELETE FROM agent_tasks WHERE tokens_used % 13 = 0", &err),
+                   &err);
+    assert_true(tia_test_int(s, "SELECT COUNT(*) FROM agent_task_hours",
+                             "SELECT COUNT(*) FROM agent_task_hours") > 50);
+    assert_int_equal(tia_test_int(s, hours_diff_pg, hours_diff_lite), 0);
+
+    static const int64_t minutes[] = {1, 30, 59, 60, 61, 90, 24 * 60, 24 * 60 + 17, 3 * 24 * 60,
+                                      7 * 24 * 60, 11 * 24 * 60};
+    for (size_t a = 0; a < 3; a++)
+        for (size_t m = 0; m < sizeof minutes / sizeof minutes[0]; m++)
+            assert_window_equals_seed(s, agents[a], minutes[m] * 60 * INT64_C(1000000));
+    for (int i = 0; i < 40; i++)
+        assert_window_equals_seed(s, agents[i % 3],
+                                  (int64_t)(rand() % (12 * 24 * 3600)) * INT64_C(1000000) +
+                                      rand() % 1000000 + 1);
+
+    /* Deleting an agent cascades to its tasks and its hours without an error. */
+    TIA_OK_OR_FAIL(tia_test_exec(s, "DELETE FROM agents WHERE id = 'hiro-003'",
+                                 "DELETE FROM agents WHERE id = 'hiro-003'", &err), &err);
+    assert_int_equal(tia_test_int(s, "SELECT COUNT(*) FROM agent_task_hours WHERE agent_id = "
+                                     "'hiro-003'",
+                                  "SELECT COUNT(*) FROM agent_task_hours WHERE agent_id = "
+                                  "'hiro-003'"), 0);
+    assert_int_equal(tia_test_int(s, hours_diff_pg, hours_diff_lite), 0);
+    /* TRUNCATE (PostgreSQL) empties them too. */
+    if (tia_test_is_pg()) {
+        TIA_OK_OR_FAIL(tia_test_exec(s, "TRUNCATE agent_tasks CASCADE", NULL, &err), &err);
+        assert_int_equal(tia_test_int(s, "SELECT COUNT(*) FROM agent_task_hours", NULL), 0);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_known_values, setup, teardown),
         cmocka_unit_test_setup_teardown(test_equals_view, setup, teardown),
         cmocka_unit_test_setup_teardown(test_window, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_window_hours, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
