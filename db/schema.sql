@@ -1270,28 +1270,27 @@ JOIN pg_class c ON c.oid = i.inhrelid
 WHERE i.inhparent = 'agent_metrics'::regclass
   AND pg_get_expr(c.relpartbound, c.oid) <> 'DEFAULT';
 
--- Creates the partition [lo, hi) and returns its name. Rows of that range waiting
--- in the default partition are moved into it first (PostgreSQL refuses a new
--- partition whose rows sit in the default one): the new table is filled while
--- standalone, then attached.
+-- Creates the partition [lo, hi) and returns its name. The table is created on
+-- its own and then attached: ATTACH PARTITION takes only a SHARE UPDATE
+-- EXCLUSIVE lock on agent_metrics, so writers go on, where CREATE TABLE ...
+-- PARTITION OF would take an ACCESS EXCLUSIVE one and queue every writer behind
+-- it. Rows of that range waiting in the default partition are moved into it
+-- first (PostgreSQL refuses a partition whose rows sit in the default one).
 CREATE FUNCTION tia_metric_partition_create(lo TIMESTAMP WITH TIME ZONE,
                                             hi TIMESTAMP WITH TIME ZONE)
 RETURNS TEXT LANGUAGE plpgsql AS $$
 DECLARE
     part TEXT := 'agent_metrics_p' || to_char(lo AT TIME ZONE 'UTC', 'YYYYMMDD');
 BEGIN
+    EXECUTE format('CREATE TABLE %I (LIKE agent_metrics INCLUDING DEFAULTS INCLUDING CONSTRAINTS)',
+                   part);
     IF EXISTS (SELECT 1 FROM agent_metrics_default WHERE recorded_at >= lo AND recorded_at < hi) THEN
-        EXECUTE format('CREATE TABLE %I (LIKE agent_metrics INCLUDING DEFAULTS INCLUDING CONSTRAINTS)',
-                       part);
         EXECUTE format('WITH moved AS (DELETE FROM agent_metrics_default WHERE recorded_at >= $1 '
                        'AND recorded_at < $2 RETURNING *) INSERT INTO %I SELECT * FROM moved', part)
             USING lo, hi;
-        EXECUTE format('ALTER TABLE agent_metrics ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)',
-                       part, lo, hi);
-    ELSE
-        EXECUTE format('CREATE TABLE %I PARTITION OF agent_metrics FOR VALUES FROM (%L) TO (%L)',
-                       part, lo, hi);
     END IF;
+    EXECUTE format('ALTER TABLE agent_metrics ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)',
+                   part, lo, hi);
     RETURN part;
 END;
 $$;
@@ -1418,6 +1417,8 @@ CREATE TABLE metric_rollup_dirty (
     marks BIGINT NOT NULL
 );
 
+-- The hours are marked in time order, the order in which a rollup clears them,
+-- so that two statements never wait for each other's marks in a cycle.
 CREATE FUNCTION agent_metrics_mark_late() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO metric_rollup_dirty AS d (hour, marks)
@@ -1425,6 +1426,7 @@ BEGIN
     FROM new_points p
     WHERE p.recorded_at < (SELECT late_before FROM metric_rollup_state WHERE id = 1)
     GROUP BY 1
+    ORDER BY 1
     ON CONFLICT (hour) DO UPDATE SET marks = d.marks + EXCLUDED.marks;
     RETURN NULL;
 END;
@@ -1437,6 +1439,7 @@ BEGIN
     FROM (SELECT recorded_at FROM old_points UNION ALL SELECT recorded_at FROM new_points) p
     WHERE p.recorded_at < (SELECT late_before FROM metric_rollup_state WHERE id = 1)
     GROUP BY 1
+    ORDER BY 1
     ON CONFLICT (hour) DO UPDATE SET marks = d.marks + EXCLUDED.marks;
     RETURN NULL;
 END;
@@ -1728,8 +1731,8 @@ INSERT INTO schema_migrations (version, name, checksum) VALUES (7, 'queue_hot_pa
 INSERT INTO schema_migrations (version, name, checksum) VALUES (8, 'events', 'e64a154cae5646f3ed6297d181e5c683a90a903c31174a4b8e0864a9c2573db8');
 INSERT INTO schema_migrations (version, name, checksum) VALUES (9, 'queue_open_tasks', '418f7d616eaf4fbb31ca02001e3260376632bf73e4f5dfb6f7dd135566965e40');
 INSERT INTO schema_migrations (version, name, checksum) VALUES (10, 'event_watchers', '26ab1b9a1076ae0d5426f64cad0d06a0eaf46e96e0a2fb7b9f38f9839091cf4a');
-INSERT INTO schema_migrations (version, name, checksum) VALUES (11, 'metric_partitions', 'fb7a7e75e4c1f78ea752dde3e51706f64bf5268ac6c801895ee4cfd5e488be60');
-INSERT INTO schema_migrations (version, name, checksum) VALUES (12, 'metric_rollups', '15d442be0c7a21fbc2d42ab9dd1f3f387ca536a3d9cf8d96c121f7d8883e73f4');
+INSERT INTO schema_migrations (version, name, checksum) VALUES (11, 'metric_partitions', '3d6ce85c446a7d99e86a03f81b1d2b98aa870e41781b4db5d4badce186656070');
+INSERT INTO schema_migrations (version, name, checksum) VALUES (12, 'metric_rollups', 'd98aa942d1519f6ab190aa2ea9811640fb38895ca73072f91dfd7420363f00d4');
 INSERT INTO schema_migrations (version, name, checksum) VALUES (13, 'archive', 'e98f05d795ecc4923490d92911c4b1c7d96bcf3e20801c0b245879f736cf1047');
 INSERT INTO schema_migrations (version, name, checksum) VALUES (14, 'task_hours', '1295a9d42bba5771f2a1c2a4d5f21756c45a5f2f8c7db603e7929aa53a08498f');
 

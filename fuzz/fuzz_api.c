@@ -93,8 +93,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     die_on(tia_session_create(s, &sn, token, session_id, &err), &err, "create a session");
     tia_store_close(s);
 
-    setup_call("POST", "/api/v1/agents",
-               "{\"id\": \"fuzz-001\", \"name\": \"Fuzzer\", \"role\": \"tester\", \"model\": \"m\"}", 201, NULL);
+    setup_call(
+        "POST", "/api/v1/agents",
+        "{\"id\": \"fuzz-001\", \"name\": \"Fuzzer\", \"role\": \"tester\", \"model\": \"m\"}", 201,
+        NULL);
     setup_call("POST", "/api/v1/workflows",
                "{\"name\": \"fuzz\", \"tasks\": [{\"key\": \"a\", \"agent_id\": \"fuzz-001\", "
                "\"task_type\": \"t\", \"description\": \"d\"}, {\"key\": \"b\", \"agent_id\": "
@@ -120,8 +122,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 /* data with the placeholders replaced (malloc'd, *n its length). */
 static char *expand(const uint8_t *data, size_t size, size_t *n)
 {
-    static const char *const names[] = {"@token", "@session", "@wf", "@task", "@running",
-                                        "@agent"};
+    static const char *const names[] = {"@token", "@session", "@wf", "@task", "@running", "@agent"};
     const char *values[] = {token, session_id, wf_id, task_id, running_id, "fuzz-001"};
     size_t cap = size * 8 + 64, len = 0; /* the longest value over the shortest name */
     char *out = malloc(cap);
@@ -166,12 +167,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int status;
     char *body;
     size_t len;
-    int rc = tia__server_request(wants_auth(&r) ? srv_auth : srv_open, &r.req, &status, &body, &len);
+    int rc =
+        tia__server_request(wants_auth(&r) ? srv_auth : srv_open, &r.req, &status, &body, &len);
     TIA_FUZZ_CHECK(rc == 0, "request failed: %d", rc);
     if (verbose) /* TIA_FUZZ_VERBOSE=1: what each input got, to check the seeds */
         fprintf(stderr, "%d %s %s %.200s", status, r.req.method, r.req.path, body ? body : "\n");
-    TIA_FUZZ_CHECK(status >= 200 && status <= 599 && status != 500,
-                   "%s %s answered %d: %s", r.req.method, r.req.path, status, body ? body : "");
+    TIA_FUZZ_CHECK(status >= 200 && status <= 599 && status != 500, "%s %s answered %d: %s",
+                   r.req.method, r.req.path, status, body ? body : "");
     TIA_FUZZ_CHECK(status < 400 || body != NULL, "%s %s: %d without a body", r.req.method,
                    r.req.path, status);
     if (body != NULL) {

@@ -60,8 +60,12 @@ static int run_all(int argc, char **argv, const tia_cli_opts *opts)
         {"--status", TIA_OPT_RUN_STATUS, &rst, 0, "S", "a run status", NULL},
         {"--bucket", TIA_OPT_BUCKET, &bucket, 0, "B", "a bucket", NULL},
     };
-    tia_cli_parse_spec spec = {"fuzz all", "ID STATUS", "every option kind", o,
-                               sizeof o / sizeof o[0], {TIA_OPT_STR, TIA_OPT_RUN_STATUS},
+    tia_cli_parse_spec spec = {"fuzz all",
+                               "ID STATUS",
+                               "every option kind",
+                               o,
+                               sizeof o / sizeof o[0],
+                               {TIA_OPT_STR, TIA_OPT_RUN_STATUS},
                                {NULL, &pos_status}};
     tia_cli_pos pos;
     int rc = tia_cli_parse(&spec, argc, argv, &pos);
@@ -84,8 +88,7 @@ static int run_one(int argc, char **argv, const tia_cli_opts *opts)
         {"--limit", TIA_OPT_POSINT, &limit, 0, "N", "page size", NULL},
         {"--cursor", TIA_OPT_STR, &cursor, 0, "C", "next page", NULL},
     };
-    tia_cli_parse_spec spec = {"fuzz one", "", "few options", o, sizeof o / sizeof o[0],
-                               {0}, {0}};
+    tia_cli_parse_spec spec = {"fuzz one", "", "few options", o, sizeof o / sizeof o[0], {0}, {0}};
     tia_cli_pos pos;
     int rc = tia_cli_parse(&spec, argc, argv, &pos);
     rc = check_result(rc, &pos, 0, 1);

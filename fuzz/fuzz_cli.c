@@ -27,10 +27,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 static char db_path[512];
 
-static const char *const groups[] = {"init",     "migrate", "agents", "workflows",
-                                     "tasks",    "run",     "prices", "metrics",
-                                     "interactions", "sessions", "stats", "help",
-                                     "--help",   "--version", NULL};
+static const char *const groups[] = {"init",  "migrate", "agents",  "workflows",    "tasks",
+                                     "run",   "prices",  "metrics", "interactions", "sessions",
+                                     "stats", "help",    "--help",  "--version",    NULL};
 
 static int allowed_group(const char *g)
 {
@@ -61,9 +60,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     int rc = tia_fuzz_cli_main(4, init);
     TIA_FUZZ_CHECK(rc == TIA_EXIT_OK, "tokyoia init %s: exit %d", db_path, rc);
     /* An agent for the commands to find. */
-    char *agent[] = {"tokyoia", "--db",   db_path,  "agents", "add",    "--id",
-                     "fuzz-001", "--name", "Fuzzer", "--role", "tester", "--model", "m",
-                     NULL};
+    char *agent[] = {"tokyoia", "--db",   db_path,  "agents", "add",     "--id", "fuzz-001",
+                     "--name",  "Fuzzer", "--role", "tester", "--model", "m",    NULL};
     rc = tia_fuzz_cli_main(13, agent);
     TIA_FUZZ_CHECK(rc == TIA_EXIT_OK, "tokyoia agents add: exit %d", rc);
     return 0;

@@ -46,10 +46,10 @@ typedef struct tia_fuzz_req {
 void tia_fuzz_req_parse(const uint8_t *data, size_t size, tia_fuzz_req *out);
 void tia_fuzz_req_free(tia_fuzz_req *r);
 
-#define TIA_FUZZ_CHECK(cond, ...)                                                                 \
-    do {                                                                                          \
-        if (!(cond))                                                                              \
-            tia_fuzz_fail(__VA_ARGS__);                                                           \
+#define TIA_FUZZ_CHECK(cond, ...)                                                                  \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            tia_fuzz_fail(__VA_ARGS__);                                                            \
     } while (0)
 
 #endif

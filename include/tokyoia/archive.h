@@ -60,11 +60,11 @@ typedef struct tia_archive_options {
 } tia_archive_options;
 
 typedef struct tia_archive_result {
-    int64_t workflows;     /* moved (dry run: eligible) */
-    int64_t tasks;         /* moved (dry run: theirs) */
-    int64_t interactions;  /* moved (dry run: theirs) */
-    int64_t dependencies;  /* task dependency rows moved (dry run: 0) */
-    int64_t batches;       /* transactions committed */
+    int64_t workflows;       /* moved (dry run: eligible) */
+    int64_t tasks;           /* moved (dry run: theirs) */
+    int64_t interactions;    /* moved (dry run: theirs) */
+    int64_t dependencies;    /* task dependency rows moved (dry run: 0) */
+    int64_t batches;         /* transactions committed */
     int64_t already_in_file; /* deleted without being written: FILE held them already */
     int64_t repaired_bytes;  /* an unfinished tail cut off FILE before appending */
     tia_time_us cutoff;      /* completed_at before this was eligible */
@@ -81,7 +81,8 @@ typedef struct tia_archive_result {
  * Errors: TIA_EINVAL (older_than_us < 0, batch out of range, an empty file name,
  * a directory); TIA_ECONFLICT (FILE exists and append is not set; another
  * process is appending to FILE; a batch still met concurrent updates after its
- * retries); TIA_EIO (FILE cannot be created, read, written or synced);
+ * retries); TIA_EIO (FILE cannot be created, read, written or synced; TIA_EFULL
+ * when its disk is full);
  * TIA_EINVAL also when FILE is not an archive file or is damaged other than by
  * an unfinished tail; TIA_ESCHEMA (archive migration not applied); TIA_EDB,
  * TIA_EUNAVAIL, TIA_EBUSY, TIA_ENOMEM.

@@ -79,9 +79,11 @@ typedef struct tia_rollup_result {
 /*
  * Rolls up the closed hours since the last rollup, and recomputes the hours that
  * late points made dirty (metrics.h describes the rollups and how series read
- * them). Safe to run beside writers and beside another rollup. Idempotent: a run
- * with nothing new writes nothing. o may be NULL (defaults). Call it outside a
- * transaction: it commits in steps of at most a day of points.
+ * them). Safe to run beside writers. One rollup or maintenance run at a time per
+ * database: TIA_EBUSY when another holds the lock (PostgreSQL; on SQLite runs
+ * are serialised by the write lock and harmless). Idempotent: a run with nothing
+ * new writes nothing. o may be NULL (defaults). Call it outside a transaction:
+ * it commits in steps of at most a day of points.
  */
 int tia_metric_rollup(tia_store *s, const tia_rollup_options *o, tia_rollup_result *out,
                       tia_error *err);
@@ -119,7 +121,8 @@ typedef struct tia_maintain_report {
  * retention (partition drops or batched deletes; only of hours already rolled
  * up), rollup retention, sessions. Each step commits on its own (except in a dry
  * run), so an interrupted run keeps what it finished and the next run completes
- * it. Idempotent: a second run right after the first does nothing. o may be NULL.
+ * it. Idempotent: a second run right after the first does nothing. TIA_EBUSY
+ * when another run (or tia_metric_rollup) is under way. o may be NULL.
  */
 int tia_maintain_run(tia_store *s, const tia_maintain_options *o, tia_maintain_report *out,
                      tia_error *err);

@@ -1,7 +1,7 @@
 /*
  * The agent_metrics table: time-series points per agent (latency, tokens, cost,
  * success_rate, error_rate or any custom type), and queries that bucket them by
- * minute, hour or day.
+ * minute, hour or day (from hourly rollups where they exist).
  */
 #ifndef TOKYOIA_METRICS_H
 #define TOKYOIA_METRICS_H
@@ -76,7 +76,18 @@ typedef struct tia_metric_query {
     tia_bucket bucket;
 } tia_metric_query;
 
-/* One bucket; p50 and p95 interpolate linearly (PostgreSQL percentile_cont). */
+/*
+ * One bucket. count, avg, min and max are exact. p50 and p95 follow PostgreSQL's
+ * percentile_cont (linear interpolation between the values of ranks
+ * floor(p (n - 1)) and ceil(p (n - 1))): exactly for minute buckets and for hour
+ * and day buckets of raw points only; approximately for a bucket that uses the
+ * hourly rollups (see tia_metric_query_series), where each of the two ranks'
+ * values is estimated from a log-bucketed sketch (after DDSketch, relative
+ * accuracy a = 0.01): the result differs from the exact one by at most
+ * a * max(|x_lo|, |x_hi|), x_lo and x_hi being the exact values of the two
+ * ranks, plus 1e-9 (values with |v| < 1e-9 count as 0). For values of one sign
+ * that is at most 1% of the exact percentile. Estimates never leave [min, max].
+ */
 typedef struct tia_metric_bucket {
     tia_time_us start; /* bucket start, UTC */
     int64_t count;
@@ -90,7 +101,16 @@ typedef struct tia_metric_series {
 
 void tia_metric_series_free(tia_metric_series *s);
 
-/* Buckets the points in [from, to). At most 100,000 buckets per query. */
+/*
+ * Buckets the points in [from, to). At most 100,000 buckets per query. Minute
+ * buckets read the raw points. Hour and day buckets read the hourly rollups
+ * (agent_metric_rollups, kept by tia_metric_rollup in maintain.h) for the whole
+ * hours of the range that are rolled up and not changed since by late points,
+ * and the raw points for the rest: the partial hours at the edges of the range,
+ * such changed hours, and everything after the last rollup. A range older than
+ * the raw retention therefore still has series (from the rollups), but only for
+ * whole hours: align from and to on hours there.
+ */
 int tia_metric_query_series(tia_store *s, const tia_metric_query *q, tia_metric_series *out,
                             tia_error *err);
 

@@ -55,8 +55,7 @@ static void on_progress(void *ctx, const tia_archive_progress *p)
             bar[i] = i < fill ? '#' : '.';
         bar[BAR_WIDTH] = '\0';
         fprintf(stderr,
-                "\rarchive [%s] %3d%%  %" PRId64 "/%" PRId64 " workflows, %" PRId64
-                " tasks\033[K",
+                "\rarchive [%s] %3d%%  %" PRId64 "/%" PRId64 " workflows, %" PRId64 " tasks\033[K",
                 bar, pct, p->workflows, p->total_workflows, p->tasks);
         m->drawn = 1;
     } else {
@@ -64,8 +63,8 @@ static void on_progress(void *ctx, const tia_archive_progress *p)
         if (tenth > m->tenth) {
             m->tenth = tenth;
             fprintf(stderr,
-                    "archive: %d%% (%" PRId64 "/%" PRId64 " workflows, %" PRId64
-                    " tasks, %" PRId64 " batches)\n",
+                    "archive: %d%% (%" PRId64 "/%" PRId64 " workflows, %" PRId64 " tasks, %" PRId64
+                    " batches)\n",
                     pct, p->workflows, p->total_workflows, p->tasks, p->batches);
         }
     }
@@ -108,8 +107,8 @@ static int print_result(const tia_cli_opts *opts, const tia_archive_options *ao,
         printf("Archived %" PRId64 " workflows (%" PRId64 " tasks, %" PRId64
                " interactions) completed before %s into %s in %" PRId64
                " batches, %.2f s: %.0f workflows/s, %.0f tasks/s\n",
-               r->workflows, r->tasks, r->interactions, cutoff, dest, r->batches, r->seconds,
-               wps, tps);
+               r->workflows, r->tasks, r->interactions, cutoff, dest, r->batches, r->seconds, wps,
+               tps);
         if (r->already_in_file > 0)
             printf("%" PRId64 " of them were in %s already (an interrupted run): deleted, "
                    "not written again\n",
@@ -133,8 +132,7 @@ static int archive_run(int argc, char **argv, const tia_cli_opts *opts)
         {"--older-than", TIA_OPT_DURATION, &older, 1, "DURATION",
          "archive workflows completed longer ago than this (90d, 12h)", NULL},
         {"--to", TIA_OPT_STR, &ao.to_file, 0, "FILE",
-         "write them to this gzip-compressed JSON-lines file instead of the archive tables",
-         NULL},
+         "write them to this gzip-compressed JSON-lines file instead of the archive tables", NULL},
         {"--append", TIA_OPT_STR, &flag_help, 0, NULL,
          "add to FILE when it exists (also finishes an interrupted run)", NULL},
         {"--batch", TIA_OPT_POSINT, &batch, 0, "N",
@@ -221,8 +219,8 @@ static int archive_show(int argc, char **argv, const tia_cli_opts *opts)
     if (doc == NULL)
         return tia_cli_oom();
     /* The tables of `workflows show`, then the task dependencies. */
-    const tia_cli_nested nested[3] = {tia_cli_workflow_nested[0], tia_cli_workflow_nested[1],
-                                      {"dependencies", &dep_cols}};
+    const tia_cli_nested nested[3] = {
+        tia_cli_workflow_nested[0], tia_cli_workflow_nested[1], {"dependencies", &dep_cols}};
     return tia_cli_print_object(opts, doc, nested, 3);
 }
 

@@ -79,7 +79,8 @@ static void print_help(const tia_cli_parse_spec *spec)
                o->kind == TIA_OPT_MULTI ? " (repeatable)" : "");
     }
     printf("  %-22s %s\n", "--help", "show this help");
-    printf("\nGlobal options: --db URL (else $DATABASE_URL, else ./tokyoia.db), --json\n");
+    printf("\nGlobal options: --db URL (else $DATABASE_URL, else ./tokyoia.db), --read-url URL "
+           "(else $DATABASE_READ_URL), --json (tokyoia --help lists them all)\n");
 }
 
 static int parse_i64(const char *text, int64_t min, int64_t *out)

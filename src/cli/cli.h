@@ -60,6 +60,8 @@ int tia_cli_run_template(int argc, char **argv, const tia_cli_opts *opts); /* `r
 int tia_cli_prices(int argc, char **argv, const tia_cli_opts *opts);
 int tia_cli_serve(int argc, char **argv, const tia_cli_opts *opts);
 int tia_cli_backup(int argc, char **argv, const tia_cli_opts *opts);  /* backup.c */
+int tia_cli_archive(int argc, char **argv, const tia_cli_opts *opts); /* archive.c */
+int tia_cli_maintain(int argc, char **argv, const tia_cli_opts *opts); /* maintain.c */
 int tia_cli_restore(int argc, char **argv, const tia_cli_opts *opts); /* backup.c */
 
 /* ---- tables ---- */

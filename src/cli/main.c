@@ -10,15 +10,8 @@
 #include "cli/cli.h"
 
 #ifndef TIA_VERSION
-#ifndef TIA_VERSION
 #define TIA_VERSION "0.0.0-unknown"
 #endif
-#endif
-
-/* src/cli/maintain.c (declared here: cli.h is not part of that change). */
-int tia_cli_maintain(int argc, char **argv, const tia_cli_opts *opts);
-
-int tia_cli_archive(int argc, char **argv, const tia_cli_opts *opts); /* archive.c */
 
 typedef struct group {
     const char *name;

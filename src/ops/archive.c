@@ -42,8 +42,8 @@
     "AND NOT EXISTS (SELECT 1 FROM agent_tasks p JOIN agent_tasks c ON c.parent_task_id = p.id "   \
     "WHERE p.workflow_id = w.id AND c.workflow_id " distinct " w.id) "                             \
     "AND NOT EXISTS (SELECT 1 FROM agent_tasks p JOIN task_dependencies d ON d.depends_on = p.id " \
-    "JOIN agent_tasks c ON c.id = d.task_id WHERE p.workflow_id = w.id AND c.workflow_id "         \
-    distinct " w.id)"
+    "JOIN agent_tasks c ON c.id = d.task_id WHERE p.workflow_id = w.id AND "                       \
+    "c.workflow_id " distinct " w.id)"
 #define ELIGIBLE_PG ELIGIBLE("$1::timestamptz", "IS DISTINCT FROM")
 #define ELIGIBLE_LITE ELIGIBLE("?1", "IS NOT")
 #define IN_PG(col) col " = ANY($1::uuid[])"
@@ -75,7 +75,10 @@ static const tia__sql sql_pick = {
     "archive.pick",
     "SELECT w.id::text FROM workflows w WHERE " ELIGIBLE_PG
     " ORDER BY w.completed_at, w.id LIMIT $2 FOR UPDATE OF w SKIP LOCKED",
-    "SELECT w.id FROM workflows w WHERE " ELIGIBLE_LITE " ORDER BY w.completed_at, w.id LIMIT ?2",
+    /* Without INDEXED BY, SQLite takes idx_workflows_status and sorts every finished
+       workflow for each batch (measured: 1.7 s a batch at 1,000,000 tasks). */
+    "SELECT w.id FROM workflows w INDEXED BY idx_workflows_finished WHERE " ELIGIBLE_LITE
+    " ORDER BY w.completed_at, w.id LIMIT ?2",
 };
 
 /* Copies into the archive tables: the same columns in the same order, then archived_at. */
@@ -110,32 +113,36 @@ static const tia__sql sql_totals = {
     "SELECT t.agent_id, count(*), count(*) FILTER (WHERE t.status = 'completed'), "
     "count(*) FILTER (WHERE t.status = 'failed'), COALESCE(sum(t.tokens_used), 0), "
     "COALESCE(sum(t.cost_usd), 0), COALESCE(sum(t.duration_ms), 0), count(t.duration_ms) "
-    "FROM agent_tasks t WHERE " IN_PG("t.workflow_id") " GROUP BY t.agent_id ORDER BY t.agent_id "
-    "ON CONFLICT (agent_id) DO UPDATE SET tasks = x.tasks + EXCLUDED.tasks, "
-    "completed = x.completed + EXCLUDED.completed, failed = x.failed + EXCLUDED.failed, "
-    "tokens = x.tokens + EXCLUDED.tokens, cost_usd = x.cost_usd + EXCLUDED.cost_usd, "
-    "duration_sum = x.duration_sum + EXCLUDED.duration_sum, "
-    "duration_n = x.duration_n + EXCLUDED.duration_n",
+    "FROM agent_tasks t WHERE " IN_PG(
+        "t.workflow_id") " GROUP BY t.agent_id ORDER BY t.agent_id "
+                         "ON CONFLICT (agent_id) DO UPDATE SET tasks = x.tasks + EXCLUDED.tasks, "
+                         "completed = x.completed + EXCLUDED.completed, failed = x.failed + "
+                         "EXCLUDED.failed, "
+                         "tokens = x.tokens + EXCLUDED.tokens, cost_usd = x.cost_usd + "
+                         "EXCLUDED.cost_usd, "
+                         "duration_sum = x.duration_sum + EXCLUDED.duration_sum, "
+                         "duration_n = x.duration_n + EXCLUDED.duration_n",
     "INSERT INTO archived_task_totals AS x (agent_id, tasks, completed, failed, tokens, "
     "cost_usd_micros, duration_sum, duration_n) "
     "SELECT t.agent_id, count(*), count(*) FILTER (WHERE t.status = 'completed'), "
     "count(*) FILTER (WHERE t.status = 'failed'), COALESCE(sum(t.tokens_used), 0), "
     "COALESCE(sum(t.cost_usd_micros), 0), COALESCE(sum(t.duration_ms), 0), "
     "count(t.duration_ms) "
-    "FROM agent_tasks t WHERE " IN_LITE("t.workflow_id") " GROUP BY t.agent_id "
-    "ORDER BY t.agent_id "
-    "ON CONFLICT (agent_id) DO UPDATE SET tasks = x.tasks + excluded.tasks, "
-    "completed = x.completed + excluded.completed, failed = x.failed + excluded.failed, "
-    "tokens = x.tokens + excluded.tokens, "
-    "cost_usd_micros = x.cost_usd_micros + excluded.cost_usd_micros, "
-    "duration_sum = x.duration_sum + excluded.duration_sum, "
-    "duration_n = x.duration_n + excluded.duration_n",
+    "FROM agent_tasks t WHERE " IN_LITE(
+        "t.workflow_id") " GROUP BY t.agent_id "
+                         "ORDER BY t.agent_id "
+                         "ON CONFLICT (agent_id) DO UPDATE SET tasks = x.tasks + excluded.tasks, "
+                         "completed = x.completed + excluded.completed, failed = x.failed + "
+                         "excluded.failed, "
+                         "tokens = x.tokens + excluded.tokens, "
+                         "cost_usd_micros = x.cost_usd_micros + excluded.cost_usd_micros, "
+                         "duration_sum = x.duration_sum + excluded.duration_sum, "
+                         "duration_n = x.duration_n + excluded.duration_n",
 };
 
 /* Interactions, then tasks (their dependencies go by cascade), then the workflows. */
 static const tia__sql sql_delete[3] = {
-    {"archive.delete_interactions",
-     "DELETE FROM agent_interactions WHERE " IN_PG("workflow_id"),
+    {"archive.delete_interactions", "DELETE FROM agent_interactions WHERE " IN_PG("workflow_id"),
      "DELETE FROM agent_interactions WHERE " IN_LITE("workflow_id")},
     {"archive.delete_tasks", "DELETE FROM agent_tasks WHERE " IN_PG("workflow_id"),
      "DELETE FROM agent_tasks WHERE " IN_LITE("workflow_id")},
@@ -330,8 +337,8 @@ int tia_archive_run(tia_store *s, const tia_archive_options *opts, tia_archive_r
     if (o.dry_run) {
         struct stat st;
         if (o.to_file != NULL && !o.append && stat(o.to_file, &st) == 0) {
-            rc = tia_error_set(err, TIA_ECONFLICT, "'%s' already exists (use --append to add to it)",
-                               o.to_file);
+            rc = tia_error_set(err, TIA_ECONFLICT,
+                               "'%s' already exists (use --append to add to it)", o.to_file);
             goto done;
         }
         res.workflows = counts[0];

@@ -124,8 +124,7 @@ int tia__ar_file_begin(tia__ar_file *f, tia_error *err)
     return 0;
 }
 
-int tia__ar_file_line(tia__ar_file *f, const char *id, const char *text, size_t len,
-                      tia_error *err)
+int tia__ar_file_line(tia__ar_file *f, const char *id, const char *text, size_t len, tia_error *err)
 {
     if (len >= TIA_ARCHIVE_LINE_MAX)
         return tia_error_set(err, TIA_EINVAL,
@@ -292,9 +291,8 @@ static int scan(int fd, const char *path, line_fn on_line, member_fn on_member, 
             if (out[i] != '\n') {
                 if (line_len + 1 >= line_cap) {
                     if (line_cap >= TIA_ARCHIVE_LINE_MAX) {
-                        rc = tia_error_set(err, TIA_EINVAL,
-                                           "'%s' has a line longer than %u bytes", path,
-                                           TIA_ARCHIVE_LINE_MAX);
+                        rc = tia_error_set(err, TIA_EINVAL, "'%s' has a line longer than %u bytes",
+                                           path, TIA_ARCHIVE_LINE_MAX);
                         goto done;
                     }
                     size_t c = line_cap ? line_cap * 2 : 4096;
@@ -365,8 +363,8 @@ static int check_header(const char *path, const char *line, tia_error *err)
 {
     if (strcmp(line, TIA__AR_HEADER) != 0)
         return tia_error_set(err, TIA_EINVAL,
-                             "'%s' is not a tokyoia archive file (its first line is not %s)",
-                             path, TIA__AR_HEADER);
+                             "'%s' is not a tokyoia archive file (its first line is not %s)", path,
+                             TIA__AR_HEADER);
     return 0;
 }
 
@@ -568,8 +566,8 @@ int tia_archive_show_file(const char *path, const char *workflow_id, char **json
         return tia_error_set(err, TIA_EINVAL, "no archive file named, or a name too long");
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return tia_error_set(err, errno == ENOENT ? TIA_ENOTFOUND : TIA_EIO,
-                             "cannot open '%s': %s", path, strerror(errno));
+        return tia_error_set(err, errno == ENOENT ? TIA_ENOTFOUND : TIA_EIO, "cannot open '%s': %s",
+                             path, strerror(errno));
     find_ctx c = {path, key, NULL};
     scan_result sr;
     rc = scan(fd, path, find_line, NULL, &c, &sr, err);

@@ -19,21 +19,40 @@
 /* The workflow columns of records.h (PG_WORKFLOW_COLS) without their FROM. */
 #define AR_WF_PG                                                                                   \
     "SELECT id::text, name, description, status, workflow_type, initiator, total_tasks, "          \
-    "completed_tasks, failed_tasks, " TIA_PG_US("started_at") ", " TIA_PG_US("completed_at") ", "  \
-    "duration_ms, total_tokens_used, total_cost_usd, " TIA_PG_US("created_at") ", " TIA_PG_US(     \
-        "updated_at") ", metadata::text, "
+    "completed_tasks, failed_tasks, " TIA_PG_US("started_at") ", " TIA_PG_US(                      \
+        "completed_at") ", "                                                                       \
+                        "duration_ms, total_tokens_used, total_cost_usd, " TIA_PG_US(              \
+                            "created_at") ", " TIA_PG_US("updated_at") ", metadata::text, "
 #define AR_WF_LITE                                                                                 \
     "SELECT id, name, description, status, workflow_type, initiator, total_tasks, "                \
     "completed_tasks, failed_tasks, started_at, completed_at, duration_ms, total_tokens_used, "    \
     "total_cost_usd_micros, created_at, updated_at, metadata, "
+/*
+ * The engine's columns of a task (migration 0005), after the record's: the
+ * record and the API leave them out, but an archived task keeps them.
+ */
+#define ENGINE_PG                                                                                  \
+    ", priority, max_retries, timeout_ms, " TIA_PG_US(                                             \
+        "run_after") ", deps_pending, "                                                            \
+                     "children_pending, awaiting_children::int, attempt, worker_id, " TIA_PG_US(   \
+                         "lease_expires_at") ", cancel_requested::int, input_tokens, "             \
+                                             "output_tokens, "                                     \
+                                             "idempotency_key"
+#define ENGINE_LITE                                                                                \
+    ", priority, max_retries, timeout_ms, run_after, deps_pending, children_pending, "             \
+    "awaiting_children, attempt, worker_id, lease_expires_at, cancel_requested, input_tokens, "    \
+    "output_tokens, idempotency_key"
 #define IN_PG(col) col " = ANY($1::uuid[])"
 #define IN_LITE(col) col " IN (SELECT value FROM json_each(?1))"
 
 #define AR_INTER_PG(tbl)                                                                           \
     "SELECT i.id, i.workflow_id, i.from_agent_id, i.to_agent_id, a1.name, a2.name, "               \
-    "i.interaction_type, i.message, i.payload, " TIA_PG_US("i.created_at") " FROM " tbl " i "      \
-    "LEFT JOIN agents a1 ON a1.id = i.from_agent_id LEFT JOIN agents a2 ON a2.id = "               \
-    "i.to_agent_id WHERE " IN_PG("i.workflow_id") " ORDER BY i.workflow_id, i.created_at, i.id"
+    "i.interaction_type, i.message, i.payload, " TIA_PG_US(                                        \
+        "i.created_at") " FROM " tbl " i "                                                         \
+                        "LEFT JOIN agents a1 ON a1.id = i.from_agent_id LEFT JOIN agents a2 ON "   \
+                        "a2.id = "                                                                 \
+                        "i.to_agent_id WHERE " IN_PG(                                              \
+                            "i.workflow_id") " ORDER BY i.workflow_id, i.created_at, i.id"
 #define AR_INTER_LITE(tbl)                                                                         \
     "SELECT i.id, i.workflow_id, i.from_agent_id, i.to_agent_id, a1.name, a2.name, "               \
     "i.interaction_type, i.message, i.payload, i.created_at FROM " tbl " i "                       \
@@ -50,22 +69,26 @@
 /* [0]: the hot tables, [1]: the archive tables. */
 static const tia__sql sql_wf[2] = {
     {"archive.doc_workflows",
-     AR_WF_PG TIA_PG_US("now()") " FROM workflows WHERE " IN_PG("id") " ORDER BY id",
-     AR_WF_LITE TIA_SQLITE_NOW " FROM workflows WHERE " IN_LITE("id") " ORDER BY id"},
+     AR_WF_PG TIA_PG_US("now()") ", idempotency_key FROM workflows WHERE " IN_PG(
+         "id") " ORDER BY id",
+     AR_WF_LITE TIA_SQLITE_NOW
+     ", idempotency_key FROM workflows WHERE " IN_LITE("id") " ORDER BY id"},
     {"archive.show_workflows",
-     AR_WF_PG TIA_PG_US("archived_at") " FROM workflows_archive WHERE " IN_PG("id") " ORDER BY id",
-     AR_WF_LITE "archived_at FROM workflows_archive WHERE " IN_LITE("id") " ORDER BY id"},
+     AR_WF_PG TIA_PG_US("archived_at") ", idempotency_key FROM workflows_archive WHERE " IN_PG(
+         "id") " ORDER BY id",
+     AR_WF_LITE
+     "archived_at, idempotency_key FROM workflows_archive WHERE " IN_LITE("id") " ORDER BY id"},
 };
 static const tia__sql sql_tasks[2] = {
     {"archive.doc_tasks",
-     "SELECT " COLS_PG " FROM agent_tasks WHERE " IN_PG(
-         "workflow_id") " ORDER BY workflow_id, created_at, id",
-     "SELECT " COLS_LITE " FROM agent_tasks WHERE " IN_LITE(
-         "workflow_id") " ORDER BY workflow_id, created_at, id"},
+     "SELECT " COLS_PG ENGINE_PG
+     " FROM agent_tasks WHERE " IN_PG("workflow_id") " ORDER BY workflow_id, created_at, id",
+     "SELECT " COLS_LITE ENGINE_LITE
+     " FROM agent_tasks WHERE " IN_LITE("workflow_id") " ORDER BY workflow_id, created_at, id"},
     {"archive.show_tasks",
-     "SELECT " COLS_PG " FROM agent_tasks_archive WHERE " IN_PG(
+     "SELECT " COLS_PG ENGINE_PG " FROM agent_tasks_archive WHERE " IN_PG(
          "workflow_id") " ORDER BY workflow_id, created_at, id",
-     "SELECT " COLS_LITE " FROM agent_tasks_archive WHERE " IN_LITE(
+     "SELECT " COLS_LITE ENGINE_LITE " FROM agent_tasks_archive WHERE " IN_LITE(
          "workflow_id") " ORDER BY workflow_id, created_at, id"},
 };
 static const tia__sql sql_inter[2] = {
@@ -77,13 +100,11 @@ static const tia__sql sql_inter[2] = {
 static const tia__sql sql_deps[2] = {
     {"archive.doc_dependencies", AR_DEPS_PG("task_dependencies", "agent_tasks"),
      AR_DEPS_LITE("task_dependencies", "agent_tasks")},
-    {"archive.show_dependencies",
-     AR_DEPS_PG("task_dependencies_archive", "agent_tasks_archive"),
+    {"archive.show_dependencies", AR_DEPS_PG("task_dependencies_archive", "agent_tasks_archive"),
      AR_DEPS_LITE("task_dependencies_archive", "agent_tasks_archive")},
 };
 
-int tia__ar_ids_param(tia_store *s, char (*ids)[TIA_UUID_BUF], size_t n, char **out,
-                      tia_error *err)
+int tia__ar_ids_param(tia_store *s, char (*ids)[TIA_UUID_BUF], size_t n, char **out, tia_error *err)
 {
     int pg = tia_store_backend(s) == TIA_BACKEND_POSTGRES;
     char *p = malloc(n * (TIA_UUID_BUF + 3) + 3);
@@ -113,8 +134,7 @@ typedef struct cursor {
     int have; /* a current row */
 } cursor;
 
-static int cursor_open(tia_store *s, const tia__sql *q, const char *ids, cursor *c,
-                       tia_error *err)
+static int cursor_open(tia_store *s, const tia__sql *q, const char *ids, cursor *c, tia_error *err)
 {
     tia__param v = tia__p_text(ids);
     c->have = 0;
@@ -152,6 +172,35 @@ static int oom(tia_error *err)
     return tia_error_set(err, TIA_ENOMEM, "out of memory building an archived workflow");
 }
 
+/* A nullable integer column as a JSON integer or null. */
+static void jint_or_null(json_t *o, const char *key, tia__rows *r, int col)
+{
+    if (tia__col_isnull(r, col))
+        json_object_set_new(o, key, json_null());
+    else
+        tia__jint(o, key, tia__col_int(r, col));
+}
+
+/* The engine's columns (ENGINE_PG / ENGINE_LITE) of the current task row. */
+static void add_engine(tia__rows *r, json_t *o)
+{
+    int c = C_METADATA + 1;
+    jint_or_null(o, "priority", r, c);
+    jint_or_null(o, "max_retries", r, c + 1);
+    jint_or_null(o, "timeout_ms", r, c + 2);
+    tia__jtime(o, "run_after", tia__col_time(r, c + 3));
+    jint_or_null(o, "deps_pending", r, c + 4);
+    jint_or_null(o, "children_pending", r, c + 5);
+    json_object_set_new(o, "awaiting_children", json_boolean(tia__col_int(r, c + 6) != 0));
+    jint_or_null(o, "attempt", r, c + 7);
+    tia__jstr(o, "worker_id", tia__col_text(r, c + 8));
+    tia__jtime(o, "lease_expires_at", tia__col_time(r, c + 9));
+    json_object_set_new(o, "cancel_requested", json_boolean(tia__col_int(r, c + 10) != 0));
+    jint_or_null(o, "input_tokens", r, c + 11);
+    jint_or_null(o, "output_tokens", r, c + 12);
+    tia__jstr(o, "idempotency_key", tia__col_text(r, c + 13));
+}
+
 static int add_tasks(cursor *c, const char *id, json_t *arr, tia_error *err)
 {
     int rc = 0;
@@ -163,6 +212,7 @@ static int add_tasks(cursor *c, const char *id, json_t *arr, tia_error *err)
         tia_task_free(t);
         if (o == NULL || json_array_append_new(arr, o) != 0)
             return oom(err);
+        add_engine(c->r, o);
         rc = cursor_next(c, err);
     }
     return rc;
@@ -231,8 +281,10 @@ int tia__ar_documents(tia_store *s, int from_archive, const char *ids_param, tia
         tia_time_us archived_at = tia__col_time(wf.r, TIA__WORKFLOW_NCOLS);
         doc = tia__json_workflow(w);
         json_t *t = json_array(), *i = json_array(), *d = json_array();
-        if (doc != NULL)
+        if (doc != NULL) {
             tia__jtime(doc, "archived_at", archived_at);
+            tia__jstr(doc, "idempotency_key", tia__col_text(wf.r, TIA__WORKFLOW_NCOLS + 1));
+        }
         if (doc == NULL) {
             json_decref(t);
             json_decref(i);

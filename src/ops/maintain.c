@@ -70,6 +70,15 @@ static const tia__sql sql_partitions_past = {
     NULL,
 };
 
+/* Plain tables named as partitions: detached by a run interrupted before its drop. */
+static const tia__sql sql_detached = {
+    "maintain.detached",
+    "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE n.nspname = current_schema() AND c.relkind = 'r' AND NOT c.relispartition "
+    "AND c.relname ~ '^agent_metrics_p[0-9]{8}$' ORDER BY 1",
+    NULL,
+};
+
 static const tia__sql sql_delete_strays = {
     "maintain.delete_strays",
     "DELETE FROM agent_metrics_default WHERE ctid = ANY (ARRAY(SELECT ctid FROM "
@@ -112,6 +121,17 @@ static const tia__sql sql_purge_sessions = {
     "WHERE status IN ('expired', 'revoked') AND CASE WHEN status = 'expired' "
     "AND expires_at IS NOT NULL THEN expires_at ELSE COALESCE(last_activity_at, started_at) END "
     "< ?1 LIMIT ?2)",
+};
+
+/*
+ * PostgreSQL: partition DDL waits at most this long for a lock, so that a long
+ * transaction makes a step give up (and the next run retry) rather than queue
+ * every writer behind the waiting DDL.
+ */
+static const tia__sql sql_lock_timeout = {
+    "maintain.lock_timeout",
+    "SET LOCAL lock_timeout = '5s'",
+    NULL,
 };
 
 static const tia__sql sql_rolled_until = {
@@ -271,16 +291,26 @@ static int ensure(run *m, tia_time_us lo, tia_time_us hi)
 {
     tia__rows *r = NULL;
     tia__param p[2] = {tia__p_ts(lo), tia__p_ts(hi)};
+    int64_t made = 0;
     int rc = tia__mt_begin(m->s, m->outer, m->err);
     if (rc != 0)
         return rc;
-    rc = tia__db_query(m->s, &sql_ensure, p, 2, &r, m->err);
+    if ((rc = tia__db_exec(m->s, &sql_lock_timeout, NULL, 0, NULL, m->err)) == 0)
+        rc = tia__db_query(m->s, &sql_ensure, p, 2, &r, m->err);
     while (rc >= 0 && (rc = tia__rows_next(r, m->err)) > 0) {
-        m->rep->partitions_created++;
+        made++;
         say(m, "created partition %s", tia__col_text(r, 0));
     }
     tia__rows_free(r);
-    return tia__mt_end(m->s, m->outer, rc < 0 ? rc : 0, m->err);
+    rc = tia__mt_end(m->s, m->outer, rc < 0 ? rc : 0, m->err);
+    if (rc == TIA_EBUSY && !m->outer) {
+        /* Writes still succeed (the default partition takes them); retried next run. */
+        say(m, "partitions: agent_metrics is locked by a long transaction, none created now");
+        return 0;
+    }
+    if (rc == 0)
+        m->rep->partitions_created += made;
+    return rc;
 }
 
 /* PostgreSQL: partitions from the retention cutoff to now + ahead, and for strays. */
@@ -390,6 +420,19 @@ static int delete_batches(run *m, const tia__sql *q, tia__param *p, int n, const
     }
 }
 
+/* Drops a partition already detached (its name checked by partition_name_ok). */
+static int drop_detached(run *m, const char *name)
+{
+    char sql[64];
+    snprintf(sql, sizeof sql, "DROP TABLE %.23s", name);
+    tia__sql drop = {"maintain.drop_partition", sql, NULL, 1};
+    int rc = tia__mt_begin(m->s, m->outer, m->err);
+    if (rc != 0)
+        return rc;
+    rc = tia__db_exec(m->s, &drop, NULL, 0, NULL, m->err);
+    return tia__mt_end(m->s, m->outer, rc, m->err);
+}
+
 static int retention_pg(run *m, tia_time_us cutoff, tia_time_us limit)
 {
     tia__rows *r = NULL;
@@ -414,17 +457,46 @@ static int retention_pg(run *m, tia_time_us cutoff, tia_time_us limit)
             say(m, "kept partition %s: past the retention but not yet rolled up", names[i]);
             continue;
         }
-        char sql[64];
-        snprintf(sql, sizeof sql, "DROP TABLE %.23s", names[i]);
-        tia__sql drop = {"maintain.drop_partition", sql, NULL, 1};
+        /*
+         * Detached first, in a transaction of its own: the ACCESS EXCLUSIVE lock
+         * on agent_metrics lasts only for that catalog change. The drop, whose
+         * commit truncates the files (most of its time), then locks only the
+         * detached table, so writers never wait for it.
+         */
+        char sql[80];
+        snprintf(sql, sizeof sql, "ALTER TABLE agent_metrics DETACH PARTITION %.23s", names[i]);
+        tia__sql detach = {"maintain.detach_partition", sql, NULL, 1};
         if ((rc = tia__mt_begin(m->s, m->outer, m->err)) != 0)
             return rc;
-        rc = tia__db_exec(m->s, &drop, NULL, 0, NULL, m->err);
-        if ((rc = tia__mt_end(m->s, m->outer, rc, m->err)) != 0)
+        if ((rc = tia__db_exec(m->s, &sql_lock_timeout, NULL, 0, NULL, m->err)) == 0)
+            rc = tia__db_exec(m->s, &detach, NULL, 0, NULL, m->err);
+        rc = tia__mt_end(m->s, m->outer, rc, m->err);
+        if (rc == TIA_EBUSY && !m->outer) {
+            m->rep->partitions_kept++;
+            say(m, "kept partition %s: locked by a long transaction, dropped next run",
+                names[i]);
+            continue;
+        }
+        if (rc != 0 || (rc = drop_detached(m, names[i])) != 0)
             return rc;
         m->rep->partitions_dropped++;
         say(m, "dropped partition %s", names[i]);
         progress(m, "partitions", (int64_t)i + 1, (int64_t)n);
+    }
+    /* Tables an interrupted run detached but did not drop. */
+    r = NULL;
+    n = 0;
+    rc = tia__db_query(m->s, &sql_detached, NULL, 0, &r, m->err);
+    while (rc >= 0 && n < 512 && (rc = tia__rows_next(r, m->err)) > 0)
+        if (partition_name_ok(tia__col_text(r, 0)))
+            snprintf(names[n++], sizeof names[0], "%s", tia__col_text(r, 0));
+    tia__rows_free(r);
+    if (rc < 0)
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        if ((rc = drop_detached(m, names[i])) != 0)
+            return rc;
+        say(m, "dropped %s, detached by an interrupted run", names[i]);
     }
     /* Stray rows of the default partition expire as rows. */
     int64_t deleted = 0;
@@ -528,9 +600,13 @@ int tia_maintain_run(tia_store *s, const tia_maintain_options *opt, tia_maintain
                              (long long)o.batch);
     run m = {s, &o, tia_store_backend(s) == TIA_BACKEND_POSTGRES, 0,
              o.now != 0 ? o.now : tia_now_us(), o.batch > 0 ? o.batch : DEFAULT_BATCH, &rep, err};
+    int locked = 0;
     int rc = tia_maintain_settings_get(s, &rep.settings, err);
     if (rc != 0)
         goto done;
+    if ((rc = tia__mt_lock(s, err)) != 0)
+        goto done;
+    locked = 1;
     if (o.dry_run) {
         if ((rc = tia__db_begin(s, err)) != 0)
             goto done;
@@ -543,6 +619,8 @@ int tia_maintain_run(tia_store *s, const tia_maintain_options *opt, tia_maintain
 done:
     if (m.outer)
         tia__db_rollback(s);
+    if (locked)
+        tia__mt_unlock(s);
     if (out != NULL)
         *out = rep;
     return rc;

@@ -85,6 +85,23 @@ static const tia__sql sql_dirty = {
     "ORDER BY hour LIMIT ?3",
 };
 
+/*
+ * PostgreSQL: one rollup or maintenance run at a time per database (two would
+ * rewrite the same hours and collide on the rollups' key). SQLite's write lock
+ * already serialises their transactions, which are idempotent.
+ */
+static const tia__sql sql_try_lock = {
+    "rollup.try_lock",
+    "SELECT pg_try_advisory_lock(727368002)::int",
+    "SELECT 1",
+};
+
+static const tia__sql sql_unlock = {
+    "rollup.unlock",
+    "SELECT pg_advisory_unlock(727368002)",
+    "SELECT 1",
+};
+
 static const tia__sql sql_clear_mark = {
     "rollup.clear_mark",
     "DELETE FROM metric_rollup_dirty WHERE hour = $1::timestamptz AND marks = $2::int8",
@@ -226,6 +243,13 @@ static int read_marks(tia_store *s, tia_time_us lo, tia_time_us hi, int64_t max,
     return 0;
 }
 
+/*
+ * Clears the marks read before a rollup whose transaction has committed, each
+ * in its own statement and in time order: a mark a late point changed meanwhile
+ * stays (its count differs), and the rollup never holds one mark while waiting
+ * for another, so it cannot deadlock with the writers' trigger. Until a mark is
+ * cleared, series read its hour from the raw points, which is right either way.
+ */
 static int clear_marks(tia_store *s, const mark *m, size_t n, tia_error *err)
 {
     for (size_t i = 0; i < n; i++) {
@@ -262,9 +286,9 @@ static int redo_dirty(tia_store *s, const tia_rollup_options *o, int outer,
                 res->rows_written += rows;
                 res->dirty_recomputed++;
             }
+            rc = tia__mt_end(s, outer, rc, err);
             if (rc == 0)
                 rc = clear_marks(s, m, n, err);
-            rc = tia__mt_end(s, outer, rc, err);
         }
         from = m[n - 1].hour + 1;
         free(m);
@@ -291,10 +315,11 @@ static int roll_new(tia_store *s, const tia_rollup_options *o, int outer,
             return rc;
         if ((rc = tia__mt_begin(s, outer, err)) == 0) {
             tia__param p = tia__p_ts(b);
-            if ((rc = tia__rollup_range(s, pairs, a, b, &rows, err)) == 0 &&
-                (rc = tia__db_exec(s, &sql_set_rolled, &p, 1, NULL, err)) == 0)
-                rc = clear_marks(s, m, n, err);
+            if ((rc = tia__rollup_range(s, pairs, a, b, &rows, err)) == 0)
+                rc = tia__db_exec(s, &sql_set_rolled, &p, 1, NULL, err);
             rc = tia__mt_end(s, outer, rc, err);
+            if (rc == 0)
+                rc = clear_marks(s, m, n, err);
         }
         free(m);
         if (rc != 0)
@@ -370,8 +395,35 @@ out:
     return rc;
 }
 
+int tia__mt_lock(tia_store *s, tia_error *err)
+{
+    tia__rows *r = NULL;
+    int rc = tia__db_query(s, &sql_try_lock, NULL, 0, &r, err);
+    if (rc == 0 && (rc = tia__rows_next(r, err)) > 0)
+        rc = tia__col_int(r, 0) ? 0 : 1;
+    tia__rows_free(r);
+    if (rc < 0)
+        return rc;
+    if (rc > 0)
+        return tia_error_set(err, TIA_EBUSY,
+                             "another tokyoia maintain or metric rollup is running on this "
+                             "database; try again when it ends");
+    return 0;
+}
+
+void tia__mt_unlock(tia_store *s)
+{
+    tia_error ignored;
+    (void)tia__db_exec(s, &sql_unlock, NULL, 0, NULL, &ignored);
+}
+
 int tia_metric_rollup(tia_store *s, const tia_rollup_options *o, tia_rollup_result *out,
                       tia_error *err)
 {
-    return tia__rollup_run(s, o, 0, out, err);
+    int rc = tia__mt_lock(s, err);
+    if (rc != 0)
+        return rc;
+    rc = tia__rollup_run(s, o, 0, out, err);
+    tia__mt_unlock(s);
+    return rc;
 }

@@ -20,19 +20,33 @@
 #include "store/rollup.h"
 
 #define PAIRS_MAX 100000
+#define TAIL_INLINE_US (6 * TIA__HOUR_US) /* an un-rolled tail up to this long is read as points */
 
 /* clang-format off: SQL reads best laid out by hand. */
 
 /* ln((1 + a) / (1 - a)) with a = 0.01, the sketch's log base, in each dialect. */
 #define PG_LN_GAMMA "ln(1.01::float8 / 0.99::float8)"
 #define SQLITE_LN_GAMMA "ln(1.01 / 0.99)"
-#define PG_KEY(v)                                                                              \
-    "CASE WHEN abs(" v ") < 1e-9::float8 THEN 'z' WHEN " v " > 0 THEN 'p' || ceil(ln(" v ") / " \
-    PG_LN_GAMMA ")::int8 ELSE 'n' || ceil(ln(-" v ") / " PG_LN_GAMMA ")::int8 END"
-#define SQLITE_KEY(v)                                                                          \
-    "CASE WHEN abs(" v ") < 1e-9 THEN 'z' WHEN " v " > 0 THEN 'p' || CAST(ceil(ln(" v ") / "    \
-    SQLITE_LN_GAMMA ") AS INTEGER) ELSE 'n' || CAST(ceil(ln(-" v ") / " SQLITE_LN_GAMMA          \
-    ") AS INTEGER) END"
+/*
+ * A value's bucket as an integer that orders the buckets as their values: 0 for
+ * the zero bucket, k + 2^32 for positive bucket k, -(k + 2^32) for negative
+ * bucket k (|k| stays far below 2^32 for any double). The text form is derived
+ * from it, and sorting by it writes each sketch in value order, which lets the
+ * reader skip sorting a bucket made of one rollup row.
+ */
+#define PG_ORD(v)                                                                              \
+    "CASE WHEN abs(" v ") < 1e-9::float8 THEN 0::int8 WHEN " v " > 0 THEN ceil(ln(" v ") / "    \
+    PG_LN_GAMMA ")::int8 + 4294967296 ELSE -(ceil(ln(-" v ") / " PG_LN_GAMMA                   \
+    ")::int8 + 4294967296) END"
+#define SQLITE_ORD(v)                                                                          \
+    "CASE WHEN abs(" v ") < 1e-9 THEN 0 WHEN " v " > 0 THEN CAST(ceil(ln(" v ") / "             \
+    SQLITE_LN_GAMMA ") AS INTEGER) + 4294967296 ELSE -(CAST(ceil(ln(-" v ") / "                 \
+    SQLITE_LN_GAMMA ") AS INTEGER) + 4294967296) END"
+/* "p<k>:<c>", "n<k>:<c>" or "z:<c>" from an ORD value o and a count c. */
+#define PG_ENTRY(o, c)                                                                         \
+    "CASE WHEN " o " = 0 THEN 'z' WHEN " o " > 0 THEN 'p' || (" o " - 4294967296) "             \
+    "ELSE 'n' || (-" o " - 4294967296) END || ':' || " c
+#define SQLITE_ENTRY PG_ENTRY
 #define SQLITE_HOUR(t) "(" t " - ((" t " % 3600000000) + 3600000000) % 3600000000)"
 
 /*
@@ -72,8 +86,9 @@ static const tia__sql sql_rollup_pair = {
     "  metric_value AS v FROM agent_metrics WHERE agent_id = $1 AND metric_type = $2 "
     "  AND recorded_at >= $3::timestamptz AND recorded_at < $4::timestamptz), "
     "agg AS (SELECT h, count(*) AS c, sum(v) AS s, min(v) AS lo, max(v) AS hi FROM pts GROUP BY h), "
-    "keys AS (SELECT h, " PG_KEY("v") " AS k, count(*) AS c FROM pts GROUP BY 1, 2), "
-    "sk AS (SELECT h, string_agg(k || ':' || c, ',') AS sketch FROM keys GROUP BY h) "
+    "keys AS (SELECT h, " PG_ORD("v") " AS o, count(*) AS c FROM pts GROUP BY 1, 2), "
+    "sk AS (SELECT h, string_agg(" PG_ENTRY("o", "c") ", ',' ORDER BY o) AS sketch "
+    "FROM keys GROUP BY h) "
     "INSERT INTO agent_metric_rollups (agent_id, metric_type, bucket_start, count, sum, min, max, "
     "sketch) SELECT $1, $2, agg.h, agg.c, agg.s, agg.lo, agg.hi, sk.sketch "
     "FROM agg JOIN sk USING (h)",
@@ -83,10 +98,11 @@ static const tia__sql sql_rollup_pair = {
     "  min(metric_value) AS lo, max(metric_value) AS hi FROM agent_metrics "
     "  WHERE agent_id = ?1 AND metric_type = ?2 AND recorded_at >= ?3 AND recorded_at < ?4 "
     "  GROUP BY 1) a "
-    "JOIN (SELECT h, group_concat(k || ':' || c, ',') AS sketch FROM "
-    "  (SELECT " SQLITE_HOUR("recorded_at") " AS h, " SQLITE_KEY("metric_value") " AS k, "
+    "JOIN (SELECT h, group_concat(" SQLITE_ENTRY("o", "c") ", ',') AS sketch FROM "
+    "  (SELECT " SQLITE_HOUR("recorded_at") " AS h, " SQLITE_ORD("metric_value") " AS o, "
     "   count(*) AS c FROM agent_metrics WHERE agent_id = ?1 AND metric_type = ?2 "
-    "   AND recorded_at >= ?3 AND recorded_at < ?4 GROUP BY 1, 2) GROUP BY h) k ON k.h = a.h",
+    "   AND recorded_at >= ?3 AND recorded_at < ?4 GROUP BY 1, 2 ORDER BY 1, 2) GROUP BY h) k "
+    "ON k.h = a.h",
 };
 
 static const tia__sql sql_rolled_until = {
@@ -103,23 +119,70 @@ static const tia__sql sql_dirty_in = {
     "LIMIT 1000000",
 };
 
-static const tia__sql sql_rollup_rows = {
-    "rollup.rows",
+/*
+ * Rollup rows and raw values of one agent, or of every agent. Two texts, not one
+ * with "($2 IS NULL OR agent_id = $2)": a generic plan of that cannot use the
+ * indexes that lead with agent_id, and would scan whole partitions.
+ */
+static const tia__sql sql_rollup_rows_agent = {
+    "rollup.rows_agent",
     "SELECT " TIA_PG_US("bucket_start") ", count, sum, min, max, sketch "
-    "FROM agent_metric_rollups WHERE metric_type = $1 AND ($2::text IS NULL OR agent_id = $2::text) "
+    "FROM agent_metric_rollups WHERE agent_id = $2 AND metric_type = $1 "
     "AND bucket_start >= $3::timestamptz AND bucket_start < $4::timestamptz",
     "SELECT bucket_start, count, sum, min, max, sketch FROM agent_metric_rollups "
-    "WHERE metric_type = ?1 AND (?2 IS NULL OR agent_id = ?2) "
-    "AND bucket_start >= ?3 AND bucket_start < ?4",
+    "WHERE agent_id = ?2 AND metric_type = ?1 AND bucket_start >= ?3 AND bucket_start < ?4",
 };
 
-static const tia__sql sql_raw_values = {
-    "rollup.raw_values",
+static const tia__sql sql_rollup_rows_all = {
+    "rollup.rows_all",
+    "SELECT " TIA_PG_US("bucket_start") ", count, sum, min, max, sketch "
+    "FROM agent_metric_rollups WHERE metric_type = $1 "
+    "AND bucket_start >= $2::timestamptz AND bucket_start < $3::timestamptz",
+    "SELECT bucket_start, count, sum, min, max, sketch FROM agent_metric_rollups "
+    "WHERE metric_type = ?1 AND bucket_start >= ?2 AND bucket_start < ?3",
+};
+
+static const tia__sql sql_raw_values_agent = {
+    "rollup.raw_values_agent",
+    "SELECT " TIA_PG_US("recorded_at") ", metric_value FROM agent_metrics WHERE agent_id = $2 "
+    "AND metric_type = $1 AND recorded_at >= $3::timestamptz AND recorded_at < $4::timestamptz",
+    "SELECT recorded_at, metric_value FROM agent_metrics WHERE agent_id = ?2 "
+    "AND metric_type = ?1 AND recorded_at >= ?3 AND recorded_at < ?4",
+};
+
+static const tia__sql sql_raw_values_all = {
+    "rollup.raw_values_all",
     "SELECT " TIA_PG_US("recorded_at") ", metric_value FROM agent_metrics WHERE metric_type = $1 "
-    "AND ($2::text IS NULL OR agent_id = $2::text) "
-    "AND recorded_at >= $3::timestamptz AND recorded_at < $4::timestamptz",
+    "AND recorded_at >= $2::timestamptz AND recorded_at < $3::timestamptz",
     "SELECT recorded_at, metric_value FROM agent_metrics WHERE metric_type = ?1 "
-    "AND (?2 IS NULL OR agent_id = ?2) AND recorded_at >= ?3 AND recorded_at < ?4",
+    "AND recorded_at >= ?2 AND recorded_at < ?3",
+};
+/*
+ * Two ranges in one statement: the partial hour at the start of a series and its
+ * un-rolled tail. Planning a statement over a partitioned table costs about a
+ * millisecond on PostgreSQL, as much as reading both ranges, so one statement
+ * instead of two is most of what is left to save.
+ */
+static const tia__sql sql_raw_values2_agent = {
+    "rollup.raw_values2_agent",
+    "SELECT " TIA_PG_US("recorded_at") ", metric_value FROM agent_metrics WHERE agent_id = $2 "
+    "AND metric_type = $1 AND ((recorded_at >= $3::timestamptz AND recorded_at < $4::timestamptz) "
+    "OR (recorded_at >= $5::timestamptz AND recorded_at < $6::timestamptz))",
+    "SELECT recorded_at, metric_value FROM agent_metrics WHERE agent_id = ?2 "
+    "AND metric_type = ?1 AND recorded_at >= ?3 AND recorded_at < ?4 UNION ALL "
+    "SELECT recorded_at, metric_value FROM agent_metrics WHERE agent_id = ?2 "
+    "AND metric_type = ?1 AND recorded_at >= ?5 AND recorded_at < ?6",
+};
+
+static const tia__sql sql_raw_values2_all = {
+    "rollup.raw_values2_all",
+    "SELECT " TIA_PG_US("recorded_at") ", metric_value FROM agent_metrics WHERE metric_type = $1 "
+    "AND ((recorded_at >= $2::timestamptz AND recorded_at < $3::timestamptz) "
+    "OR (recorded_at >= $4::timestamptz AND recorded_at < $5::timestamptz))",
+    "SELECT recorded_at, metric_value FROM agent_metrics WHERE metric_type = ?1 "
+    "AND recorded_at >= ?2 AND recorded_at < ?3 UNION ALL "
+    "SELECT recorded_at, metric_value FROM agent_metrics WHERE metric_type = ?1 "
+    "AND recorded_at >= ?4 AND recorded_at < ?5",
 };
 /* clang-format on */
 
@@ -206,7 +269,11 @@ static void normalise(tia__sketch *sk)
 {
     if (sk->sorted)
         return;
-    qsort(sk->e, sk->n, sizeof *sk->e, by_rep);
+    int in_order = 1; /* one rollup row's sketch is written in value order */
+    for (size_t i = 1; in_order && i < sk->n; i++)
+        in_order = sk->e[i - 1].rep <= sk->e[i].rep;
+    if (!in_order && sk->n > 1)
+        qsort(sk->e, sk->n, sizeof *sk->e, by_rep);
     size_t w = 0;
     for (size_t i = 0; i < sk->n; i++) {
         if (w > 0 && sk->e[w - 1].rep == sk->e[i].rep)
@@ -440,7 +507,8 @@ static int acc_bucket(acc *a, tia_time_us start, tia_metric_bucket *out)
     out->count = a->count;
     out->min = a->min;
     out->max = a->max;
-    qsort(a->v, a->nv, sizeof *a->v, cmp_double);
+    if (a->nv > 1)
+        qsort(a->v, a->nv, sizeof *a->v, cmp_double);
     if (!a->rolled) {
         /* Raw points only: exact, summed in value order as the SQLite series does. */
         double sum = 0;
@@ -523,16 +591,47 @@ static int read_dirty(tia_store *s, tia_time_us lo, tia_time_us hi, int64_t **ou
     return 0;
 }
 
-/* Adds the raw points of [a, b) to the accumulators of buckets starting at first. */
-static int gather_raw(tia_store *s, const tia_metric_query *q, tia_time_us a, tia_time_us b,
-                      int64_t width, tia_time_us first, acc *accs, size_t nacc, tia_error *err)
+/* Runs the agent's or every agent's variant of a range query over [a, b). */
+static int select_range(tia_store *s, const tia_metric_query *q, const tia__sql *one,
+                        const tia__sql *all, tia_time_us a, tia_time_us b, tia__rows **r,
+                        tia_error *err)
 {
-    if (a >= b)
-        return 0;
+    if (q->agent_id != NULL) {
+        tia__param p[4] = {tia__p_text(q->metric_type), tia__p_text(q->agent_id), tia__p_ts(a),
+                           tia__p_ts(b)};
+        return tia__db_read(s, one, p, 4, r, err);
+    }
+    tia__param p[3] = {tia__p_text(q->metric_type), tia__p_ts(a), tia__p_ts(b)};
+    return tia__db_read(s, all, p, 3, r, err);
+}
+
+/*
+ * Adds the raw points of [a, b) and [c, d) (either may be empty) to the
+ * accumulators of buckets starting at first.
+ */
+static int gather_raw(tia_store *s, const tia_metric_query *q, tia_time_us a, tia_time_us b,
+                      tia_time_us c, tia_time_us d, int64_t width, tia_time_us first, acc *accs,
+                      size_t nacc, tia_error *err)
+{
     tia__rows *r = NULL;
-    tia__param p[4] = {tia__p_text(q->metric_type), tia__p_text(q->agent_id), tia__p_ts(a),
-                       tia__p_ts(b)};
-    int rc = tia__db_read(s, &sql_raw_values, p, 4, &r, err);
+    int rc;
+    if (a >= b && c >= d)
+        return 0;
+    if (a >= b || c >= d) {
+        if (a >= b) {
+            a = c;
+            b = d;
+        }
+        rc = select_range(s, q, &sql_raw_values_agent, &sql_raw_values_all, a, b, &r, err);
+    } else if (q->agent_id != NULL) {
+        tia__param p[6] = {tia__p_text(q->metric_type), tia__p_text(q->agent_id), tia__p_ts(a),
+                           tia__p_ts(b), tia__p_ts(c), tia__p_ts(d)};
+        rc = tia__db_read(s, &sql_raw_values2_agent, p, 6, &r, err);
+    } else {
+        tia__param p[5] = {tia__p_text(q->metric_type), tia__p_ts(a), tia__p_ts(b), tia__p_ts(c),
+                           tia__p_ts(d)};
+        rc = tia__db_read(s, &sql_raw_values2_all, p, 5, &r, err);
+    }
     while (rc >= 0 && (rc = tia__rows_next(r, err)) > 0) {
         int64_t i = (floor_to(tia__col_time(r, 0), width) - first) / width;
         if (i < 0 || (size_t)i >= nacc)
@@ -550,9 +649,7 @@ static int gather_rollups(tia_store *s, const tia_metric_query *q, tia_time_us a
                           acc *accs, size_t nacc, tia_error *err)
 {
     tia__rows *r = NULL;
-    tia__param p[4] = {tia__p_text(q->metric_type), tia__p_text(q->agent_id), tia__p_ts(a),
-                       tia__p_ts(b)};
-    int rc = tia__db_read(s, &sql_rollup_rows, p, 4, &r, err);
+    int rc = select_range(s, q, &sql_rollup_rows_agent, &sql_rollup_rows_all, a, b, &r, err);
     while (rc >= 0 && (rc = tia__rows_next(r, err)) > 0) {
         tia_time_us h = tia__col_time(r, 0);
         if (is_dirty(dirty, ndirty, h))
@@ -612,10 +709,15 @@ int tia__metric_series_rollup(tia_store *s, const tia_metric_query *q, int64_t w
     if (rolled == TIA_TIME_NONE || ra >= rb)
         return tia__metric_series_raw(s, q, q->from, q->to, width, out, err);
 
-    /* The mixed part: the buckets that touch R. */
+    /*
+     * The mixed part: the buckets that touch R, and the un-rolled tail too when
+     * it is short (the usual case: since the last rollup), so that its few points
+     * come with the partial hour at the start in one statement; a long tail (no
+     * rollup for days) is aggregated by the database instead.
+     */
     tia_time_us first = floor_to(q->from, width);
     tia_time_us mend = ceil_to(rb, width);
-    if (mend > q->to)
+    if (q->to - rb <= TAIL_INLINE_US || mend > q->to)
         mend = q->to;
     nacc = (size_t)((ceil_to(mend, width) - first) / width);
     accs = calloc(nacc, sizeof *accs);
@@ -625,14 +727,12 @@ int tia__metric_series_rollup(tia_store *s, const tia_metric_query *q, int64_t w
     }
     if ((rc = read_dirty(s, ra, rb, &dirty, &ndirty, err)) != 0 ||
         (rc = gather_rollups(s, q, ra, rb, dirty, ndirty, width, first, accs, nacc, err)) != 0 ||
-        (rc = gather_raw(s, q, q->from, ra, width, first, accs, nacc, err)) != 0)
+        (rc = gather_raw(s, q, q->from, ra, rb, mend, width, first, accs, nacc, err)) != 0)
         goto done;
     for (size_t i = 0; i < ndirty; i++)
-        if ((rc = gather_raw(s, q, dirty[i], dirty[i] + TIA__HOUR_US, width, first, accs, nacc,
-                             err)) != 0)
+        if ((rc = gather_raw(s, q, dirty[i], dirty[i] + TIA__HOUR_US, 0, 0, width, first, accs,
+                             nacc, err)) != 0)
             goto done;
-    if ((rc = gather_raw(s, q, rb, mend, width, first, accs, nacc, err)) != 0)
-        goto done;
     for (size_t i = 0; i < nacc; i++) {
         if (accs[i].count == 0)
             continue;

@@ -41,7 +41,7 @@
 
 #define STATS_PG                                                                                   \
     "SELECT string_agg(concat_ws(',', id, name, role, status, total_tasks, completed_tasks, "      \
-    "failed_tasks, total_tokens, total_cost, avg_duration_ms, success_rate), '|' ORDER BY id) "   \
+    "failed_tasks, total_tokens, total_cost, avg_duration_ms, success_rate), '|' ORDER BY id) "    \
     "FROM agent_stats"
 #define STATS_LITE                                                                                 \
     "SELECT group_concat(x, '|') FROM (SELECT id || ',' || name || ',' || role || ',' || status "  \
@@ -62,7 +62,7 @@
 #define TOTALS_LITE                                                                                \
     "SELECT group_concat(x, '|') FROM (SELECT agent_id || ',' || pending || ',' || running || "    \
     "',' || completed || ',' || failed || ',' || cancelled || ',' || tokens || ',' || "            \
-    "cost_usd_micros || ',' || duration_sum || ',' || duration_n || ',' || "                      \
+    "cost_usd_micros || ',' || duration_sum || ',' || duration_n || ',' || "                       \
     "completed_duration_sum || ',' || completed_duration_n AS x FROM agent_task_totals ORDER BY "  \
     "agent_id)"
 
@@ -114,13 +114,13 @@ static void assert_same(tia_store *s, snapshot *before)
 /* Rows of agent_task_totals that differ from a recount over hot plus archived tasks. */
 #define RECOUNT(cost)                                                                              \
     "SELECT count(*) FROM agent_task_totals x WHERE (x.pending, x.running, x.completed, "          \
-    "x.failed, x.cancelled, x.tokens, x." cost ", x.duration_sum, x.duration_n) <> (SELECT "        \
+    "x.failed, x.cancelled, x.tokens, x." cost ", x.duration_sum, x.duration_n) <> (SELECT "       \
     "count(*) FILTER (WHERE status = 'pending'), count(*) FILTER (WHERE status = 'running'), "     \
     "count(*) FILTER (WHERE status = 'completed'), count(*) FILTER (WHERE status = 'failed'), "    \
     "count(*) FILTER (WHERE status = 'cancelled'), COALESCE(sum(tokens_used), 0), "                \
     "COALESCE(sum(" cost "), 0), COALESCE(sum(duration_ms), 0), count(duration_ms) FROM (SELECT "  \
-    "agent_id, status, tokens_used, " cost ", duration_ms FROM agent_tasks UNION ALL SELECT "       \
-    "agent_id, status, tokens_used, " cost ", duration_ms FROM agent_tasks_archive) t WHERE "       \
+    "agent_id, status, tokens_used, " cost ", duration_ms FROM agent_tasks UNION ALL SELECT "      \
+    "agent_id, status, tokens_used, " cost ", duration_ms FROM agent_tasks_archive) t WHERE "      \
     "t.agent_id = x.agent_id)"
 /* Rows of archived_task_totals that differ from the archive table's tasks. */
 #define ARCHIVED_RECOUNT(cost)                                                                     \
@@ -312,7 +312,7 @@ static void make(tia_store *s, made *m, const char *name)
     TIA_OK_OR_FAIL(tia_workflow_set_status(s, m->wf, TIA_RUNNING, &err), &err);
     for (int i = 0; i < 3; i++) {
         tia_task_new t = {i == 1 ? "yuki-002" : "akira-001", m->wf, "code_review", "step", NULL,
-                          i == 1 ? m->task[0] : NULL, NULL};
+                          i == 1 ? m->task[0] : NULL,        NULL};
         TIA_OK_OR_FAIL(tia_task_create(s, &t, m->task[i], &err), &err);
     }
     tia_interaction_new in = {m->wf, "akira-001", "yuki-002", "handoff", "over to you", NULL};
@@ -367,6 +367,32 @@ static json_t *show(tia_store *s, const char *id, int want)
     return doc;
 }
 
+/* Asserts that object o has a member for every column of table (money under the seed's name). */
+static void assert_has_columns(tia_store *s, const char *table, json_t *o)
+{
+    char pg[300], lite[300];
+    snprintf(pg, sizeof pg,
+             "SELECT string_agg(column_name::text, ',' ORDER BY ordinal_position) FROM "
+             "information_schema.columns WHERE table_schema = current_schema() AND table_name = "
+             "'%s'",
+             table);
+    snprintf(lite, sizeof lite, "SELECT group_concat(name, ',') FROM pragma_table_xinfo('%s')",
+             table);
+    char *cols = tia_test_text(s, pg, lite);
+    assert_non_null(cols);
+    for (char *save = NULL, *c = strtok_r(cols, ",", &save); c != NULL;
+         c = strtok_r(NULL, ",", &save)) {
+        char name[100];
+        snprintf(name, sizeof name, "%s", c);
+        char *micros = strstr(name, "_micros");
+        if (micros != NULL && micros[7] == '\0')
+            *micros = '\0';
+        if (json_object_get(o, name) == NULL)
+            fail_msg("column %s.%s is not in the archived JSON", table, c);
+    }
+    free(cols);
+}
+
 static void test_archive_eligibility(void **state)
 {
     (void)state;
@@ -380,10 +406,10 @@ static void test_archive_eligibility(void **state)
     make(s, &running, "running");
     finish(s, &running, TIA_FAILED);
     /* running: its status says running although every task ended */
-    TIA_OK_OR_FAIL(tia_test_exec(s, "UPDATE workflows SET status = 'running' WHERE name = 'running'",
-                                 "UPDATE workflows SET status = 'running' WHERE name = 'running'",
-                                 &err),
-                   &err);
+    TIA_OK_OR_FAIL(
+        tia_test_exec(s, "UPDATE workflows SET status = 'running' WHERE name = 'running'",
+                      "UPDATE workflows SET status = 'running' WHERE name = 'running'", &err),
+        &err);
     /* open: completed, but one task still pending */
     make(s, &open, "open");
     finish_task(s, open.task[0], TIA_COMPLETED, 1);
@@ -412,6 +438,11 @@ static void test_archive_eligibility(void **state)
     /* too new for a 1-day cutoff: nothing moves */
     assert_int_equal(archive(s, DAY_US, 0, NULL, 0, 0).workflows, 0);
 
+    char key_sql[200];
+    snprintf(key_sql, sizeof key_sql,
+             "UPDATE agent_tasks SET idempotency_key = 'key-1', priority = 7 WHERE id = '%s'",
+             internal.task[2]);
+    TIA_OK_OR_FAIL(tia_test_exec(s, key_sql, key_sql, &err), &err);
     snapshot before;
     take(s, &before);
     int64_t hot_tasks = count(s, "agent_tasks");
@@ -460,14 +491,19 @@ static void test_archive_eligibility(void **state)
         internal.task[0]);
     assert_string_equal(
         json_string_value(json_object_get(json_array_get(tasks, 1), "error_message")), "boom");
+    /* the engine's columns too */
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(tasks, 2), "idempotency_key")), "key-1");
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(tasks, 2), "priority")), 7);
+    assert_has_columns(s, "agent_tasks", json_array_get(tasks, 0));
     json_t *in = json_object_get(doc, "interactions");
     assert_int_equal(json_array_size(in), 1);
-    assert_string_equal(
-        json_string_value(json_object_get(json_array_get(in, 0), "message")), "over to you");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(in, 0), "message")),
+                        "over to you");
     json_t *deps = json_object_get(doc, "dependencies");
     assert_int_equal(json_array_size(deps), 1);
-    assert_string_equal(
-        json_string_value(json_object_get(json_array_get(deps, 0), "task_id")), internal.task[2]);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(deps, 0), "task_id")),
+                        internal.task[2]);
     assert_string_equal(json_string_value(json_object_get(json_array_get(deps, 0), "depends_on")),
                         internal.task[0]);
     json_decref(doc);
@@ -482,6 +518,7 @@ static void test_archive_eligibility(void **state)
     /* once `child` and `dependent` are gone, `parent` and `dep` may go too */
     TIA_OK_OR_FAIL(tia_workflow_delete(s, child.wf, &err), &err);
     TIA_OK_OR_FAIL(tia_workflow_delete(s, dependent.wf, &err), &err);
+    drop(&before);
     take(s, &before); /* deletes count, as always */
     tia_archive_result r2 = archive(s, 0, 0, NULL, 0, 0);
     assert_int_equal(r2.workflows, 2);
@@ -643,13 +680,18 @@ static void test_archive_file(void **state)
         assert_string_equal(json_string_value(json_object_get(t, "agent_id")),
                             tl.items[k]->agent_id);
     }
+    /* every column of every row is in the file, the engine's included */
+    assert_has_columns(s, "workflows", doc);
+    assert_has_columns(s, "agent_tasks", json_array_get(tasks, 0));
+    json_t *inter = json_object_get(doc, "interactions");
+    if (json_array_size(inter) > 0)
+        assert_has_columns(s, "agent_interactions", json_array_get(inter, 0));
     json_decref(doc);
     tia_workflow_free(w);
     tia_task_list_free(&tl);
     TIA_ASSERT_RC(tia_archive_show_file(path, "00000000-0000-4000-8000-000000000000", &text, &err),
                   TIA_ENOTFOUND, &err);
-    TIA_ASSERT_RC(tia_archive_show_file("/nonexistent/x.gz", wf, &text, &err), TIA_ENOTFOUND,
-                  &err);
+    TIA_ASSERT_RC(tia_archive_show_file("/nonexistent/x.gz", wf, &text, &err), TIA_ENOTFOUND, &err);
     free(wf);
 
     /* an existing file without append: refused, nothing moved */
@@ -779,8 +821,8 @@ static void *write_loop(void *arg)
         if (rc == 0)
             rc = tia_workflow_set_status(w->s, m->wf, TIA_RUNNING, &err);
         for (int k = 0; k < 3 && rc == 0; k++) {
-            tia_task_new t = {k == 1 ? "yuki-002" : "akira-001", m->wf, "code_review", "live",
-                              NULL, NULL, NULL};
+            tia_task_new t = {
+                k == 1 ? "yuki-002" : "akira-001", m->wf, "code_review", "live", NULL, NULL, NULL};
             rc = tia_task_create(w->s, &t, m->task[k], &err);
             tia_task_result res = {NULL, NULL, 10 + k, 100};
             if (rc == 0)
@@ -834,12 +876,9 @@ static void test_archive_while_writing(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_archive_columns),
-        cmocka_unit_test(test_archive_tables),
-        cmocka_unit_test(test_archive_eligibility),
-        cmocka_unit_test(test_archive_file),
-        cmocka_unit_test(test_archive_file_recovery),
-        cmocka_unit_test(test_archive_while_writing),
+        cmocka_unit_test(test_archive_columns),       cmocka_unit_test(test_archive_tables),
+        cmocka_unit_test(test_archive_eligibility),   cmocka_unit_test(test_archive_file),
+        cmocka_unit_test(test_archive_file_recovery), cmocka_unit_test(test_archive_while_writing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -156,12 +156,16 @@ static void test_retention(void **state)
     int64_t newer = points_since(s, cutoff);
     assert_true(newer < total);
 
-    /* The series of the oldest week, before anything is removed. */
-    tia_metric_query q = {"akira-001", "latency", now - 150 * DAY, now - 143 * DAY,
-                          TIA_BUCKET_DAY};
+    /*
+     * The series of the oldest week, before anything is removed; whole hours, as
+     * the rollups keep whole hours (metrics.h: partial hours at the edges of a
+     * range come from raw points).
+     */
+    tia_time_us from = ((now - 150 * DAY) / HOUR + 1) * HOUR;
+    tia_metric_query q = {"akira-001", "latency", from, from + 7 * DAY, TIA_BUCKET_DAY};
     tia_metric_series before = {0}, after = {0};
     TIA_OK_OR_FAIL(tia_metric_query_series(s, &q, &before, &err), &err);
-    assert_true(before.n == 7);
+    assert_true(before.n == 7 || before.n == 8);
 
     tia_maintain_report rep;
     run(s, now, 0, 7, &rep); /* batches of 7 rows: many transactions on SQLite */
@@ -195,6 +199,19 @@ static void test_retention(void **state)
     }
     tia_metric_series_free(&before);
     tia_metric_series_free(&after);
+    if (tia_test_is_pg()) {
+        /* A partition detached by an interrupted run is dropped by the next one. */
+        TIA_OK_OR_FAIL(tia_test_exec(s,
+                                     "CREATE TABLE agent_metrics_p19990101 (LIKE agent_metrics)",
+                                     NULL, &err),
+                       &err);
+        run(s, now, 0, 7, &rep);
+        assert_int_equal(count_sql(s,
+                                   "SELECT count(*) FROM pg_class WHERE relname = "
+                                   "'agent_metrics_p19990101'",
+                                   NULL),
+                         0);
+    }
 
     /* Idempotent: a second run finds nothing to do. */
     int64_t left = points(s);
@@ -232,7 +249,8 @@ static void test_dry_run_and_unrolled_kept(void **state)
     const char *pg_rolled = "SELECT " TIA_PG_US("rolled_until") " FROM metric_rollup_state";
     const char *lite_rolled = "SELECT rolled_until FROM metric_rollup_state";
 
-    tia_maintain_report dry, rep;
+    tia_maintain_report dry, rep, pend;
+    memset(&pend, 0, sizeof pend);
     run(s, now, 1, 0, &dry);
     assert_true(dry.rollup.hours_rolled > 0);
     assert_int_equal(points(s), total);
@@ -242,15 +260,17 @@ static void test_dry_run_and_unrolled_kept(void **state)
         int64_t unrolled = points_since(s, rolled);
         tia_store *w = tia_test_reopen(s);
         TIA_OK_OR_FAIL(tia__db_begin(w, &err), &err);
-        tia_metric_new p = {"akira-001", "latency", 1, NULL, 0, NULL};
-        TIA_OK_OR_FAIL(tia_metric_record(w, &p, NULL, &err), &err);
+        /* Any write gives it a transaction id; this one locks nothing maintain needs. */
+        tia_session_new sn = {"pending-writer", NULL, NULL, 0};
+        char token[TIA_TOKEN_BUF];
+        TIA_OK_OR_FAIL(tia_session_create(w, &sn, token, NULL, &err), &err);
         tia_maintain_options o = {0};
         o.now = now;
         o.wait_us = 300 * 1000;
-        TIA_OK_OR_FAIL(tia_maintain_run(s, &o, &rep, &err), &err);
-        assert_int_equal(rep.rollup.writers_pending, 1);
-        assert_int_equal(rep.rollup.hours_rolled, 0);
-        assert_true(rep.partitions_kept >= 1);
+        TIA_OK_OR_FAIL(tia_maintain_run(s, &o, &pend, &err), &err);
+        assert_int_equal(pend.rollup.writers_pending, 1);
+        assert_int_equal(pend.rollup.hours_rolled, 0);
+        assert_true(pend.partitions_kept >= 1);
         assert_int_equal(partitions_ending_by(s, rolled), 0);
         assert_int_equal(points_since(s, rolled), unrolled);
         tia__db_rollback(w);
@@ -261,8 +281,8 @@ static void test_dry_run_and_unrolled_kept(void **state)
     run(s, now, 0, 0, &rep);
     assert_int_equal(rep.rollup.hours_rolled, dry.rollup.hours_rolled);
     assert_int_equal(rep.points_deleted, dry.points_deleted);
-    assert_int_equal(rep.partitions_dropped - dry.partitions_dropped,
-                     tia_test_is_pg() ? dry.partitions_kept - rep.partitions_kept : 0);
+    assert_int_equal(rep.partitions_dropped + pend.partitions_dropped, dry.partitions_dropped);
+    assert_int_equal(rep.partitions_kept, 0);
     assert_int_equal(count_sql(s, pg_rolled, lite_rolled), now - HOUR);
     tia_test_close(s);
 }

@@ -61,9 +61,11 @@ EOF
 
 # A worker for agent $1 with its clock at $2 ("+1h", "-1h"), id $3, lease $4. The
 # library is preloaded directly (not through the faketime wrapper, which forks) so
-# that $! is the worker itself; monotonic clocks stay real.
+# that $! is the worker itself; monotonic clocks stay real. Under ASan the preload
+# comes before its runtime, which it would otherwise refuse.
 start_worker() {
   LD_PRELOAD=$FTLIB FAKETIME="$2" FAKETIME_DONT_FAKE_MONOTONIC=1 \
+    ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" \
     "$BIN" --db "$DB" worker --agent "$1" --lease "$4" --poll 200ms --id "$3" \
     -- bash "$TMP/work.sh" >"$TMP/$3.out" 2>"$TMP/$3.err" &
   PIDS+=($!)

@@ -85,28 +85,27 @@ JOIN pg_class c ON c.oid = i.inhrelid
 WHERE i.inhparent = 'agent_metrics'::regclass
   AND pg_get_expr(c.relpartbound, c.oid) <> 'DEFAULT';
 
--- Creates the partition [lo, hi) and returns its name. Rows of that range waiting
--- in the default partition are moved into it first (PostgreSQL refuses a new
--- partition whose rows sit in the default one): the new table is filled while
--- standalone, then attached.
+-- Creates the partition [lo, hi) and returns its name. The table is created on
+-- its own and then attached: ATTACH PARTITION takes only a SHARE UPDATE
+-- EXCLUSIVE lock on agent_metrics, so writers go on, where CREATE TABLE ...
+-- PARTITION OF would take an ACCESS EXCLUSIVE one and queue every writer behind
+-- it. Rows of that range waiting in the default partition are moved into it
+-- first (PostgreSQL refuses a partition whose rows sit in the default one).
 CREATE FUNCTION tia_metric_partition_create(lo TIMESTAMP WITH TIME ZONE,
                                             hi TIMESTAMP WITH TIME ZONE)
 RETURNS TEXT LANGUAGE plpgsql AS $$
 DECLARE
     part TEXT := 'agent_metrics_p' || to_char(lo AT TIME ZONE 'UTC', 'YYYYMMDD');
 BEGIN
+    EXECUTE format('CREATE TABLE %I (LIKE agent_metrics INCLUDING DEFAULTS INCLUDING CONSTRAINTS)',
+                   part);
     IF EXISTS (SELECT 1 FROM agent_metrics_default WHERE recorded_at >= lo AND recorded_at < hi) THEN
-        EXECUTE format('CREATE TABLE %I (LIKE agent_metrics INCLUDING DEFAULTS INCLUDING CONSTRAINTS)',
-                       part);
         EXECUTE format('WITH moved AS (DELETE FROM agent_metrics_default WHERE recorded_at >= $1 '
                        'AND recorded_at < $2 RETURNING *) INSERT INTO %I SELECT * FROM moved', part)
             USING lo, hi;
-        EXECUTE format('ALTER TABLE agent_metrics ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)',
-                       part, lo, hi);
-    ELSE
-        EXECUTE format('CREATE TABLE %I PARTITION OF agent_metrics FOR VALUES FROM (%L) TO (%L)',
-                       part, lo, hi);
     END IF;
+    EXECUTE format('ALTER TABLE agent_metrics ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)',
+                   part, lo, hi);
     RETURN part;
 END;
 $$;

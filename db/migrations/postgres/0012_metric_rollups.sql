@@ -58,6 +58,8 @@ CREATE TABLE metric_rollup_dirty (
     marks BIGINT NOT NULL
 );
 
+-- The hours are marked in time order, the order in which a rollup clears them,
+-- so that two statements never wait for each other's marks in a cycle.
 CREATE FUNCTION agent_metrics_mark_late() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO metric_rollup_dirty AS d (hour, marks)
@@ -65,6 +67,7 @@ BEGIN
     FROM new_points p
     WHERE p.recorded_at < (SELECT late_before FROM metric_rollup_state WHERE id = 1)
     GROUP BY 1
+    ORDER BY 1
     ON CONFLICT (hour) DO UPDATE SET marks = d.marks + EXCLUDED.marks;
     RETURN NULL;
 END;
@@ -77,6 +80,7 @@ BEGIN
     FROM (SELECT recorded_at FROM old_points UNION ALL SELECT recorded_at FROM new_points) p
     WHERE p.recorded_at < (SELECT late_before FROM metric_rollup_state WHERE id = 1)
     GROUP BY 1
+    ORDER BY 1
     ON CONFLICT (hour) DO UPDATE SET marks = d.marks + EXCLUDED.marks;
     RETURN NULL;
 END;
