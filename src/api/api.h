@@ -213,6 +213,7 @@ struct tia__call {
     const tia__request *req;
     const char *method;
     const char *path;
+    char *raw_uri; /* the request target as sent (percent-encoded); NULL in-process */
     const tia__route *route; /* NULL until matched */
     size_t route_id;
     const char *param[TIA__PARAMS_MAX];

@@ -157,6 +157,7 @@ static const char *code_of(int status)
     case 415: return "unsupported_media_type";
     case 422: return "invalid";
     case 429: return "rate_limited";
+    case 431: return "header_too_large";
     case 503: return "unavailable";
     case 507: return "insufficient_storage";
     default: return "internal";
@@ -209,10 +210,15 @@ static void client_ip(struct MHD_Connection *conn, char *buf, size_t len)
 /* MHD's first look at a request (the URI before parsing): allocate its call. */
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
-    (void)uri;
     tia__call *c = calloc(1, sizeof *c);
     if (c == NULL)
         return NULL;
+    /* Kept as sent: routing splits it before decoding (setup). */
+    c->raw_uri = strdup(uri ? uri : "");
+    if (c->raw_uri == NULL) {
+        free(c);
+        return NULL;
+    }
     c->api = cls;
     c->conn = conn;
     c->t0 = mono_us();
@@ -360,6 +366,16 @@ static enum MHD_Result send_answer(tia__call *c)
     return ok;
 }
 
+static size_t unescape(void *cls, struct MHD_Connection *conn, char *s);
+
+/* libmicrohttpd's memory per connection: the headers up to the limit, and room for its
+   own structures and the answer, so that a request at the limit is parsed (then
+   refused or served by header_bytes's count) instead of the connection being closed. */
+static size_t header_pool(size_t max_header)
+{
+    return max_header + (max_header > 16384 ? max_header : 16384);
+}
+
 static void setup(tia__call *c, const char *url, const char *method)
 {
     tia__api *api = c->api;
@@ -378,8 +394,39 @@ static void setup(tia__call *c, const char *url, const char *method)
     }
     size_t rid_n = 0;
     char allow[64] = "";
-    tia__match m = tia__route_find(method, url, c->path_buf, sizeof c->path_buf, &rid_n, c->param,
-                                   &c->n_params, allow, sizeof allow);
+    /*
+     * Routed on the path as sent, each {param} decoded after the split: an id that
+     * holds a '/' (sent as %2F: an agent "team/a", a model "org/name") stays one
+     * segment, where routing the decoded path would split it in two.
+     */
+    const char *route_path = url;
+    char raw[sizeof c->path_buf];
+    if (c->raw_uri) {
+        size_t n = strcspn(c->raw_uri, "?#");
+        if (n < sizeof raw) {
+            memcpy(raw, c->raw_uri, n);
+            raw[n] = '\0';
+            route_path = raw;
+        }
+    }
+    tia__match m = tia__route_find(method, route_path, c->path_buf, sizeof c->path_buf, &rid_n,
+                                   c->param, &c->n_params, allow, sizeof allow);
+    if (m == TIA__MATCH_OK && route_path == raw)
+        for (size_t i = 0; i < c->n_params; i++)
+            unescape(NULL, NULL, (char *)c->param[i]); /* points into c->path_buf */
+    /* A segment that decodes to "." or ".." (%2e%2e) is as malformed as the plain one. */
+    for (const char *p = route_path; m != TIA__MATCH_BAD_PATH && route_path == raw && *p;) {
+        size_t n = strcspn(++p, "/");
+        char seg[16];
+        if (n < sizeof seg) {
+            memcpy(seg, p, n);
+            seg[n] = '\0';
+            unescape(NULL, NULL, seg);
+            if (strcmp(seg, ".") == 0 || strcmp(seg, "..") == 0)
+                m = TIA__MATCH_BAD_PATH;
+        }
+        p += n;
+    }
     if (m == TIA__MATCH_OK) {
         size_t n;
         c->route = &tia__routes(&n)[rid_n];
@@ -434,17 +481,41 @@ static int body_append(tia__call *c, const char *data, size_t n)
     return 0;
 }
 
+static enum MHD_Result add_header_bytes(void *cls, enum MHD_ValueKind kind, const char *key,
+                                        const char *value)
+{
+    (void)kind;
+    *(size_t *)cls += strlen(key) + 2 + (value ? strlen(value) : 0) + 2; /* "K: V\r\n" */
+    return MHD_YES;
+}
+
+/*
+ * The request line and headers as a client writes them ("GET /p HTTP/1.1\r\n",
+ * "Name: value\r\n" each, "\r\n"): what --max-header limits. libmicrohttpd's own
+ * limit is its connection memory pool, which also holds the parsed headers and the
+ * answer, so it is given headroom and the limit is checked here, exactly.
+ */
+static size_t header_bytes(tia__call *c, const char *method, const char *version)
+{
+    size_t n = strlen(method) + 1 + strlen(c->raw_uri) + 1 + strlen(version) + 2 + 2;
+    MHD_get_connection_values(c->conn, MHD_HEADER_KIND, add_header_bytes, &n);
+    return n;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_size, void **con_cls)
 {
     (void)cls;
-    (void)version;
     tia__call *c = *con_cls;
     if (c == NULL)
         return MHD_NO; /* out of memory in on_uri */
     if (c->method == NULL) {
         setup(c, url, method);
+        if (!c->answered && header_bytes(c, method, version) > c->api->cfg.max_header)
+            tia__fail(c, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE, "header_too_large",
+                      "the request line and headers are larger than %zu bytes",
+                      c->api->cfg.max_header);
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
         if (cl) {
             char *end;
@@ -526,6 +597,7 @@ static void call_end(tia_server *srv, tia__call *c)
     json_decref(c->body);
     tia_session_free(c->session);
     free(c->raw);
+    free(c->raw_uri);
     atomic_fetch_sub(&srv->api.in_flight, 1);
     free(c);
 }
@@ -760,7 +832,7 @@ int tia_server_start(const tia_server_config *cfg, tia_server **out, tia_error *
     api->daemon = MHD_start_daemon(
         flags, (uint16_t)api->cfg.port, NULL, NULL, on_request, api, MHD_OPTION_SOCK_ADDR, &ss,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)api->cfg.threads,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)api->cfg.max_header,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, header_pool(api->cfg.max_header),
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)api->cfg.idle_timeout_s,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)api->cfg.max_connections,
         MHD_OPTION_URI_LOG_CALLBACK, on_uri, api, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,

@@ -162,11 +162,20 @@ static void test_reuse_after_logout(void **state)
     expect_status(f, tok, NULL, "DELETE", "/api/v1/sessions/current", NULL, 204, "logout");
     int64_t before = tasks(f);
     static const char *const reads[] = {
-        "/api/v1/agents",        "/api/v1/tasks",           "/api/v1/workflows",
-        "/api/v1/metrics",       "/api/v1/stats",           "/api/v1/prices",
-        "/api/v1/sessions",      "/api/v1/sessions/current", "/api/v1/templates",
-        "/api/v1/dashboard/config", "/api/v1/dashboard/overview", "/api/agents",
-        "/api/workflows",        "/api/metrics",
+        "/api/v1/agents",
+        "/api/v1/tasks",
+        "/api/v1/workflows",
+        "/api/v1/metrics",
+        "/api/v1/stats",
+        "/api/v1/prices",
+        "/api/v1/sessions",
+        "/api/v1/sessions/current",
+        "/api/v1/templates",
+        "/api/v1/dashboard/config",
+        "/api/v1/dashboard/overview",
+        "/api/agents",
+        "/api/workflows",
+        "/api/metrics",
     };
     for (size_t i = 0; i < sizeof reads / sizeof reads[0]; i++)
         expect_status(f, tok, NULL, "GET", reads[i], NULL, 401, "logged out");
@@ -194,9 +203,12 @@ static void test_wrong_places(void **state)
     session(f, "carol", tok, id);
     int64_t before = tasks(f);
     /* Other headers than Authorization. */
-    static const char *const names[] = {"X-Api-Key: %s", "X-Auth-Token: %s",
-                                        "Cookie: token=%s", "Cookie: access_token=%s",
-                                        "Proxy-Authorization: Bearer %s", "Authorization-Bearer: %s"};
+    static const char *const names[] = {"X-Api-Key: %s",
+                                        "X-Auth-Token: %s",
+                                        "Cookie: token=%s",
+                                        "Cookie: access_token=%s",
+                                        "Proxy-Authorization: Bearer %s",
+                                        "Authorization-Bearer: %s"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         snprintf(h, sizeof h, names[i], tok);
         const char *hdrs[] = {h, NULL};
@@ -204,9 +216,12 @@ static void test_wrong_places(void **state)
         expect_status(f, "", hdrs, "POST", "/api/v1/tasks", task_body, 401, names[i]);
     }
     /* The scheme misspelled or the token badly placed. */
-    static const char *const forms[] = {"Authorization: %s",       "Authorization: Bearer: %s",
-                                        "Authorization: Bearer  %s", "Authorization: Token %s",
-                                        "Authorization: Basic %s",  "Authorization: Bearer\t%s",
+    static const char *const forms[] = {"Authorization: %s",
+                                        "Authorization: Bearer: %s",
+                                        "Authorization: Bearer  %s",
+                                        "Authorization: Token %s",
+                                        "Authorization: Basic %s",
+                                        "Authorization: Bearer\t%s",
                                         "Authorization: Bearer %s extra",
                                         "Authorization: Bearer \"%s\""};
     for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) {
@@ -250,9 +265,8 @@ static void test_other_users(void **state)
     snprintf(path, sizeof path, "/api/v1/sessions/%s", bob_id);
     /* Reading another's session: 404, the same as one that does not exist. */
     expect_status(f, alice, NULL, "GET", path, NULL, 404, "another user's session");
-    expect_status(f, alice, NULL, "GET",
-                  "/api/v1/sessions/01890000-0000-7000-8000-000000000000", NULL, 404,
-                  "no such session");
+    expect_status(f, alice, NULL, "GET", "/api/v1/sessions/01890000-0000-7000-8000-000000000000",
+                  NULL, 404, "no such session");
     /* Revoking another's session: 403, and it stays active. */
     expect_status(f, alice, NULL, "DELETE", path, NULL, 403, "revoking another user's session");
     expect_status(f, bob, NULL, "GET", "/api/v1/sessions/current", NULL, 200, "bob still in");
@@ -339,17 +353,36 @@ static void test_token_never_shown(void **state)
     snprintf(task, sizeof task, "%s", t);
     free(w);
     free(t);
-    const char *const routes[] = {
-        "/health", "/ready", "/metrics", "/api/v1/openapi.json", "/api/v1/agents",
-        "/api/v1/agents/akira-001", "/api/v1/agents/akira-001/stats",
-        "/api/v1/agents/akira-001/tasks", "/api/v1/agents/akira-001/metrics?metric_type=latency",
-        "/api/v1/stats", "/api/v1/tasks", "/api/v1/workflows", "/api/v1/templates",
-        "/api/v1/metrics", "/api/v1/metrics/series?metric_type=latency", "/api/v1/prices",
-        "/api/v1/sessions", "/api/v1/sessions/current", "/api/v1/sessions?user_id=dave",
-        "/api/v1/dashboard/config", "/api/v1/dashboard/overview", "/api/v1/dashboard/costs",
-        "/api/agents", "/api/agents/akira-001", "/api/agents/akira-001/stats",
-        "/api/agents/akira-001/tasks", "/api/workflows", "/api/metrics", "/",
-        NULL};
+    const char *const routes[] = {"/health",
+                                  "/ready",
+                                  "/metrics",
+                                  "/api/v1/openapi.json",
+                                  "/api/v1/agents",
+                                  "/api/v1/agents/akira-001",
+                                  "/api/v1/agents/akira-001/stats",
+                                  "/api/v1/agents/akira-001/tasks",
+                                  "/api/v1/agents/akira-001/metrics?metric_type=latency",
+                                  "/api/v1/stats",
+                                  "/api/v1/tasks",
+                                  "/api/v1/workflows",
+                                  "/api/v1/templates",
+                                  "/api/v1/metrics",
+                                  "/api/v1/metrics/series?metric_type=latency",
+                                  "/api/v1/prices",
+                                  "/api/v1/sessions",
+                                  "/api/v1/sessions/current",
+                                  "/api/v1/sessions?user_id=dave",
+                                  "/api/v1/dashboard/config",
+                                  "/api/v1/dashboard/overview",
+                                  "/api/v1/dashboard/costs",
+                                  "/api/agents",
+                                  "/api/agents/akira-001",
+                                  "/api/agents/akira-001/stats",
+                                  "/api/agents/akira-001/tasks",
+                                  "/api/workflows",
+                                  "/api/metrics",
+                                  "/",
+                                  NULL};
     const char *tokens[] = {tok, f->token};
     size_t answers = 0;
     for (size_t k = 0; k < 2; k++) {
@@ -365,9 +398,12 @@ static void test_token_never_shown(void **state)
             tia_http_resp_free(&r);
             answers++;
         }
-        const char *const with_ids[] = {"/api/v1/workflows/%s", "/api/v1/workflows/%s/interactions",
-                                        "/api/v1/dashboard/workflows/%s/graph", "/api/workflows/%s",
-                                        "/api/workflows/%s/tasks", "/api/v1/tasks/%s",
+        const char *const with_ids[] = {"/api/v1/workflows/%s",
+                                        "/api/v1/workflows/%s/interactions",
+                                        "/api/v1/dashboard/workflows/%s/graph",
+                                        "/api/workflows/%s",
+                                        "/api/workflows/%s/tasks",
+                                        "/api/v1/tasks/%s",
                                         "/api/v1/sessions/%s"};
         const char *ids[] = {wf, wf, wf, wf, wf, task, id};
         for (size_t i = 0; i < 7; i++) {
@@ -414,15 +450,17 @@ static void test_token_never_shown(void **state)
     size_t planted_hits = 0;
 
     /* Every column of every table, as text. */
-    const char *cols_pg = "SELECT table_name::text, column_name::text FROM information_schema.columns "
-                          "WHERE table_schema = current_schema() ORDER BY 1, 2";
-    const char *cols_sqlite = "SELECT m.name, p.name FROM sqlite_master m, pragma_table_info(m.name) p "
-                              "WHERE m.type = 'table' ORDER BY 1, 2";
+    const char *cols_pg =
+        "SELECT table_name::text, column_name::text FROM information_schema.columns "
+        "WHERE table_schema = current_schema() ORDER BY 1, 2";
+    const char *cols_sqlite =
+        "SELECT m.name, p.name FROM sqlite_master m, pragma_table_info(m.name) p "
+        "WHERE m.type = 'table' ORDER BY 1, 2";
     tia__sql q = {"test.columns", cols_pg, cols_sqlite, 1};
     tia__rows *rows = NULL;
     tia_error err = {0};
     TIA_OK_OR_FAIL(tia__db_query(f->store, &q, NULL, 0, &rows, &err), &err);
-    char (*cols)[2][128] = calloc(2000, sizeof *cols);
+    char(*cols)[2][128] = calloc(2000, sizeof *cols);
     size_t nc = 0;
     while (tia__rows_next(rows, &err) == 1 && nc < 2000) {
         snprintf(cols[nc][0], 128, "%s", tia__col_text(rows, 0));

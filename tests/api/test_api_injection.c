@@ -23,14 +23,14 @@
 
 static char **corpus;
 static size_t n_corpus;
-static size_t pairs;     /* (field, string) pairs tried */
-static size_t accepted;  /* of which stored and read back */
-static size_t refused;   /* of which refused with a 4xx, nothing written */
+static size_t pairs;    /* (field, string) pairs tried */
+static size_t accepted; /* of which stored and read back */
+static size_t refused;  /* of which refused with a 4xx, nothing written */
 
 /* Rows the accepted requests made, per table, on top of the baseline. */
 enum { T_AGENTS, T_WORKFLOWS, T_TASKS, T_METRICS, T_INTERACTIONS, T_SESSIONS, T_PRICES, T_N };
-static const char *const table_names[T_N] = {"agents",         "workflows",          "agent_tasks",
-                                             "agent_metrics",  "agent_interactions", "user_sessions",
+static const char *const table_names[T_N] = {"agents",        "workflows",          "agent_tasks",
+                                             "agent_metrics", "agent_interactions", "user_sessions",
                                              "model_prices"};
 static int64_t want_rows[T_N];
 
@@ -147,8 +147,8 @@ static void assert_counts(tia_api_fixture *f, const char *what, const char *s)
     for (int t = 0; t < T_N; t++) {
         int64_t got = count(f, t);
         if (got != want_rows[t])
-            fail_msg("%s with string [%.80s]: %s has %lld rows, want %lld", what, s,
-                     table_names[t], (long long)got, (long long)want_rows[t]);
+            fail_msg("%s with string [%.80s]: %s has %lld rows, want %lld", what, s, table_names[t],
+                     (long long)got, (long long)want_rows[t]);
     }
 }
 
@@ -272,10 +272,11 @@ static void make_canaries(tia_api_fixture *f)
         assert_int_equal(st, 201);
         json_decref(j);
     }
-    j = tia_api_callf(f, "POST", "/api/v1/workflows", 201,
-                      "{\"name\": \"canary workflow\", \"description\": \"sentinel\", "
-                      "\"tasks\": [{\"key\": \"k\", \"agent_id\": \"canary-001\", \"task_type\": \"watch\", "
-                      "\"description\": \"stay\"}]}");
+    j = tia_api_callf(
+        f, "POST", "/api/v1/workflows", 201,
+        "{\"name\": \"canary workflow\", \"description\": \"sentinel\", "
+        "\"tasks\": [{\"key\": \"k\", \"agent_id\": \"canary-001\", \"task_type\": \"watch\", "
+        "\"description\": \"stay\"}]}");
     snprintf(canary_wf, sizeof canary_wf, "%s", tia_json_str(j, "id"));
     json_decref(j);
     for (int t = 0; t < T_N; t++)
@@ -329,11 +330,19 @@ static void probe_reads(tia_api_fixture *f, const char *s)
     json_t *j;
     /* Path ids: nothing has these ids (404), or the path itself is refused (400). */
     static const char *const id_paths[] = {
-        "/api/v1/agents/%s",   "/api/v1/agents/%s/tasks", "/api/v1/agents/%s/stats",
-        "/api/v1/tasks/%s",    "/api/v1/workflows/%s",    "/api/v1/sessions/%s",
-        "/api/v1/workflows/%s/interactions", "/api/v1/dashboard/workflows/%s/graph",
-        "/api/agents/%s",      "/api/agents/%s/stats",    "/api/agents/%s/tasks",
-        "/api/workflows/%s",   "/api/workflows/%s/tasks",
+        "/api/v1/agents/%s",
+        "/api/v1/agents/%s/tasks",
+        "/api/v1/agents/%s/stats",
+        "/api/v1/tasks/%s",
+        "/api/v1/workflows/%s",
+        "/api/v1/sessions/%s",
+        "/api/v1/workflows/%s/interactions",
+        "/api/v1/dashboard/workflows/%s/graph",
+        "/api/agents/%s",
+        "/api/agents/%s/stats",
+        "/api/agents/%s/tasks",
+        "/api/workflows/%s",
+        "/api/workflows/%s/tasks",
     };
     for (size_t i = 0; i < sizeof id_paths / sizeof id_paths[0]; i++) {
         snprintf(path, cap, id_paths[i], e);
@@ -346,10 +355,8 @@ static void probe_reads(tia_api_fixture *f, const char *s)
     }
     /* Filters on free text: 200 and nothing found. */
     static const char *const free_filters[] = {
-        "/api/v1/tasks?agent_id=%s",
-        "/api/v1/workflows?workflow_type=%s",
-        "/api/v1/metrics?metric_type=%s",
-        "/api/v1/metrics?agent_id=inj-m&metric_type=%s",
+        "/api/v1/tasks?agent_id=%s",      "/api/v1/workflows?workflow_type=%s",
+        "/api/v1/metrics?metric_type=%s", "/api/v1/metrics?agent_id=inj-m&metric_type=%s",
         "/api/metrics?metric_type=%s",
     };
     for (size_t i = 0; i < sizeof free_filters / sizeof free_filters[0]; i++) {
@@ -362,10 +369,18 @@ static void probe_reads(tia_api_fixture *f, const char *s)
     }
     /* Filters whose value has a format: refused with 400 (or, for an agent, 404/422). */
     static const char *const format_filters[] = {
-        "/api/v1/tasks?status=%s",      "/api/v1/tasks?workflow_id=%s", "/api/v1/agents?status=%s",
-        "/api/v1/workflows?cursor=%s",  "/api/v1/tasks?cursor=%s",      "/api/v1/stats?window=%s",
-        "/api/v1/workflows?status=%s",  "/api/v1/tasks?limit=%s",       "/api/v1/metrics/series?metric_type=x&bucket=%s",
-        "/api/v1/metrics?agent_id=%s",  "/api/metrics?agent_id=%s",     "/api/v1/sessions?user_id=%s",
+        "/api/v1/tasks?status=%s",
+        "/api/v1/tasks?workflow_id=%s",
+        "/api/v1/agents?status=%s",
+        "/api/v1/workflows?cursor=%s",
+        "/api/v1/tasks?cursor=%s",
+        "/api/v1/stats?window=%s",
+        "/api/v1/workflows?status=%s",
+        "/api/v1/tasks?limit=%s",
+        "/api/v1/metrics/series?metric_type=x&bucket=%s",
+        "/api/v1/metrics?agent_id=%s",
+        "/api/metrics?agent_id=%s",
+        "/api/v1/sessions?user_id=%s",
         "/api/v1/dashboard/costs?from=%s",
     };
     for (size_t i = 0; i < sizeof format_filters / sizeof format_filters[0]; i++) {
@@ -378,7 +393,7 @@ static void probe_reads(tia_api_fixture *f, const char *s)
     }
     /* Writes to ids that are not there: 4xx, nothing written. */
     static const char *const id_writes[][2] = {
-        {"POST", "/api/v1/tasks/%s/cancel"},  {"POST", "/api/v1/tasks/%s/retry"},
+        {"POST", "/api/v1/tasks/%s/cancel"},     {"POST", "/api/v1/tasks/%s/retry"},
         {"POST", "/api/v1/workflows/%s/cancel"}, {"DELETE", "/api/v1/agents/%s"},
         {"DELETE", "/api/v1/sessions/%s"},
     };
@@ -639,8 +654,8 @@ static void probe_workflows(tia_api_fixture *f, const char *s)
                 snprintf(sq, sizeof sq, "SELECT %s FROM agent_tasks WHERE workflow_id = ?1",
                          col ? col : "id");
             } else {
-                snprintf(pg, sizeof pg, "SELECT %s%s FROM workflows WHERE id = $1::uuid",
-                         col, is_json ? "::text" : "");
+                snprintf(pg, sizeof pg, "SELECT %s%s FROM workflows WHERE id = $1::uuid", col,
+                         is_json ? "::text" : "");
                 snprintf(sq, sizeof sq, "SELECT %s FROM workflows WHERE id = ?1", col);
             }
             if (is_json) {
@@ -672,8 +687,8 @@ static void probe_workflows(tia_api_fixture *f, const char *s)
         long st;
         json_t *b = json_pack("{s:s,s:[{s:s,s:s,s:s,s:s},{s:s,s:s,s:s,s:s,s:[s]}]}", "name", "deps",
                               "tasks", "key", s, "agent_id", "inj-wa", "task_type", "t",
-                              "description", "first", "key", "second", "agent_id", "inj-wb", "task_type", "t",
-                              "description", "second", "depends_on", s);
+                              "description", "first", "key", "second", "agent_id", "inj-wb",
+                              "task_type", "t", "description", "second", "depends_on", s);
         json_t *j = call(f, NULL, "POST", "/api/v1/workflows", b, &st);
         pairs++;
         if (st != 201)
@@ -722,8 +737,8 @@ static void probe_tasks(tia_api_fixture *f, const char *s)
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
         int is_json = fields[i].max == SIZE_MAX;
         json_t *v = is_json ? json_with(s) : json_string(s);
-        json_t *b = json_pack("{s:s,s:s,s:s}", "agent_id", "inj-wa", "task_type", "t",
-                              "description", "d");
+        json_t *b =
+            json_pack("{s:s,s:s,s:s}", "agent_id", "inj-wa", "task_type", "t", "description", "d");
         json_object_set(b, fields[i].key, v);
         json_t *j = call(f, NULL, "POST", "/api/v1/tasks", b, &st);
         pairs++;
@@ -772,10 +787,10 @@ static void probe_tasks(tia_api_fixture *f, const char *s)
         int worker_ok = n <= TIA_WORKER_ID_MAX;
         const char *worker = worker_ok ? s : "w1";
         if (!worker_ok) {
-            j = call(f, NULL, "POST", "/api/v1/tasks/claim",
-                     json_pack("{s:[s],s:s,s:i}", "agent_ids", "inj-worker", "worker_id", s, "max",
-                               1),
-                     &st);
+            j = call(
+                f, NULL, "POST", "/api/v1/tasks/claim",
+                json_pack("{s:[s],s:s,s:i}", "agent_ids", "inj-worker", "worker_id", s, "max", 1),
+                &st);
             pairs++;
             assert_refused(f, st, "claim worker_id", s);
             assert_db_text(f, "SELECT status FROM agent_tasks WHERE id = $1::uuid",
@@ -783,10 +798,10 @@ static void probe_tasks(tia_api_fixture *f, const char *s)
                            "unclaimed task");
             json_decref(j);
         }
-        j = call(f, NULL, "POST", "/api/v1/tasks/claim",
-                 json_pack("{s:[s],s:s,s:i}", "agent_ids", "inj-worker", "worker_id", worker, "max",
-                           1),
-                 &st);
+        j = call(
+            f, NULL, "POST", "/api/v1/tasks/claim",
+            json_pack("{s:[s],s:s,s:i}", "agent_ids", "inj-worker", "worker_id", worker, "max", 1),
+            &st);
         if (worker_ok)
             pairs++;
         assert_int_equal(st, 200);
@@ -948,9 +963,9 @@ static void probe_interactions(tia_api_fixture *f, const char *wf, const char *s
     long st;
     static const char *const keys[] = {"interaction_type", "message", "payload", "from_agent_id"};
     for (size_t i = 0; i < 4; i++) {
-        json_t *b = json_pack("{s:s,s:s,s:s,s:s,s:s}", "workflow_id", wf, "from_agent_id",
-                              "inj-wa", "to_agent_id", "inj-wb", "interaction_type", "handoff",
-                              "message", "m");
+        json_t *b =
+            json_pack("{s:s,s:s,s:s,s:s,s:s}", "workflow_id", wf, "from_agent_id", "inj-wa",
+                      "to_agent_id", "inj-wb", "interaction_type", "handoff", "message", "m");
         json_t *v = i == 2 ? json_with(s) : json_string(s);
         json_object_set(b, keys[i], v);
         json_t *j = call(f, NULL, "POST", "/api/v1/interactions", b, &st);
@@ -967,8 +982,8 @@ static void probe_interactions(tia_api_fixture *f, const char *wf, const char *s
             json_t *g = call(f, NULL, "GET", path, NULL, &st);
             json_t *found = NULL, *it;
             size_t k;
-            json_array_foreach(json_object_get(g, "items"), k, it) if (
-                strcmp(tia_json_str(it, "id"), id) == 0) found = it;
+            json_array_foreach(json_object_get(g, "items"), k,
+                               it) if (strcmp(tia_json_str(it, "id"), id) == 0) found = it;
             if (found == NULL)
                 fail_msg("interaction %s not listed", id);
             snprintf(pg, sizeof pg, "SELECT %s%s FROM agent_interactions WHERE id = $1::uuid",
@@ -1010,8 +1025,8 @@ static void probe_sessions(tia_api_fixture *f, const char *s)
         assert_str_member(me, "user_id", s, "session user_id");
         assert_json_member(me, "device_info", dev, "device_info");
         assert_db_text(f, "SELECT user_id FROM user_sessions WHERE id = $1::uuid",
-                       "SELECT user_id FROM user_sessions WHERE id = ?1", tia_json_str(me, "id"),
-                       s, "session user_id");
+                       "SELECT user_id FROM user_sessions WHERE id = ?1", tia_json_str(me, "id"), s,
+                       "session user_id");
         json_decref(me);
         /* Listed by user (the admin's filter): exactly this one. */
         char *e = pct(s), *path = malloc(strlen(e) + 64);
@@ -1035,7 +1050,8 @@ static void probe_prices(tia_api_fixture *f, const char *s)
     long st;
     char *e = pct(s), *path = malloc(strlen(e) + 64);
     sprintf(path, "/api/v1/prices/%s", e);
-    json_t *j = call(f, NULL, "PUT", path, json_pack("{s:s}", "usd_per_1k_tokens", "0.012345"), &st);
+    json_t *j =
+        call(f, NULL, "PUT", path, json_pack("{s:s}", "usd_per_1k_tokens", "0.012345"), &st);
     pairs++;
     if (chars(s) <= TIA_AGENT_MODEL_MAX) {
         if (st != 200 && st != 201)
@@ -1044,8 +1060,9 @@ static void probe_prices(tia_api_fixture *f, const char *s)
         json_t *l = call(f, NULL, "GET", "/api/v1/prices", NULL, &st);
         json_t *it, *found = NULL;
         size_t k;
-        json_array_foreach(json_object_get(l, "items"), k, it) if (
-            tia_json_str(it, "model") && strcmp(tia_json_str(it, "model"), s) == 0) found = it;
+        json_array_foreach(json_object_get(l, "items"), k,
+                           it) if (tia_json_str(it, "model") &&
+                                   strcmp(tia_json_str(it, "model"), s) == 0) found = it;
         if (found == NULL)
             fail_msg("price of model [%.80s] not listed", s);
         json_decref(l);
@@ -1112,8 +1129,8 @@ static void probe_compat(tia_api_fixture *f, const char *s)
     for (size_t i = 0; i < 3; i++) {
         int is_json = tf[i].max == SIZE_MAX;
         json_t *v = is_json ? json_with(s) : json_string(s);
-        json_t *b = json_pack("{s:s,s:s,s:s}", "agent_id", "inj-wa", "task_type", "t",
-                              "description", "d");
+        json_t *b =
+            json_pack("{s:s,s:s,s:s}", "agent_id", "inj-wa", "task_type", "t", "description", "d");
         json_object_set(b, tf[i].key, v);
         json_t *j = call(f, NULL, "POST", "/api/tasks", b, &st);
         pairs++;
@@ -1130,13 +1147,14 @@ static void probe_compat(tia_api_fixture *f, const char *s)
             char path[128];
             snprintf(path, sizeof path, "/api/tasks/%s", tia_json_str(j, "id"));
             if (i < 2) { /* started first: a pending task can be neither completed nor failed */
-                json_decref(call(f, NULL, "PUT", path, json_pack("{s:s}", "status", "running"), &st));
+                json_decref(
+                    call(f, NULL, "PUT", path, json_pack("{s:s}", "status", "running"), &st));
                 assert_int_equal(st, 200);
             }
             if (i == 0) {
-                json_t *u = call(f, NULL, "PUT", path,
-                                 json_pack("{s:s,s:s}", "status", "failed", "error_message", s),
-                                 &st);
+                json_t *u =
+                    call(f, NULL, "PUT", path,
+                         json_pack("{s:s,s:s}", "status", "failed", "error_message", s), &st);
                 pairs++;
                 assert_int_equal(st, 200);
                 assert_str_member(u, "error_message", s, "compat error_message");
@@ -1144,9 +1162,9 @@ static void probe_compat(tia_api_fixture *f, const char *s)
                 accepted++;
             } else if (i == 1) {
                 json_t *out = json_with(s);
-                json_t *u = call(f, NULL, "PUT", path,
-                                 json_pack("{s:s,s:O}", "status", "completed", "output_data", out),
-                                 &st);
+                json_t *u =
+                    call(f, NULL, "PUT", path,
+                         json_pack("{s:s,s:O}", "status", "completed", "output_data", out), &st);
                 pairs++;
                 assert_int_equal(st, 200);
                 assert_json_member(u, "output_data", out, "compat output_data");
@@ -1227,8 +1245,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_agents, setup, teardown),
         cmocka_unit_test_setup_teardown(test_workflows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tasks, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_metrics_interactions_sessions_prices, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_metrics_interactions_sessions_prices, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compat, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ids_with_slash, setup, teardown),
         cmocka_unit_test(test_report),

@@ -221,8 +221,8 @@ static void test_header_size(void **state)
     for (size_t n = HEADER_MAX - 512; n <= HEADER_MAX + 512; n += 64) {
         int st = header_request(f, n);
         if (st != (n <= HEADER_MAX ? 200 : 431))
-            fail_msg("request line and headers of %zu bytes (limit %d): answered %d", n,
-                     HEADER_MAX, st);
+            fail_msg("request line and headers of %zu bytes (limit %d): answered %d", n, HEADER_MAX,
+                     st);
     }
 }
 
@@ -285,8 +285,8 @@ static void test_json_depth(void **state)
         json_t *t = json_pack("{s:s,s:s,s:s,s:o}", "agent_id", "akira-001", "task_type", "t",
                               "description", "d", task_members[i], nested(at));
         expect_ok(f, "POST", "/api/v1/tasks", t, 201, task_members[i]);
-        t = json_pack("{s:s,s:s,s:s,s:o}", "agent_id", "akira-001", "task_type", "t",
-                      "description", "d", task_members[i], nested(over));
+        t = json_pack("{s:s,s:s,s:s,s:o}", "agent_id", "akira-001", "task_type", "t", "description",
+                      "d", task_members[i], nested(over));
         expect_refused(f, "POST", "/api/v1/tasks", t, 422, "invalid", "agent_tasks",
                        task_members[i]);
     }
@@ -351,11 +351,27 @@ static json_t *agent_with(const char *member, json_t *v, int i)
     json_object_set_new(b, member, v);
     return b;
 }
-static json_t *a_id(json_t *v, int i) { (void)i; return json_pack("{s:o,s:s,s:s,s:s}", "id", v, "name", "n", "role", "r", "model", "m"); }
-static json_t *a_name(json_t *v, int i) { return agent_with("name", v, i); }
-static json_t *a_role(json_t *v, int i) { return agent_with("role", v, i); }
-static json_t *a_model(json_t *v, int i) { return agent_with("model", v, i); }
-static json_t *a_emoji(json_t *v, int i) { return agent_with("personality_emoji", v, i); }
+static json_t *a_id(json_t *v, int i)
+{
+    (void)i;
+    return json_pack("{s:o,s:s,s:s,s:s}", "id", v, "name", "n", "role", "r", "model", "m");
+}
+static json_t *a_name(json_t *v, int i)
+{
+    return agent_with("name", v, i);
+}
+static json_t *a_role(json_t *v, int i)
+{
+    return agent_with("role", v, i);
+}
+static json_t *a_model(json_t *v, int i)
+{
+    return agent_with("model", v, i);
+}
+static json_t *a_emoji(json_t *v, int i)
+{
+    return agent_with("personality_emoji", v, i);
+}
 
 static json_t *wf_with(const char *member, json_t *v, int in_task)
 {
@@ -366,12 +382,36 @@ static json_t *wf_with(const char *member, json_t *v, int in_task)
     json_decref(t);
     return b;
 }
-static json_t *w_name(json_t *v, int i) { (void)i; return wf_with("name", v, 0); }
-static json_t *w_type(json_t *v, int i) { (void)i; return wf_with("workflow_type", v, 0); }
-static json_t *w_initiator(json_t *v, int i) { (void)i; return wf_with("initiator", v, 0); }
-static json_t *w_idem(json_t *v, int i) { (void)i; return wf_with("idempotency_key", v, 0); }
-static json_t *w_key(json_t *v, int i) { (void)i; return wf_with("key", v, 1); }
-static json_t *w_task_type(json_t *v, int i) { (void)i; return wf_with("task_type", v, 1); }
+static json_t *w_name(json_t *v, int i)
+{
+    (void)i;
+    return wf_with("name", v, 0);
+}
+static json_t *w_type(json_t *v, int i)
+{
+    (void)i;
+    return wf_with("workflow_type", v, 0);
+}
+static json_t *w_initiator(json_t *v, int i)
+{
+    (void)i;
+    return wf_with("initiator", v, 0);
+}
+static json_t *w_idem(json_t *v, int i)
+{
+    (void)i;
+    return wf_with("idempotency_key", v, 0);
+}
+static json_t *w_key(json_t *v, int i)
+{
+    (void)i;
+    return wf_with("key", v, 1);
+}
+static json_t *w_task_type(json_t *v, int i)
+{
+    (void)i;
+    return wf_with("task_type", v, 1);
+}
 
 static json_t *metric_with(const char *member, json_t *v)
 {
@@ -380,9 +420,21 @@ static json_t *metric_with(const char *member, json_t *v)
     json_object_set_new(p, member, v);
     return json_pack("{s:[o]}", "metrics", p);
 }
-static json_t *m_type(json_t *v, int i) { (void)i; return metric_with("metric_type", v); }
-static json_t *m_unit(json_t *v, int i) { (void)i; return metric_with("metric_unit", v); }
-static json_t *s_user(json_t *v, int i) { (void)i; return json_pack("{s:o}", "user_id", v); }
+static json_t *m_type(json_t *v, int i)
+{
+    (void)i;
+    return metric_with("metric_type", v);
+}
+static json_t *m_unit(json_t *v, int i)
+{
+    (void)i;
+    return metric_with("metric_unit", v);
+}
+static json_t *s_user(json_t *v, int i)
+{
+    (void)i;
+    return json_pack("{s:o}", "user_id", v);
+}
 
 static const column columns[] = {
     {"agents.id", "/api/v1/agents", "agents", TIA_AGENT_ID_MAX, a_id},
@@ -432,18 +484,17 @@ static void test_text_max(void **state)
 {
     tia_api_fixture *f = *state;
     char *at = repeat("x", TIA_TEXT_MAX), *over = repeat("x", TIA_TEXT_MAX + 1);
-    expect_ok(f, "POST", "/api/v1/tasks",
-              json_pack("{s:s,s:s,s:s}", "agent_id", "akira-001", "task_type", "t", "description",
-                        at),
-              201, "description of TIA_TEXT_MAX bytes");
-    assert_int_equal(tia_test_int(f->store,
-                                  "SELECT max(length(description)) FROM agent_tasks",
+    expect_ok(
+        f, "POST", "/api/v1/tasks",
+        json_pack("{s:s,s:s,s:s}", "agent_id", "akira-001", "task_type", "t", "description", at),
+        201, "description of TIA_TEXT_MAX bytes");
+    assert_int_equal(tia_test_int(f->store, "SELECT max(length(description)) FROM agent_tasks",
                                   "SELECT max(length(description)) FROM agent_tasks"),
                      TIA_TEXT_MAX);
-    expect_refused(f, "POST", "/api/v1/tasks",
-                   json_pack("{s:s,s:s,s:s}", "agent_id", "akira-001", "task_type", "t",
-                             "description", over),
-                   422, "invalid", "agent_tasks", "description of TIA_TEXT_MAX + 1 bytes");
+    expect_refused(
+        f, "POST", "/api/v1/tasks",
+        json_pack("{s:s,s:s,s:s}", "agent_id", "akira-001", "task_type", "t", "description", over),
+        422, "invalid", "agent_tasks", "description of TIA_TEXT_MAX + 1 bytes");
     expect_refused(f, "POST", "/api/v1/agents",
                    json_pack("{s:s,s:s,s:s,s:s,s:s}", "id", "long-backstory", "name", "n", "role",
                              "r", "model", "m", "backstory", over),
