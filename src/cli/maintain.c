@@ -18,9 +18,6 @@
 
 #include "cli/cli.h"
 
-/* Declared here rather than in cli.h, which this change does not touch. */
-int tia_cli_maintain(int argc, char **argv, const tia_cli_opts *opts);
-
 #define BAR_WIDTH 28
 
 typedef struct mctx {

@@ -5,10 +5,11 @@
  * PATH, then the newest /usr/lib/postgresql/VERSION/bin. The connection goes to
  * them through the environment (PGHOST, PGPORT, PGUSER, PGPASSWORD, PGSSLMODE...,
  * each from the store's own connection as PQconninfo reports it), so that no
- * password appears on a command line; pg_restore alone gets `--dbname=dbname=...`,
- * because without it it writes a script instead of restoring. Messages are asked
- * for in English (LC_MESSAGES=C) because their --verbose lines are what the
- * progress counts: "dumping contents of table" for pg_dump, "creating" and
+ * password appears on a command line; psql gets only `--dbname=dbname=...`.
+ * Every restore is psql running plain SQL in one transaction: a custom archive is
+ * first turned into SQL by pg_restore -f (tia__bk_pg_restore says why). Messages
+ * are asked for in English (LC_MESSAGES=C) because their --verbose lines are what
+ * the progress counts: "dumping contents of table" for pg_dump, "creating" and
  * "processing data for table" for pg_restore; plain SQL is fed to psql through a
  * socket so that progress is the bytes sent.
  */
@@ -16,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <glob.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -605,18 +607,64 @@ static void restore_line(runner *r, char *line, int is_out)
     restore_report(r);
 }
 
+/*
+ * Run first, in the restore's own transaction: drops agent_metrics' primary key,
+ * and with it its partitions' keys (0011). A --clean restore drops each
+ * partition's key on its own before the parent's, which PostgreSQL refuses
+ * ("cannot drop inherited constraint"); once the parent's is gone, those DROP ...
+ * IF EXISTS lines do nothing, and the dump recreates every key.
+ */
+#define DROP_PARTITION_KEYS                                                                        \
+    "--command=ALTER TABLE IF EXISTS public.agent_metrics DROP CONSTRAINT IF EXISTS "              \
+    "agent_metrics_pkey"
+
+/*
+ * A custom archive becomes plain SQL in a temporary file first (pg_restore
+ * --clean -f), which psql then runs as one transaction after DROP_PARTITION_KEYS:
+ * pg_restore itself cannot run a statement of ours inside its transaction, and
+ * piping it into psql would commit whatever part of the SQL arrived if pg_restore
+ * failed halfway. The file takes about five times the archive's size in TMPDIR.
+ */
+static int custom_to_sql(const char *bin, const char *path, char *const envp[], runner *r,
+                         char *sql_path, size_t sql_len, tia_error *err)
+{
+    const char *dir = getenv("TMPDIR");
+    if (dir == NULL || dir[0] == '\0')
+        dir = "/tmp";
+    if ((size_t)snprintf(sql_path, sql_len, "%s/tokyoia-restore-XXXXXX", dir) >= sql_len)
+        return tia_error_set(err, TIA_EINVAL, "TMPDIR is too long");
+    int fd = mkstemp(sql_path);
+    if (fd < 0) {
+        int e = errno;
+        sql_path[0] = '\0';
+        return tia_error_set(err, TIA_EIO, "cannot create a temporary file in %s: %s", dir,
+                             strerror(e));
+    }
+    char fileopt[sizeof "--file=" + PATH_MAX];
+    snprintf(fileopt, sizeof fileopt, "--file=%s", sql_path);
+    char *argv[] = {(char *)bin,     "--verbose",    "--clean", "--if-exists", "--no-owner",
+                    "--no-privileges", fileopt, (char *)path, NULL};
+    tia_error e = {0};
+    int rc = run_child(bin, argv, envp, -1, -1, r, &e);
+    close(fd);
+    if (rc != 0)
+        return tia_error_set(err, rc, "%s", e.message);
+    return 0;
+}
+
 int tia__bk_pg_restore(tia_store *s, const char *path, tia_backup_kind kind, int64_t entries,
                        int64_t size, const tia_backup_options *o, tia_error *err)
 {
     PGconn *conn = tia__store_conn(s);
-    char bin[TOOL_PATH_MAX];
+    char bin[TOOL_PATH_MAX], psql[TOOL_PATH_MAX];
+    char sql_path[PATH_MAX] = "";
     env_list env = {{0}, 0};
     char *dbarg = NULL;
     int feed = -1;
     int plain = kind == TIA_BACKUP_PG_SQL;
     restore_state st = {o, 0, entries, size, "", plain};
-    int rc = find_tool(plain ? "psql" : "pg_restore", bin, err);
-    if (rc != 0)
+    int rc = find_tool("psql", psql, err);
+    if (rc != 0 || (!plain && (rc = find_tool("pg_restore", bin, err)) != 0))
         return rc;
     if ((rc = build_env(conn, "tokyoia restore", &env, err)) != 0)
         return rc;
@@ -631,22 +679,34 @@ int tia__bk_pg_restore(tia_store *s, const char *path, tia_backup_kind kind, int
                 .ctx = &st};
     restore_report(&r);
     tia_error e = {0};
-    if (plain) {
-        feed = open(path, O_RDONLY | O_CLOEXEC);
-        if (feed < 0) {
-            rc = tia_error_set(err, TIA_EIO, "cannot read '%s': %s", path, strerror(errno));
-            goto done;
-        }
-        char *argv[] = {
-            bin,        "--no-psqlrc", "--quiet", "--set=ON_ERROR_STOP=1", "--single-transaction",
-            "--file=-", dbarg,         NULL};
-        rc = run_child(bin, argv, env.v, -1, feed, &r, &e);
-    } else {
-        char *argv[] = {
-            bin,          "--verbose",       "--clean", "--if-exists", "--single-transaction",
-            "--no-owner", "--no-privileges", dbarg,     (char *)path,  NULL};
-        rc = run_child(bin, argv, env.v, -1, -1, &r, &e);
+    const char *sql = path;
+    if (!plain) {
+        if ((rc = custom_to_sql(bin, path, env.v, &r, sql_path, sizeof sql_path, &e)) != 0)
+            goto failed;
+        restore_report(&r);
+        sql = sql_path;
+        struct stat sb;
+        /* psql's part is reported in bytes of the SQL, as a plain restore's. */
+        st.plain = 1;
+        st.size = stat(sql, &sb) == 0 ? (int64_t)sb.st_size : -1;
+        r.tool = "psql";
     }
+    feed = open(sql, O_RDONLY | O_CLOEXEC);
+    if (feed < 0) {
+        rc = tia_error_set(err, TIA_EIO, "cannot read '%s': %s", sql, strerror(errno));
+        goto done;
+    }
+    char *argv[] = {psql,
+                    "--no-psqlrc",
+                    "--quiet",
+                    "--set=ON_ERROR_STOP=1",
+                    "--single-transaction",
+                    DROP_PARTITION_KEYS,
+                    "--file=-",
+                    dbarg,
+                    NULL};
+    rc = run_child(psql, argv, env.v, -1, feed, &r, &e);
+failed:
     if (rc == 0)
         restore_report(&r);
     else
@@ -654,6 +714,8 @@ int tia__bk_pg_restore(tia_store *s, const char *path, tia_backup_kind kind, int
 done:
     if (feed >= 0)
         close(feed);
+    if (sql_path[0] != '\0')
+        unlink(sql_path);
     free(dbarg);
     env_free(&env);
     return rc;
