@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs the store, engine and server tests (tests/db and tests/api executables of a
-# normal, non-sanitized build) under valgrind's memcheck on SQLite, JOBS at a time:
+# normal, non-sanitized build) under valgrind's memcheck, JOBS at a time, on SQLite
+# (and on PostgreSQL too with TIA_VALGRIND_PG=1, in a throwaway cluster):
 # a definite leak, an invalid read or write, or a use of uninitialised memory fails
 # the run (exit 99 from valgrind), as does a failing test. Logs go to
-# BUILD/valgrind/<test>.log. See docs/reliability.md, "Memory checks", for the
+# BUILD/valgrind/<test>[-pg].log. See docs/reliability.md, "Memory checks", for the
 # choice of tests and the time it takes.
 #
 #   scripts/valgrind-tests.sh BUILD [JOBS] [TEST...]
@@ -49,24 +50,33 @@ if [ ${#tests[@]} -eq 0 ]; then
 fi
 
 mkdir -p "$build/valgrind"
-export TIA_SOURCE_DIR=$src TIA_BIN=$build/tokyoia TIA_TEST_BACKEND=sqlite \
-       TIA_PG_BINDIR_HINT=/usr/lib/postgresql
+export TIA_SOURCE_DIR=$src TIA_BIN=$build/tokyoia TIA_PG_BINDIR_HINT=/usr/lib/postgresql
+runs=()
+for t in "${tests[@]}"; do runs+=("$t sqlite"); done
+if [ "${TIA_VALGRIND_PG:-0}" = 1 ]; then
+    # PostgreSQL's own work is not under valgrind: these runs cost little CPU.
+    export TIA_TEST_PG_STATE=$build/valgrind/pg.state
+    "$src/scripts/pg-test-cluster.sh" start "$TIA_TEST_PG_STATE" > "$build/valgrind/pg.log" 2>&1
+    trap '"$src/scripts/pg-test-cluster.sh" stop "$TIA_TEST_PG_STATE" >> "$build/valgrind/pg.log" 2>&1' EXIT
+    for t in "${tests[@]}"; do runs+=("$t pg"); done
+fi
 export VG_OPTS="--leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99
     --trace-children=no --num-callers=30 --suppressions=$src/scripts/valgrind.supp"
 export build
 
 run_one() {
-    local t=$1 log=$build/valgrind/$1.log rc=0 took
+    local t=$1 backend=$2 log=$build/valgrind/$1.log rc=0 took name=$1
+    [ "$backend" = pg ] && log=$build/valgrind/$1-pg.log name=$1-pg
     # Wall-clock and CPU seconds: on a shared machine the CPU time is the steadier figure.
     # shellcheck disable=SC2086
-    /usr/bin/time -f '%e s wall, %U+%S s CPU' -o "$log.time" \
+    TIA_TEST_BACKEND=$backend /usr/bin/time -f '%e s wall, %U+%S s CPU' -o "$log.time" \
         valgrind $VG_OPTS "$build/tests/$t" > "$log" 2>&1 || rc=$?
     took=$(tail -1 "$log.time")
     if [ "$rc" -eq 0 ]; then
-        printf 'valgrind %-26s ok    %s\n' "$t" "$took"
+        printf 'valgrind %-26s ok    %s\n' "$name" "$took"
         return 0
     fi
-    printf 'valgrind %-26s FAILED (exit %d%s), %s; log: %s\n' "$t" "$rc" \
+    printf 'valgrind %-26s FAILED (exit %d%s), %s; log: %s\n' "$name" "$rc" \
         "$([ "$rc" -eq 99 ] && echo ': memory errors')" "$took" "$log"
     grep -E '^==[0-9]+== (Invalid|Conditional|Use of|Mismatched|.*definitely lost)|FAILED|\[  ERROR' \
         "$log" | head -10 | sed 's/^/    /'
@@ -74,9 +84,9 @@ run_one() {
 }
 export -f run_one
 
-echo "valgrind memcheck on ${#tests[@]} tests (SQLite), $jobs at a time"
+echo "valgrind memcheck on ${#runs[@]} test runs, $jobs at a time"
 start=$(date +%s)
 status=0
-printf '%s\n' "${tests[@]}" | xargs -P "$jobs" -I{} bash -c 'run_one "$1"' _ {} || status=1
+printf '%s\n' "${runs[@]}" | xargs -P "$jobs" -I{} bash -c 'run_one $1' _ {} || status=1
 echo "valgrind: $(( $(date +%s) - start )) s in all"
 exit $status
