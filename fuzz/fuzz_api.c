@@ -47,7 +47,12 @@ static void setup_call(const char *method, const char *path, const char *body, i
                        char id[TIA_UUID_BUF])
 {
     tia__kv ct = {"Content-Type", "application/json"};
-    tia__request req = {method, path, NULL, 0, &ct, 1, body, body ? strlen(body) : 0};
+    tia__request req = {.method = method,
+                        .path = path,
+                        .headers = &ct,
+                        .n_headers = 1,
+                        .body = body,
+                        .body_len = body ? strlen(body) : 0};
     int status;
     char *text;
     size_t len;

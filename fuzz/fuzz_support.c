@@ -126,6 +126,8 @@ void tia_fuzz_req_parse(const uint8_t *data, size_t size, tia_fuzz_req *r)
     char *q = strchr(target, '?');
     if (q)
         *q++ = '\0';
+    r->target = tia_fuzz_cstr((const uint8_t *)target, strlen(target));
+    r->req.target = r->target;
     tia__unescape(target);
     r->req.path = target;
     split_query(q, r);
@@ -149,5 +151,6 @@ void tia_fuzz_req_parse(const uint8_t *data, size_t size, tia_fuzz_req *r)
 void tia_fuzz_req_free(tia_fuzz_req *r)
 {
     free(r->buf);
-    r->buf = NULL;
+    free(r->target);
+    r->buf = r->target = NULL;
 }

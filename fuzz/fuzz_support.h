@@ -37,7 +37,8 @@ void tia_fuzz_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), no
 #define TIA_FUZZ_KV 32
 
 typedef struct tia_fuzz_req {
-    char *buf; /* owned: the head's text, cut into the strings below, then the body */
+    char *buf;    /* owned: the head's text, cut into the strings below, then the body */
+    char *target; /* owned: the path as sent, before decoding (req.target) */
     tia__request req;
     tia__kv query[TIA_FUZZ_KV];
     tia__kv headers[TIA_FUZZ_KV];

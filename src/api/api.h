@@ -198,6 +198,8 @@ typedef struct tia__kv {
 typedef struct tia__request {
     const char *method;
     const char *path;
+    const char *target; /* the path as sent (percent-encoded), routed as the server does;
+                           NULL: route on path */
     const tia__kv *query;
     size_t n_query;
     const tia__kv *headers;
@@ -213,7 +215,7 @@ struct tia__call {
     const tia__request *req;
     const char *method;
     const char *path;
-    char *raw_uri; /* the request target as sent (percent-encoded); NULL in-process */
+    char *raw_uri; /* the request target as sent (percent-encoded); in-process: req->target */
     const tia__route *route; /* NULL until matched */
     size_t route_id;
     const char *param[TIA__PARAMS_MAX];

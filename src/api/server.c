@@ -628,6 +628,10 @@ int tia__server_request(tia_server *srv, const tia__request *req, int *status, c
     c->req = req;
     c->t0 = mono_us();
     c->route_id = SIZE_MAX;
+    if (req->target && (c->raw_uri = strdup(req->target)) == NULL) {
+        free(c);
+        return TIA_ENOMEM;
+    }
     atomic_fetch_add(&api->in_flight, 1);
     /* What on_request does, with the body at hand instead of in pieces. */
     setup(c, req->path, req->method);
