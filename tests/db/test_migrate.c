@@ -83,7 +83,7 @@ static tia_store *open_url(const char *url)
 {
     tia_store *s = NULL;
     tia_error err = {0};
-    TIA_OK_OR_FAIL(tia_store_open(url, NULL, &s, &err), &err);
+    TIA_OK_OR_FAIL(tia_store_open(url, tia_test_store_options(), &s, &err), &err);
     return s;
 }
 
@@ -272,7 +272,7 @@ static void *race(void *arg)
 {
     racer *r = arg;
     tia_store *s = NULL;
-    r->rc = tia_store_open(r->url, NULL, &s, &r->err);
+    r->rc = tia_store_open(r->url, tia_test_store_options(), &s, &r->err);
     pthread_barrier_wait(r->start);
     if (r->rc == 0)
         r->rc = tia_store_migrate(s, &r->applied, &r->err);

@@ -111,11 +111,19 @@ char *tia_test_new_db_url(void)
     return strdup(o->url);
 }
 
+const tia_store_options *tia_test_store_options(void)
+{
+    static tia_store_options o;
+    const char *ms = getenv("TIA_TEST_BUSY_TIMEOUT_MS");
+    o.busy_timeout_ms = ms ? atoi(ms) : 0; /* 0: the library's default */
+    return &o;
+}
+
 tia_store *tia_test_open(void)
 {
     opened *o = create_db();
     tia_error err = {0};
-    int rc = tia_store_open(o->url, NULL, &o->store, &err);
+    int rc = tia_store_open(o->url, tia_test_store_options(), &o->store, &err);
     if (rc != 0)
         fail_msg("tia_store_open(%s): %s", o->url, err.message);
     int applied = 0;
@@ -146,7 +154,7 @@ tia_store *tia_test_reopen(tia_store *s)
         fail_msg("tia_test_reopen: unknown store");
     tia_store *other = NULL;
     tia_error err = {0};
-    if (tia_store_open(o->url, NULL, &other, &err) != 0)
+    if (tia_store_open(o->url, tia_test_store_options(), &other, &err) != 0)
         fail_msg("reopen %s: %s", o->url, err.message);
     return other;
 }

@@ -38,6 +38,13 @@ const char *tia_test_url(tia_store *s);
 /* Closes s and drops its database (other connections to it must be closed). */
 void tia_test_close(tia_store *s);
 
+/*
+ * Options for every store a test opens: the library's defaults, but for a SQLite
+ * busy timeout from $TIA_TEST_BUSY_TIMEOUT_MS when set (scripts/valgrind-tests.sh:
+ * under valgrind a transaction can outlast the default 5 s).
+ */
+const tia_store_options *tia_test_store_options(void);
+
 /* Runs raw SQL for this backend (pg or sqlite text); returns the tia code. */
 int tia_test_exec(tia_store *s, const char *pg_sql, const char *sqlite_sql, tia_error *err);
 
