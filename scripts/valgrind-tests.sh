@@ -46,6 +46,8 @@ fi
 mkdir -p "$build/valgrind"
 export TIA_SOURCE_DIR=$src TIA_BIN=$build/tokyoia TIA_PG_BINDIR_HINT=/usr/lib/postgresql
 export TIA_TEST_BUSY_TIMEOUT_MS=120000
+# test_api_limits submits a workflow of 10,000 tasks: minutes under valgrind.
+export TIA_TEST_HTTP_TIMEOUT_S=900
 runs=()
 for t in "${tests[@]}"; do runs+=("$t sqlite"); done
 if [ "${TIA_VALGRIND_PG:-0}" = 1 ]; then
