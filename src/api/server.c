@@ -1,5 +1,5 @@
 /*
- * The Registry API server: libmicrohttpd's internal thread pool (epoll) accepts
+ * The Registry API server: libmicrohttpd's internal thread pool (poll) accepts
  * and parses HTTP; this file takes each request through route, body limit,
  * authentication, rate limit and JSON parsing to its handler, sends the answer
  * with a request id, and writes the access log and the Prometheus counters when
@@ -829,7 +829,15 @@ int tia_server_start(const tia_server_config *cfg, tia_server **out, tia_error *
         return rc;
     tia__api *api = &srv->api;
     struct sockaddr_storage ss;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
+    /*
+     * poll(), not epoll: libmicrohttpd 0.9.75 (Debian 12) races MHD_quiesce_daemon
+     * against its epoll workers, which remove the listening socket from their epoll
+     * sets too, and the loser's epoll_ctl(DEL) fails with ENOENT and aborts the
+     * process ("Failed to remove listen FD from epoll set", seen once in CI at a
+     * graceful shutdown). With poll() a quiesce is a flag and a wake-up through the
+     * inter-thread channel; each worker polls its own share of the connections.
+     */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC |
                      MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if ((rc = bind_addr(&api->cfg, &ss, &flags, err)) != 0)
         goto done;
