@@ -17,8 +17,13 @@
  *     copy of every point has the month's rows deleted. Each step is one
  *     transaction, commit included; the VACUUM that frees the deleted rows'
  *     space is timed and printed apart. Target >= 100x.
+ *     --cold drops the copies' files from the operating system's page cache
+ *     before each timed step, as for a month that nothing has read lately (needs
+ *     to open the server's files: root or the server's user); --tablespace puts both copies in a tablespace,
+ *     to measure them on another file system than the data directory's.
  *
- *   bench_retention --db URL [--runs N=21] [--agent ID] [--only series|drop] [--out FILE]
+ *   bench_retention --db URL [--runs N=21] [--agent ID] [--only series|drop]
+ *                   [--cold] [--tablespace NAME] [--out FILE]
  */
 #include <inttypes.h>
 #include <stdarg.h>
@@ -26,6 +31,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 
 #include <libpq-fe.h>
 
@@ -38,6 +48,8 @@
 #define HOUR_US INT64_C(3600000000)
 
 static FILE *out_file;
+static int cold;                /* --cold */
+static const char *tablespace;  /* --tablespace */
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void say(const char *fmt, ...)
@@ -151,6 +163,93 @@ static void run_sql(PGconn *c, const char *sql)
     PQclear(must(c, sql, PGRES_COMMAND_OK));
 }
 
+/* Drops one file's pages from the page cache; 0 when it does not exist. */
+static long long evict_file(const char *path)
+{
+    int fd = open(path, O_RDONLY);
+    if (fd < 0 && errno == ENOENT)
+        return 0;
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0 || fdatasync(fd) != 0 ||
+        posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) != 0) {
+        fprintf(stderr, "bench_retention: --cold: %s: %s (run as root or as the server's user)\n",
+                path, strerror(errno));
+        exit(1);
+    }
+    close(fd);
+    return (long long)st.st_size;
+}
+
+/*
+ * --cold: the two copies' files (tables, their indexes and TOAST, every fork and
+ * segment) leave the operating system's page cache, as for a month that nothing
+ * has read lately; the rest of the database stays as it was. Their pages in
+ * PostgreSQL's own shared_buffers stay (the CHECKPOINT before wrote them out).
+ */
+static void evict_copies(PGconn *c)
+{
+    if (!cold)
+        return;
+    PGresult *r = must(c,
+                       "WITH t AS (SELECT oid, reltoastrelid FROM pg_class WHERE relname IN "
+                       "('bench_part_month', 'bench_flat') AND relnamespace = 'public'::regnamespace), "
+                       "rels AS (SELECT oid FROM t UNION SELECT reltoastrelid FROM t WHERE reltoastrelid <> 0 "
+                       "UNION SELECT indexrelid FROM pg_index WHERE indrelid IN "
+                       "(SELECT oid FROM t UNION SELECT reltoastrelid FROM t)) "
+                       "SELECT current_setting('data_directory') || '/' || pg_relation_filepath(oid) "
+                       "FROM rels WHERE pg_relation_filepath(oid) IS NOT NULL",
+                       PGRES_TUPLES_OK);
+    long long bytes = 0;
+    static const char *const forks[] = {"", "_fsm", "_vm"};
+    for (int i = 0; i < PQntuples(r); i++) {
+        for (size_t f = 0; f < sizeof forks / sizeof *forks; f++) {
+            for (int seg = 0;; seg++) {
+                char path[4096];
+                if (seg == 0)
+                    snprintf(path, sizeof path, "%s%s", PQgetvalue(r, i, 0), forks[f]);
+                else
+                    snprintf(path, sizeof path, "%s%s.%d", PQgetvalue(r, i, 0), forks[f], seg);
+                long long n = evict_file(path);
+                if (n == 0 && seg > 0)
+                    break;
+                bytes += n;
+                if (n == 0)
+                    break;
+            }
+        }
+    }
+    say("   --cold: %.0f MB of %d relations' files dropped from the page cache\n",
+        (double)bytes / 1e6, PQntuples(r));
+    PQclear(r);
+}
+
+/* --tablespace: every table and index created here goes to it. */
+static void use_tablespace(PGconn *c)
+{
+    if (tablespace == NULL)
+        return;
+    char *id = PQescapeIdentifier(c, tablespace, strlen(tablespace));
+    char sql[256];
+    if (id == NULL || strlen(id) > 200) {
+        fprintf(stderr, "bench_retention: bad tablespace name\n");
+        exit(1);
+    }
+    snprintf(sql, sizeof sql, "SET default_tablespace = %s", id);
+    PQfreemem(id);
+    run_sql(c, sql);
+    const char *v[1] = {tablespace};
+    PGresult *r = PQexecParams(c,
+                               "SELECT pg_tablespace_location(oid) FROM pg_tablespace "
+                               "WHERE spcname = $1",
+                               1, NULL, v, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+        fprintf(stderr, "bench_retention: no tablespace %s\n", tablespace);
+        exit(1);
+    }
+    say("   in tablespace %s (%s)\n", tablespace, PQgetvalue(r, 0, 0));
+    PQclear(r);
+}
+
 /* (b) */
 static void bench_drop(const char *url)
 {
@@ -179,7 +278,9 @@ static void bench_drop(const char *url)
     r = must(c, "SELECT count(*) FROM agent_metrics", PGRES_TUPLES_OK);
     long long all_rows = atoll(PQgetvalue(r, 0, 0));
     PQclear(r);
-    say("b) expiring %s [%s, %s): %lld of %lld points\n", name, lo, hi, month_rows, all_rows);
+    say("b) expiring %s [%s, %s): %lld of %lld points%s\n", name, lo, hi, month_rows, all_rows,
+        cold ? "; files dropped from the page cache before each step (--cold)" : "");
+    use_tablespace(c);
 
     char sql[1024];
     run_sql(c, "DROP TABLE IF EXISTS bench_part_parent, bench_flat");
@@ -206,6 +307,7 @@ static void bench_drop(const char *url)
     run_sql(c, "CHECKPOINT");
 
     /* As tokyoia maintain does it: detach (the rows leave the table), then drop. */
+    evict_copies(c);
     double t = now_s();
     run_sql(c, "BEGIN");
     run_sql(c, "ALTER TABLE bench_part_parent DETACH PARTITION bench_part_month");
@@ -218,6 +320,7 @@ static void bench_drop(const char *url)
     run_sql(c, "COMMIT");
     double t_drop = now_s() - t;
     run_sql(c, "CHECKPOINT");
+    evict_copies(c);
     snprintf(sql, sizeof sql,
              "DELETE FROM bench_flat WHERE recorded_at >= '%s' AND recorded_at < '%s'", lo, hi);
     t = now_s();
@@ -265,9 +368,13 @@ int main(int argc, char **argv)
             only = argv[++i];
         else if (strcmp(argv[i], "--runs") == 0 && v)
             runs = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--tablespace") == 0 && v)
+            tablespace = argv[++i];
+        else if (strcmp(argv[i], "--cold") == 0)
+            cold = 1;
         else {
             fprintf(stderr, "usage: bench_retention --db URL [--runs N=21] [--agent ID] "
-                            "[--only series|drop] [--out FILE]\n");
+                            "[--only series|drop] [--cold] [--tablespace NAME] [--out FILE]\n");
             return 2;
         }
     }

@@ -7,12 +7,17 @@
 #      (bench_store --inserts 0),
 #   3. the 7-day hourly series from the rollups beside raw points, and expiring a
 #      month of points by dropping its partition beside DELETE (bench_retention),
+#      with the copies in the page cache, then again with their files dropped from
+#      it first (--cold: as root, which can open the server's files), and both again in a tablespace on another file
+#      system when TIA_SCALE_TABLESPACE_DIR names an empty directory there,
 #   4. with TIA_SCALE_BACKUP=1, tokyoia backup and restore (custom format) in MB/s.
 # Results: BUILD_DIR/bench/results-scale.txt.
 #
 #   bench/run-scale.sh BUILD_DIR
 #   TIA_SCALE_DB='host=... dbname=...' bench/run-scale.sh BUILD_DIR   # an existing,
-#       already loaded database: no cluster is started, nothing is loaded or dropped
+#       already loaded database: no cluster is started, nothing is loaded or dropped;
+#       TIA_SCALE_ADMIN (a conninfo on the same server with CREATEDB) lets step 4
+#       restore into a new database tokyoia_restored
 #
 # Loading 10M tasks and 30M points takes about an hour on 2 cores and about 20 GB.
 set -euo pipefail
@@ -45,6 +50,7 @@ say() { echo "$@" | tee -a "$out"; }
 : > "$out"
 say "bench/run-scale.sh: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%FT%TZ)"
 
+admin=${TIA_SCALE_ADMIN:-}
 if [ -n "${TIA_SCALE_DB:-}" ]; then
   db=$TIA_SCALE_DB
   "$build/tokyoia" --db "$db" migrate | tee -a "$out"
@@ -99,16 +105,38 @@ cat "$work/store.txt"
 
 say ""
 say "== 3. rollups and partitions (bench_retention)"
-"$build/bench/bench_retention" --db "$db" --out "$work/ret.txt" > /dev/null
-cat "$work/ret.txt" >> "$out"
-cat "$work/ret.txt"
+retention() {
+  "$build/bench/bench_retention" --db "$db" --out "$work/ret.txt" "$@" > /dev/null
+  cat "$work/ret.txt" >> "$out"
+  cat "$work/ret.txt"
+}
+datadir=$("$psql_bin" "$db" -qXAt -c "SHOW data_directory" 2> /dev/null || true)
+[ -n "$datadir" ] && say "data directory on: $(findmnt -n -o SOURCE,FSTYPE,OPTIONS -T "$datadir" || true)"
+retention
+if [ "$(id -u)" = 0 ]; then
+  retention --only drop --cold
+else
+  say "(not root: the --cold run, which opens the server's files, is left out)"
+fi
+if [ -n "${TIA_SCALE_TABLESPACE_DIR:-}" ]; then
+  # The server writes there: as root, the directory goes to the postgres user.
+  [ "$(id -u)" = 0 ] && chown postgres: "$TIA_SCALE_TABLESPACE_DIR"
+  "$psql_bin" "$db" -qX -v ON_ERROR_STOP=1 -v dir="$TIA_SCALE_TABLESPACE_DIR" <<'SQL'
+DROP TABLESPACE IF EXISTS tia_bench_ts;
+CREATE TABLESPACE tia_bench_ts LOCATION :'dir';
+SQL
+  say "tablespace tia_bench_ts on: $(findmnt -n -o SOURCE,FSTYPE,OPTIONS -T "$TIA_SCALE_TABLESPACE_DIR" || true)"
+  retention --only drop --tablespace tia_bench_ts
+  [ "$(id -u)" = 0 ] && retention --only drop --tablespace tia_bench_ts --cold
+  "$psql_bin" "$db" -qX -c "DROP TABLESPACE tia_bench_ts"
+fi
 
 if [ "${TIA_SCALE_BACKUP:-0}" = 1 ]; then
   say ""
   say "== 4. backup and restore"
   "$build/tokyoia" --db "$db" backup "$work/scale.dump" | tee -a "$out"
-  if [ -z "${TIA_SCALE_DB:-}" ]; then
-    "$psql_bin" "$admin" -qX -c "CREATE DATABASE tokyoia_restored"
+  if [ -n "$admin" ]; then
+    "$psql_bin" "$admin" -qX -c "DROP DATABASE IF EXISTS tokyoia_restored" -c "CREATE DATABASE tokyoia_restored"
     "$build/tokyoia" --db "${admin/dbname=postgres/dbname=tokyoia_restored}" restore "$work/scale.dump" | tee -a "$out"
   fi
 fi
