@@ -26,13 +26,19 @@ static void fail_body_rc(tia__call *c, int rc, const tia_error *err)
         tia__fail_rc(c, rc, err);
 }
 
-/* A workflow with "tasks" (oldest first) and "interactions" (in order). */
+/*
+ * A workflow with "tasks" (oldest first) and "interactions" (in order). All of it
+ * from the primary: the workflow and its tasks are a get, which stays there, and
+ * interactions read from a replica that lags could miss the handoffs of tasks the
+ * answer shows completed.
+ */
 static int workflow_full(tia_store *s, const char *id, json_t **out, tia_error *err)
 {
     tia_workflow *w = NULL;
     struct tia_task_list tasks = {0};
     tia_interaction_list in = {0};
     *out = NULL;
+    tia_store_read_primary(s, 1); /* the pool unpins the handle when it is given back */
     int rc = tia_workflow_get_with_tasks(s, id, &w, &tasks, err);
     if (rc == 0)
         rc = tia_interaction_list_for_workflow(s, id, &in, err);
