@@ -16,6 +16,11 @@
  *  submission included  the same with K submitter threads submitting the N tasks
  *             while the W workers run; timed from the start to the last completion.
  *
+ * Each row also gives the process's CPU time (user + system, all threads) per
+ * lifecycle over the timed span: SQLite runs inside this process, so on SQLite
+ * that is the whole cost of a lifecycle, a figure the disk's and the machine's
+ * moods move far less than the rates (on PostgreSQL it is the client's share).
+ *
  * Each run tags its tasks with its own task_type and is checked at the end: every
  * task completed, every workflow completed, and (once per database) every counter
  * equal to a recomputation from agent_tasks. Run it on a freshly migrated database.
@@ -27,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -83,6 +89,15 @@ static double now_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The process's CPU time (user + system, all threads) in seconds. */
+static double cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
 static void die(const char *what, const char *msg)
@@ -433,8 +448,14 @@ static void join_all(pthread_t *th, int n)
         pthread_join(th[i], NULL);
 }
 
-/* Runs submitters (n_sub) and workers (n_work) together; returns the seconds taken. */
-static double run_threads(run *r, int n_sub, int n_work)
+/*
+ * Runs submitters (n_sub) and workers (n_work) together; returns the seconds
+ * taken, and the process's CPU seconds over the same span in *cpu. SQLite runs
+ * inside this process, so that CPU time is all of the database's work too: a
+ * figure that the virtual disk's and the other loads' moods move far less than
+ * the wall-clock rate.
+ */
+static double run_threads(run *r, int n_sub, int n_work, double *cpu)
 {
     static pthread_t th[MAX_THREADS];
     static thread_arg args[MAX_THREADS];
@@ -445,9 +466,10 @@ static double run_threads(run *r, int n_sub, int n_work)
     spawn(th, args, n_sub, submitter_main, r);
     spawn(th + n_sub, args + n_sub, n_work, worker_main, r);
     pthread_barrier_wait(&start);
-    double t0 = now_s();
+    double t0 = now_s(), c0 = cpu_s();
     join_all(th, n_sub + n_work);
     double t = now_s() - t0;
+    *cpu = cpu_s() - c0;
     pthread_barrier_destroy(&start);
     r->start = NULL;
     return t;
@@ -475,17 +497,23 @@ typedef struct figures {
     double target; /* ratio to reach */
 } figures;
 
-/* One row of the table; submit_secs > 0 gives the untimed pre-submission's own rate. */
-static void report(const run *r, const char *mode, double secs, double submit_secs,
-                   const figures *f)
+/*
+ * One row of the table; submit_secs > 0 gives the untimed pre-submission's own
+ * rate (and submit_cpu its CPU seconds). cpu: the process's CPU seconds over the
+ * timed span.
+ */
+static void report(const run *r, const char *mode, double secs, double submit_secs, double cpu,
+                   double submit_cpu, const figures *f)
 {
     double rate = r->o->tasks / secs, ratio = rate / f->ref;
     double per_claim = (double)r->o->tasks / (double)atomic_load(&r->batches);
-    char submit[32] = "";
+    char submit[48] = "";
     if (submit_secs > 0)
-        snprintf(submit, sizeof submit, "%.0f", r->o->tasks / submit_secs);
-    say("   %-20s %7d %8.2f %12.0f %9.2fx %9.1f %10s   %s\n", mode, r->workers, secs, rate,
-        ratio, per_claim, submit, ratio >= f->target ? "met" : "MISSED");
+        snprintf(submit, sizeof submit, "%.0f (%.0f)", r->o->tasks / submit_secs,
+                 submit_cpu / r->o->tasks * 1e6);
+    say("   %-20s %7d %8.2f %12.0f %9.2fx %9.1f %12s %8.0f   %s\n", mode, r->workers, secs,
+        rate, ratio, per_claim, submit, cpu / r->o->tasks * 1e6,
+        ratio >= f->target ? "met" : "MISSED");
 }
 
 static void lifecycles(const options *o, int pg, const figures *f, int workers, int included)
@@ -495,15 +523,16 @@ static void lifecycles(const options *o, int pg, const figures *f, int workers, 
     r.o = o;
     r.workers = workers;
     snprintf(r.tag, sizeof r.tag, "bench-%d-%s-w%d", ++seq, included ? "sub" : "pre", workers);
-    double secs, submit_secs = 0;
+    double secs, submit_secs = 0, cpu = 0, submit_cpu = 0;
     if (included) {
-        secs = run_threads(&r, o->submitters, workers);
-    } else {
-        submit_secs = run_threads(&r, o->submitters, 0); /* not part of the lifecycle rate */
-        secs = run_threads(&r, 0, workers);
+        secs = run_threads(&r, o->submitters, workers, &cpu);
+    } else { /* the submission is not part of the lifecycle rate */
+        submit_secs = run_threads(&r, o->submitters, 0, &submit_cpu);
+        secs = run_threads(&r, 0, workers, &cpu);
     }
     check_run(&r, pg);
-    report(&r, included ? "submission included" : "pre-submitted", secs, submit_secs, f);
+    report(&r, included ? "submission included" : "pre-submitted", secs, submit_secs, cpu,
+           submit_cpu, f);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -623,8 +652,11 @@ int main(int argc, char **argv)
     say("\nlifecycles (submit, claim, complete with all accounting); target >= %.1fx the "
         "INSERT rate\n",
         f.target);
-    say("   %-20s %7s %8s %12s %10s %9s %10s   %s\n", "mode", "workers", "seconds",
-        "lifecycles/s", "x INSERT", "per batch", "submit/s", "target");
+    say("(cpu us: this process's user + system CPU time per lifecycle over the timed span;\n"
+        " on SQLite that is the database's work too, on PostgreSQL only the client's;\n"
+        " submit/s: the pre-submission's own rate, with its cpu us per task in parentheses)\n");
+    say("   %-20s %7s %8s %12s %10s %9s %12s %8s   %s\n", "mode", "workers", "seconds",
+        "lifecycles/s", "x INSERT", "per batch", "submit/s", "cpu us", "target");
     for (int i = 0; i < o.n_workers; i++)
         lifecycles(&o, pg, &f, o.workers[i], 0);
     for (int i = 0; i < o.n_workers; i++)

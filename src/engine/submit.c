@@ -4,9 +4,13 @@
  * checks them, the graph by graph.c, the agents by one query), then written in
  * one transaction: the workflow, every task with deps_pending = its number of
  * dependencies (so the ready ones are exactly those with none), and the
- * task_dependencies rows. PostgreSQL gets a chunk of rows per statement through
- * jsonb_to_recordset, which keeps a 10,000-task workflow to a dozen round
- * trips; SQLite, in-process, takes prepared single-row inserts. On PostgreSQL
+ * task_dependencies rows. Both backends get a chunk of rows per statement, a
+ * JSON array expanded by jsonb_to_recordset or json_each: on PostgreSQL that
+ * keeps a 10,000-task workflow to a dozen round trips; on SQLite, in-process,
+ * it is about CPU: every single-row INSERT into agent_tasks (row triggers, a
+ * CHECK, FOREIGN KEYs) runs with a statement journal that copies each page it
+ * changes, and past 64 KiB in a transaction that journal is a temporary file
+ * written page by page, about half of the cost of a task's INSERT. On PostgreSQL
  * the wake-up of the ready tasks' agents is sent before the task rows are
  * written, so that nothing runs between the insert's counter trigger, which
  * row-locks the agents' totals, and the COMMIT that releases them.
@@ -29,7 +33,7 @@
 #include "engine/engine_internal.h"
 #include "store/db.h"
 
-/* Rows per jsonb_to_recordset statement on PostgreSQL. */
+/* Rows per batch statement (jsonb_to_recordset, json_each). */
 #define TASK_CHUNK 1000
 #define DEP_CHUNK 5000
 #define DEFAULT_MAX_RETRIES 3
@@ -81,7 +85,13 @@ static const tia__sql sql_task_insert = {
     "COALESCE(?7, '{}'), ?8, ?9, ?10, ?11, ?12)",
 };
 
-/* PostgreSQL only: one chunk of tasks as a JSON array of objects. */
+/*
+ * One chunk of tasks as a JSON array of objects, in array order (SQLite's
+ * json_each reads the array in order, so the rows and their triggers run in
+ * the order of the workflow's tasks, as single-row inserts did).
+ */
+/* clang-format off */
+#define LITE_FIELD(f) "json_extract(value, '$." f "')"
 static const tia__sql sql_task_insert_json = {
     "engine.task_insert_batch",
     "INSERT INTO agent_tasks (" TASK_INSERT_COLS ") SELECT x.id, x.agent_id, x.workflow_id, "
@@ -90,21 +100,22 @@ static const tia__sql sql_task_insert_json = {
     "FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, agent_id text, workflow_id uuid, "
     "task_type text, description text, input_data text, metadata text, priority int, "
     "max_retries int, timeout_ms int, deps_pending int)",
-    NULL,
+    "INSERT INTO agent_tasks (" TASK_INSERT_COLS ") SELECT " LITE_FIELD("id") ", "
+    LITE_FIELD("agent_id") ", " LITE_FIELD("workflow_id") ", " LITE_FIELD("task_type") ", "
+    LITE_FIELD("description") ", " LITE_FIELD("input_data") ", "
+    "COALESCE(" LITE_FIELD("metadata") ", '{}'), " LITE_FIELD("priority") ", "
+    LITE_FIELD("max_retries") ", " LITE_FIELD("timeout_ms") ", " LITE_FIELD("deps_pending") ", "
+    "NULL FROM json_each(?1)",
 };
+/* clang-format on */
 
-static const tia__sql sql_dep_insert = {
-    "engine.dependency_insert",
-    "INSERT INTO task_dependencies (task_id, depends_on) VALUES ($1::uuid, $2::uuid)",
-    "INSERT INTO task_dependencies (task_id, depends_on) VALUES (?1, ?2)",
-};
-
-/* PostgreSQL only: one chunk of dependencies as a JSON array of [task, depends_on]. */
+/* One chunk of dependencies as a JSON array of [task, depends_on]. */
 static const tia__sql sql_dep_insert_json = {
     "engine.dependency_insert_batch",
     "INSERT INTO task_dependencies (task_id, depends_on) SELECT (x->>0)::uuid, (x->>1)::uuid "
     "FROM jsonb_array_elements($1::jsonb) AS x",
-    NULL,
+    "INSERT INTO task_dependencies (task_id, depends_on) SELECT json_extract(value, '$[0]'), "
+    "json_extract(value, '$[1]') FROM json_each(?1)",
 };
 
 /*
@@ -268,7 +279,7 @@ static int max_retries_of(const tia_task_spec *t)
     return t->max_retries < 0 ? DEFAULT_MAX_RETRIES : t->max_retries;
 }
 
-/* One task row with its bound parameters (both backends). */
+/* One task row with its bound parameters (a task submitted alone). */
 static int insert_task_row(tia_store *s, const tia_task_spec *t, const char *id, const char *wf,
                            int64_t deps, const char *key, tia_error *err)
 {
@@ -289,7 +300,7 @@ static int insert_task_row(tia_store *s, const tia_task_spec *t, const char *id,
     return tia__db_exec(s, &sql_task_insert, p, 12, NULL, err);
 }
 
-/* Runs a PostgreSQL batch statement over arr (stolen); TIA_ENOMEM when arr is NULL. */
+/* Runs a batch statement over arr (stolen); TIA_ENOMEM when arr is NULL. */
 static int exec_json(tia_store *s, const tia__sql *q, json_t *arr, tia_error *err)
 {
     char *text = arr ? json_dumps(arr, JSON_COMPACT) : NULL;
@@ -302,7 +313,7 @@ static int exec_json(tia_store *s, const tia__sql *q, json_t *arr, tia_error *er
     return rc;
 }
 
-/* PostgreSQL: tasks [from, to) in one statement. */
+/* Tasks [from, to) in one statement. */
 static int insert_task_chunk(tia_store *s, const tia_workflow_spec *w, const tia__task_graph *g,
                              const char (*ids)[TIA_UUID_BUF], const char *wf, size_t from,
                              size_t to, tia_error *err)
@@ -325,7 +336,7 @@ static int insert_task_chunk(tia_store *s, const tia_workflow_spec *w, const tia
     return exec_json(s, &sql_task_insert_json, arr, err);
 }
 
-/* PostgreSQL: dependency rows [from, to) of g (edge indices) in one statement. */
+/* Dependency rows [from, to) of g (edge indices) in one statement. */
 static int insert_dep_chunk(tia_store *s, const tia__task_graph *g, const size_t *owner,
                             const char (*ids)[TIA_UUID_BUF], size_t from, size_t to, tia_error *err)
 {
@@ -352,21 +363,10 @@ static int insert_graph(tia_store *s, const tia_workflow_spec *w, const tia__tas
     for (size_t i = 0; i < n; i++)
         for (size_t k = g->start[i]; k < g->start[i + 1]; k++)
             owner[k] = i;
-    if (tia_store_backend(s) == TIA_BACKEND_POSTGRES) {
-        for (size_t i = 0; rc == 0 && i < n; i += TASK_CHUNK)
-            rc = insert_task_chunk(s, w, g, ids, wf, i, i + TASK_CHUNK < n ? i + TASK_CHUNK : n,
-                                   err);
-        for (size_t k = 0; rc == 0 && k < m; k += DEP_CHUNK)
-            rc = insert_dep_chunk(s, g, owner, ids, k, k + DEP_CHUNK < m ? k + DEP_CHUNK : m, err);
-    } else {
-        for (size_t i = 0; rc == 0 && i < n; i++)
-            rc = insert_task_row(s, &w->tasks[i], ids[i], wf,
-                                 (int64_t)(g->start[i + 1] - g->start[i]), NULL, err);
-        for (size_t k = 0; rc == 0 && k < m; k++) {
-            tia__param p[2] = {tia__p_text(ids[owner[k]]), tia__p_text(ids[g->dep[k]])};
-            rc = tia__db_exec(s, &sql_dep_insert, p, 2, NULL, err);
-        }
-    }
+    for (size_t i = 0; rc == 0 && i < n; i += TASK_CHUNK)
+        rc = insert_task_chunk(s, w, g, ids, wf, i, i + TASK_CHUNK < n ? i + TASK_CHUNK : n, err);
+    for (size_t k = 0; rc == 0 && k < m; k += DEP_CHUNK)
+        rc = insert_dep_chunk(s, g, owner, ids, k, k + DEP_CHUNK < m ? k + DEP_CHUNK : m, err);
     free(owner);
     return rc;
 }
