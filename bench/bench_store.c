@@ -60,6 +60,7 @@ typedef struct options {
     int inserts; /* per side per round */
     int rounds;
     int runs; /* per query pattern and side */
+    const char *only; /* run only the patterns whose name contains this, NULL: all */
 } options;
 
 static FILE *out_file;
@@ -538,7 +539,8 @@ static void bench_queries(bench *b)
     say("   %-30s %5s %10s %10s %10s %10s %10s %10s %10s\n", "pattern", "runs", "lib med",
         "lib p95", "lib p99", "seed med", "seed p95", "seed p99", "speedup");
     for (int i = 0; i < N_PATTERNS; i++)
-        bench_pattern(b, &patterns[i], lib, rawv);
+        if (b->o.only == NULL || strstr(patterns[i].name, b->o.only) != NULL)
+            bench_pattern(b, &patterns[i], lib, rawv);
     free(lib);
     free(rawv);
 }
@@ -548,7 +550,7 @@ static void bench_queries(bench *b)
 static void usage(void)
 {
     fprintf(stderr, "usage: bench_store --db URL [--inserts N=250, 0: none] [--rounds R=20] "
-                    "[--runs Q=200] [--out FILE]\n"
+                    "[--runs Q=200] [--only PATTERN] [--out FILE]\n"
                     "Measures libtokyoia against raw libpq/sqlite3 on a database loaded with "
                     "`tokyoia generate`.\n");
     exit(2);
@@ -556,7 +558,7 @@ static void usage(void)
 
 static options parse(int argc, char **argv)
 {
-    options o = {NULL, NULL, 250, 20, 200};
+    options o = {NULL, NULL, 250, 20, 200, NULL};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (v == NULL)
@@ -571,6 +573,8 @@ static options parse(int argc, char **argv)
             o.rounds = atoi(v);
         else if (strcmp(a, "--runs") == 0)
             o.runs = atoi(v);
+        else if (strcmp(a, "--only") == 0) /* e.g. "--only agents": while working on one */
+            o.only = v;
         else
             usage();
         i++;

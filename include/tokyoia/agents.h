@@ -31,7 +31,10 @@ typedef struct tia_agent {
     char *metadata; /* JSON text */
 } tia_agent;
 
-/* Frees an agent returned by the library; NULL is accepted. */
+/*
+ * Frees an agent returned by the library; NULL is accepted. The agent and its
+ * strings are one allocation: free or replace none of its fields on their own.
+ */
 void tia_agent_free(tia_agent *a);
 
 /*

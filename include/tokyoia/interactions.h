@@ -42,6 +42,10 @@ typedef struct tia_interaction_list {
     tia_interaction *items;
 } tia_interaction_list;
 
+/*
+ * Frees a list's items and empties it. Each item's strings are one allocation
+ * (the block starts at from_agent_id): free or replace none of them on their own.
+ */
 void tia_interaction_list_free(tia_interaction_list *l);
 
 /*

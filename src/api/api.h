@@ -29,6 +29,7 @@
 #include <tokyoia/store.h>
 
 #include "json/encode.h"
+#include "store/db.h"
 
 typedef struct tia__api tia__api;
 typedef struct tia__call tia__call;
@@ -137,9 +138,24 @@ int tia__limit(tia__limiter *l, const char *key, int64_t now_us);
 /*
  * Authenticates the request from its Authorization header according to the
  * server's mode and the route: fills c->session, or answers 401 and returns
- * non-zero. Also refreshes the session's last_activity_at (throttled).
+ * non-zero. Also refreshes the session's last_activity_at (throttled). For a
+ * read that needs no session before its first statement it may instead leave
+ * the check pending (c->check_pending), to travel with that statement; the
+ * verdict is then tia__auth_finish's.
  */
 int tia__authenticate(tia__call *c);
+
+/*
+ * The verdict of a token check that tia__authenticate left riding with the
+ * handler's first read: 0 when the session is good (c->session set, activity
+ * refreshed), else -1 with the handler's answer replaced by the refusal. A no-op
+ * without a pending check. The server calls it after every handler; the
+ * permission checks below call it first, since they need the session.
+ */
+int tia__auth_finish(tia__call *c);
+
+/* Forgets the answer made so far (a handler's, made before its token was refused). */
+void tia__unanswer(tia__call *c);
 
 /* 1 when the caller's user (or auth off) may act for user_id. */
 int tia__may_act_for(tia__call *c, const char *user_id);
@@ -233,6 +249,13 @@ struct tia__call {
 
     /* auth */
     tia_session *session; /* the caller's session, NULL when auth is off or open */
+    /*
+     * The token check while it rides with the handler's first read (auth.c): until
+     * tia__auth_finish, session is NULL and the handler's statements wait for the
+     * check's verdict in the store (db.h guards).
+     */
+    tia__session_check check;
+    int check_pending;
 
     /* store, borrowed lazily */
     tia_store *store;

@@ -138,6 +138,43 @@ static int is_read(const char *method)
     return strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
 }
 
+/* The end of a token check: the refusal answered, or the session's activity refreshed. */
+static int settle(tia__call *c, tia_store *s, int rc, tia_error *err)
+{
+    const tia_server_config *cfg = &c->api->cfg;
+    if (rc != 0) {
+        if (rc == TIA_EAUTH)
+            tia__fail(c, MHD_HTTP_UNAUTHORIZED, "unauthorized", "%s", err->message);
+        else
+            tia__fail_rc(c, rc, err);
+        return -1;
+    }
+    int64_t every = cfg->activity_interval_us;
+    if (every < 0 || (tia_now_us() - c->session->last_activity_at >= every &&
+                      touch_due(c->api->limiter, c->session->id, every))) {
+        /* A lost race with a revocation is harmless here: the next request sees it. */
+        if (tia_session_touch(s, c->session->id, err) == 0)
+            c->session->last_activity_at = tia_now_us();
+    }
+    return 0;
+}
+
+/*
+ * Whether the token check may travel with the handler's first statement (a guard,
+ * store/db.h) instead of costing a round trip of its own. The store runs nothing
+ * before the check's verdict; what must hold here is that the handler needs
+ * neither the session nor the verdict before its first statement, and does
+ * nothing before it that a refusal should have prevented: reads (GET, HEAD) only,
+ * and not the session routes (their handlers read c->session), not event
+ * streams, not with a rate limit (its bucket is the session's, needed before the
+ * handler).
+ */
+static int may_ride(const tia__call *c)
+{
+    return is_read(c->method) && c->route != NULL && !(c->route->flags & TIA__R_STREAM) &&
+           strncmp(c->route->pattern, "/api/v1/sessions", 16) != 0 && c->api->cfg.rate_limit <= 0;
+}
+
 int tia__authenticate(tia__call *c)
 {
     const tia_server_config *cfg = &c->api->cfg;
@@ -170,22 +207,46 @@ int tia__authenticate(tia__call *c)
     if (s == NULL)
         return -1;
     tia_error err = {0};
-    int rc = tia_session_validate(s, token, &c->session, &err);
-    if (rc != 0) {
-        if (rc == TIA_EAUTH)
-            tia__fail(c, MHD_HTTP_UNAUTHORIZED, "unauthorized", "%s", err.message);
-        else
-            tia__fail_rc(c, rc, &err);
+    int rc;
+    if (!may_ride(c)) {
+        rc = tia_session_validate(s, token, &c->session, &err);
+        return settle(c, s, rc, &err);
+    }
+    /* The token (a header value) lives as long as the request. */
+    rc = tia__session_check_begin(s, token, &c->check, &err);
+    if (rc == 0 && c->check.queued) {
+        c->check_pending = 1;
+        return 0;
+    }
+    if (rc == 0)
+        rc = tia__session_check_end(s, &c->check, &c->session, &err);
+    return settle(c, s, rc, &err);
+}
+
+int tia__auth_finish(tia__call *c)
+{
+    if (!c->check_pending)
+        return 0;
+    c->check_pending = 0;
+    tia_error err = {0};
+    tia_store *s = c->store; /* borrowed by tia__authenticate, kept until dispatch ends */
+    int rc = tia__session_check_end(s, &c->check, &c->session, &err);
+    int carried = c->check.guard.rc == 0;
+    if (rc == 0 && carried)
+        return settle(c, s, 0, &err);
+    /*
+     * The handler's statements failed unrun (or the session is refused): its answer
+     * was made without a verdict and is not the one to send. A check that failed
+     * and then passed was the database failing, not the token: try again.
+     */
+    tia__unanswer(c);
+    if (rc == 0) {
+        snprintf(c->retry_after, sizeof c->retry_after, "1");
+        tia__fail(c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
+                  "the session check failed; try again");
         return -1;
     }
-    int64_t every = cfg->activity_interval_us;
-    if (every < 0 || (tia_now_us() - c->session->last_activity_at >= every &&
-                      touch_due(c->api->limiter, c->session->id, every))) {
-        /* A lost race with a revocation is harmless here: the next request sees it. */
-        if (tia_session_touch(s, c->session->id, &err) == 0)
-            c->session->last_activity_at = tia_now_us();
-    }
-    return 0;
+    return settle(c, s, rc, &err);
 }
 
 int tia__is_admin(tia__call *c)
@@ -193,7 +254,7 @@ int tia__is_admin(tia__call *c)
     const tia_server_config *cfg = &c->api->cfg;
     if (cfg->auth == TIA_AUTH_OFF)
         return 1;
-    if (c->session == NULL)
+    if (tia__auth_finish(c) != 0 || c->session == NULL)
         return 0;
     for (size_t i = 0; i < cfg->n_admin_users; i++)
         if (strcmp(cfg->admin_users[i], c->session->user_id) == 0)
@@ -205,5 +266,6 @@ int tia__may_act_for(tia__call *c, const char *user_id)
 {
     if (tia__is_admin(c))
         return 1;
-    return c->session != NULL && strcmp(c->session->user_id, user_id) == 0;
+    return tia__auth_finish(c) == 0 && c->session != NULL &&
+           strcmp(c->session->user_id, user_id) == 0;
 }

@@ -263,8 +263,20 @@ static void parse_body(tia__call *c)
         tia__fail(c, MHD_HTTP_BAD_REQUEST, "bad_request", "the request body must be a JSON object");
 }
 
-/* Everything between the end of the request and the handler. */
-static void dispatch(tia__call *c)
+void tia__unanswer(tia__call *c)
+{
+    json_decref(c->reply);
+    c->reply = NULL;
+    if (c->response)
+        MHD_destroy_response(c->response);
+    c->response = NULL;
+    c->answered = 0;
+    c->status = 0;
+    c->retry_after[0] = c->location[0] = c->allow[0] = c->err_code[0] = c->err_msg[0] = '\0';
+}
+
+/* Everything between the end of the request and the handler, and the handler. */
+static void run_route(tia__call *c)
 {
     tia__api *api = c->api;
     if (c->too_large) {
@@ -290,6 +302,13 @@ static void dispatch(tia__call *c)
             return;
     }
     c->route->fn(c);
+}
+
+static void dispatch(tia__call *c)
+{
+    run_route(c);
+    /* A token check that rode with the handler's first read: its verdict decides. */
+    tia__auth_finish(c);
     if (!c->answered)
         tia__fail(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "the handler gave no answer");
 }
@@ -307,29 +326,55 @@ static void add_headers(tia__call *c, struct MHD_Response *r)
         MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"tokyoia\"");
 }
 
-/* The JSON answer as text (malloc'd; NULL when there is none), ending in a newline. */
+/* The answer's text as jansson writes it, into one growing buffer. */
+typedef struct text_buf {
+    char *p;
+    size_t len, cap;
+} text_buf;
+
+static int text_append(const char *s, size_t n, void *arg)
+{
+    text_buf *b = arg;
+    if (b->len + n + 2 > b->cap) { /* + 2: room for the final newline and NUL */
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + n + 2)
+            cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (p == NULL)
+            return -1;
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    return 0;
+}
+
+/*
+ * The JSON answer as text (malloc'd; NULL when there is none), ending in a
+ * newline for curl users. Written straight into one buffer: json_dumps would grow
+ * its own from 16 bytes and then copy the result, and a list page is 10-100 KB.
+ */
 static char *reply_text(tia__call *c, size_t *len)
 {
-    char *text = NULL;
+    text_buf b = {NULL, 0, 0};
     *len = 0;
     if (c->reply == NULL)
         return NULL;
-    text = json_dumps(c->reply, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
-    if (text == NULL) {
+    if (json_dump_callback(c->reply, text_append, &b,
+                           JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15)) != 0) {
+        free(b.p);
         c->status = MHD_HTTP_INTERNAL_SERVER_ERROR;
-        text = strdup("{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}");
+        char *text = strdup("{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}\n");
+        *len = text ? strlen(text) : 0;
+        return text;
     }
-    *len = text ? strlen(text) : 0;
-    if (text && *len > 0) {
-        /* A newline ends the document, for curl users. */
-        char *t2 = realloc(text, *len + 2);
-        if (t2) {
-            text = t2;
-            text[(*len)++] = '\n';
-            text[*len] = '\0';
-        }
-    }
-    return text;
+    if (b.p == NULL) /* jansson wrote nothing */
+        return NULL;
+    b.p[b.len++] = '\n';
+    b.p[b.len] = '\0';
+    *len = b.len;
+    return b.p;
 }
 
 static enum MHD_Result send_answer(tia__call *c)

@@ -32,11 +32,14 @@ _Static_assert(TIA_AGENT_SET_NAME == 1 && TIA_AGENT_SET_ROLE == 2 && TIA_AGENT_S
     "ARRAY(SELECT e FROM jsonb_array_elements_text($" #n "::jsonb) WITH ORDINALITY AS t(e, i) "    \
     "ORDER BY i)"
 
+/*
+ * Read in binary format (tia__sql.binary): the timestamps come as the server
+ * stores them, the numbers as bytes, with no text conversion on either side.
+ */
 #define PG_AGENT_COLS                                                                              \
-    "SELECT id, name, role, model, array_to_string(specialties, chr(31)), backstory, "                  \
+    "SELECT id, name, role, model, array_to_string(specialties, chr(31)), backstory, "           \
     "personality_emoji, status, total_tasks_completed, total_tokens_used, average_latency_ms, "    \
-    "success_rate, " TIA_PG_US("created_at") ", " TIA_PG_US("updated_at") ", metadata::text "      \
-                                                                          "FROM agents "
+    "success_rate, created_at, updated_at, metadata::text FROM agents "
 #define LITE_AGENT_COLS                                                                            \
     "SELECT id, name, role, model, specialties_packed, backstory, personality_emoji, status, "            \
     "total_tasks_completed, total_tokens_used, average_latency_ms, success_rate, created_at, "     \
@@ -51,9 +54,10 @@ static const tia__sql sql_insert = {
 };
 
 static const tia__sql sql_get = {
-    "agent.get",
-    PG_AGENT_COLS "WHERE id = $1",
-    LITE_AGENT_COLS "WHERE id = ?1",
+    .name = "agent.get",
+    .pg = PG_AGENT_COLS "WHERE id = $1",
+    .sqlite = LITE_AGENT_COLS "WHERE id = ?1",
+    .binary = 1,
 };
 
 /* COLLATE "C" so that PostgreSQL orders ids byte-wise, as SQLite does. */
@@ -64,17 +68,19 @@ static const tia__sql sql_get = {
  * database.
  */
 static const tia__sql sql_list_all = {
-    "agent.list",
-    PG_AGENT_COLS,
-    LITE_AGENT_COLS,
+    .name = "agent.list",
+    .pg = PG_AGENT_COLS,
+    .sqlite = LITE_AGENT_COLS,
+    .binary = 1,
 };
 
 static const tia__sql sql_list_status = {
-    "agent.list_status",
-    PG_AGENT_COLS "WHERE status = $1",
+    .name = "agent.list_status",
+    .pg = PG_AGENT_COLS "WHERE status = $1",
     /* "+status": a handful of agents are read faster by a scan than through
      * idx_agents_status. */
-    LITE_AGENT_COLS "WHERE +status = ?1",
+    .sqlite = LITE_AGENT_COLS "WHERE +status = ?1",
+    .binary = 1,
 };
 
 static const tia__sql sql_update = {
@@ -125,17 +131,7 @@ void tia_agent_free(tia_agent *a)
 {
     if (a == NULL)
         return;
-    free(a->id);
-    free(a->name);
-    free(a->role);
-    free(a->model);
-    for (size_t i = 0; i < a->n_specialties; i++)
-        free(a->specialties[i]);
-    free(a->specialties);
-    free(a->backstory);
-    free(a->personality_emoji);
-    free(a->metadata);
-    free(a);
+    free(a); /* one block with its strings (agent_from_row) */
 }
 
 void tia_agent_list_free(struct tia_agent_list *l)
@@ -224,7 +220,6 @@ done:
     return text;
 }
 
-/* Parses a JSON array of strings into a malloc'd char ** (for a row). */
 /*
  * Specialties arrive packed: joined by U+001F (PostgreSQL's array_to_string;
  * SQLite's agents.specialties_packed, migration 0007), a character a specialty
@@ -233,61 +228,71 @@ done:
  */
 #define SPECIALTY_SEP '\x1f'
 
-static int specialties_split(const char *text, tia_agent *a, tia_error *err)
-{
-    size_t n = 0;
-    if (text != NULL && *text != '\0') {
-        n = 1;
-        for (const char *p = text; *p; p++)
-            n += *p == SPECIALTY_SEP;
-    }
-    a->specialties = calloc(n ? n : 1, sizeof *a->specialties);
-    if (a->specialties == NULL)
-        return tia_error_set(err, TIA_ENOMEM, "out of memory reading an agent");
-    const char *p = text;
-    for (size_t i = 0; i < n; i++) {
-        const char *end = strchr(p, SPECIALTY_SEP);
-        size_t len = end ? (size_t)(end - p) : strlen(p);
-        if ((a->specialties[i] = strndup(p, len)) == NULL)
-            return tia_error_set(err, TIA_ENOMEM, "out of memory reading an agent");
-        a->n_specialties = i + 1;
-        p += len + 1;
-    }
-    return 0;
-}
+/* The text columns of PG_AGENT_COLS / LITE_AGENT_COLS but the specialties (4). */
+enum { AGENT_NTEXT = 7 };
+static const int agent_text_cols[AGENT_NTEXT] = {0, 1, 2, 3, 5, 6, 14};
 
-/* Decodes the current row (PG_AGENT_COLS / LITE_AGENT_COLS) into a new agent. */
+/*
+ * Decodes the current row (PG_AGENT_COLS / LITE_AGENT_COLS) into a new agent. The
+ * agent is one allocation: the struct, then the specialties' pointers, then every
+ * string, so that reading a list costs one malloc and one free per agent rather
+ * than about fifteen of each (the active agents' list is one of the seed's query
+ * patterns, a handful of rows whose decoding weighed as much as the query).
+ * tia_agent_free frees the block.
+ */
 static int agent_from_row(tia__rows *r, tia_agent **out, tia_error *err)
 {
-    int oom = 0, rc = 0;
-    tia_agent *a = calloc(1, sizeof *a);
+    const char *text[AGENT_NTEXT];
+    size_t len[AGENT_NTEXT], total = 0, n_sp = 0;
+    for (int i = 0; i < AGENT_NTEXT; i++) {
+        text[i] = tia__col_text(r, agent_text_cols[i]);
+        len[i] = text[i] ? strlen(text[i]) + 1 : 0;
+        total += len[i];
+    }
+    const char *sp = tia__col_text(r, 4);
+    size_t sp_len = sp ? strlen(sp) : 0;
+    for (size_t i = 0; i < sp_len; i++)
+        n_sp += sp[i] == SPECIALTY_SEP;
+    n_sp += sp_len > 0;
+    /* sizeof (tia_agent) is a multiple of its alignment, so the pointers that follow are aligned. */
+    tia_agent *a = malloc(sizeof *a + n_sp * sizeof(char *) + total + sp_len + 1);
     if (a == NULL)
         return tia_error_set(err, TIA_ENOMEM, "out of memory reading an agent");
-    a->id = tia__col_dup(r, 0, &oom);
-    a->name = tia__col_dup(r, 1, &oom);
-    a->role = tia__col_dup(r, 2, &oom);
-    a->model = tia__col_dup(r, 3, &oom);
-    a->backstory = tia__col_dup(r, 5, &oom);
-    a->personality_emoji = tia__col_dup(r, 6, &oom);
+    memset(a, 0, sizeof *a);
+    a->specialties = (char **)(a + 1);
+    char *p = (char *)(a->specialties + n_sp);
+    char **dst[AGENT_NTEXT] = {&a->id,        &a->name,
+                               &a->role,      &a->model,
+                               &a->backstory, &a->personality_emoji,
+                               &a->metadata};
+    for (int i = 0; i < AGENT_NTEXT; i++) {
+        if (text[i] == NULL)
+            continue;
+        memcpy(p, text[i], len[i]);
+        *dst[i] = p;
+        p += len[i];
+    }
+    if (sp_len > 0)
+        memcpy(p, sp, sp_len);
+    p[sp_len] = '\0';
+    for (size_t i = 0; i < n_sp; i++) {
+        a->specialties[i] = p;
+        char *end = strchr(p, SPECIALTY_SEP);
+        if (end != NULL)
+            *end = '\0';
+        p += strlen(p) + 1;
+    }
+    a->n_specialties = n_sp;
     a->total_tasks_completed = tia__col_int(r, 8);
     a->total_tokens_used = tia__col_int(r, 9);
     a->average_latency_ms = tia__col_double(r, 10);
     a->success_rate = tia__col_double(r, 11);
     a->created_at = tia__col_time(r, 12);
     a->updated_at = tia__col_time(r, 13);
-    a->metadata = tia__col_dup(r, 14, &oom);
-    if (oom) {
-        rc = tia_error_set(err, TIA_ENOMEM, "out of memory reading an agent");
-        goto done;
-    }
     if (tia_agent_status_parse(tia__col_text(r, 7), &a->status) != 0) {
-        rc = tia_error_set(err, TIA_EDB, "agent %s has an unknown status in the database", a->id);
-        goto done;
-    }
-    rc = specialties_split(tia__col_text(r, 4), a, err);
-done:
-    if (rc != 0) {
-        tia_agent_free(a);
+        int rc = tia_error_set(err, TIA_EDB, "agent %s has an unknown status in the database",
+                               a->id ? a->id : "?");
+        free(a);
         return rc;
     }
     *out = a;

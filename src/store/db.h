@@ -8,15 +8,17 @@
  *
  * Dialect rules for the SQL texts: PostgreSQL uses $1..$n with casts
  * ($1::uuid, $2::jsonb); SQLite uses ?1..?n. Timestamps travel as int64
- * microseconds: PostgreSQL selects them with TIA_PG_US(col) and takes them with
- * TIA_PG_TS($n); SQLite stores them as integers already. Money travels as
- * micro-dollars (TIA__P_COST / tia__col_cost).
+ * microseconds: PostgreSQL selects them with TIA_PG_US(col) (as they are in a
+ * binary statement, tia__sql.binary) and takes them with TIA_PG_TS($n); SQLite
+ * stores them as integers already. Money travels as micro-dollars (TIA__P_COST /
+ * tia__col_cost).
  */
 #ifndef TIA_STORE_DB_H
 #define TIA_STORE_DB_H
 
 #include <stdint.h>
 
+#include <tokyoia/sessions.h>
 #include <tokyoia/store.h>
 
 /* PostgreSQL: a timestamptz column as int64 microseconds since the epoch. */
@@ -36,6 +38,16 @@ typedef struct tia__sql {
      * does not pin the handle to the primary (tia_store_read_primary).
      */
     int keeps_reads;
+    /*
+     * 1: PostgreSQL sends the rows in its binary format (pg.c), which spares the
+     * server a text conversion per value: a timestamptz column is selected as it
+     * is (no TIA_PG_US) and read with tia__col_time; integers and float8 are read
+     * with tia__col_int / tia__col_double; every column read as text
+     * (tia__col_text, tia__col_dup, tia__col_cost) must be text on the server,
+     * so uuid, jsonb and numeric columns are cast ::text, under an alias when an
+     * ORDER BY names the column. SQLite ignores it.
+     */
+    int binary;
 } tia__sql;
 
 typedef enum tia__ptype {
@@ -118,6 +130,67 @@ void tia__rows_free(tia__rows *r);
  * record decoder serves a joined row whose record starts further right.
  */
 void tia__rows_set_base(tia__rows *r, int base);
+
+/*
+ * A guard: a check that must pass before anything else runs on a store, sent to
+ * PostgreSQL in the same round trip as the next statement when that statement
+ * reads (libpq pipeline mode). What an authenticated read costs is then one
+ * round trip, not two; the guard is not cached, it runs every time.
+ *
+ * The guard is a statement that fails (an SQL error) when its check does not
+ * pass. Sent together with a read, the two run in one implicit transaction and
+ * the server skips the read when the guard fails; sent before a statement that
+ * does not read, or in a transaction, it runs alone first. Once the guard has
+ * failed, every statement on the store fails with TIA_EAUTH without running,
+ * until tia__db_guard_finish takes the verdict.
+ */
+typedef struct tia__guard {
+    const tia__sql *q; /* set by the caller; a cached statement (not uncached) */
+    tia__param params[2];
+    int n;
+    /* set when it has run: */
+    int done;
+    int rc;          /* 0, or the guard's failure as tia__db_query reports it */
+    tia__rows *rows; /* its rows when rc == 0: the caller frees them */
+    tia_error err;
+} tia__guard;
+
+/*
+ * Queues g (which must stay valid until tia__db_guard_finish) to run with the
+ * next statement on s. TIA_EINVAL, with nothing queued, when s cannot: SQLite
+ * (no round trip to save), a transaction, a read replica (the read that would
+ * carry the guard may go there), or a guard already queued; the caller then runs
+ * its check itself.
+ */
+int tia__db_guard(tia_store *s, tia__guard *g, tia_error *err);
+
+/*
+ * Runs g now if no statement has carried it yet, unqueues it, and returns its
+ * verdict: 0 (g->rows holds its rows), or g->rc with g->err copied to err.
+ */
+int tia__db_guard_finish(tia_store *s, tia__guard *g, tia_error *err);
+
+/*
+ * A session token checked as a guard (sessions.c): the same verdict as
+ * tia_session_validate, with the lookup sent ahead of the request's first read.
+ * begin refuses a malformed token (TIA_EAUTH) at once; otherwise it queues the
+ * lookup (chk->queued = 1) or, where no guard can be queued, leaves the whole
+ * check to end (chk->queued = 0). end gives tia_session_validate's answer: a
+ * session that fails the quick check is looked at again by tia_session_validate
+ * itself, which says why (unknown, revoked, expired) and marks an expired one.
+ * token must stay valid until end.
+ */
+typedef struct tia__session_check {
+    tia__guard guard;
+    const char *token;
+    char hash[65];
+    int queued;
+} tia__session_check;
+
+int tia__session_check_begin(tia_store *s, const char *token, tia__session_check *chk,
+                             tia_error *err);
+int tia__session_check_end(tia_store *s, tia__session_check *chk, tia_session **out,
+                           tia_error *err);
 
 /* Transactions. begin is BEGIN IMMEDIATE on SQLite. rollback never fails loudly. */
 int tia__db_begin(tia_store *s, tia_error *err);

@@ -42,20 +42,23 @@ static const tia__sql sql_refs = {
  * The seed's "agent interactions in a workflow" query. The order (created_at,
  * then id) is made in C (by_time): a workflow has few interactions, and sorting
  * them there costs less than the database's sort step. Only an empty answer
- * needs sql_workflow_exists, to tell a quiet workflow from an unknown one.
+ * needs sql_workflow_exists, to tell a quiet workflow from an unknown one. The
+ * rows come in binary format on PostgreSQL (tia__sql.binary): created_at as the
+ * server stores it, no text conversion.
  */
 static const tia__sql sql_list = {
-    "interaction.list_for_workflow",
-    "SELECT i.id, i.workflow_id, i.from_agent_id, i.to_agent_id, a1.name, a2.name, "
-    "i.interaction_type, i.message, i.payload, " TIA_PG_US("i.created_at") " "
-    "FROM agent_interactions i JOIN agents a1 ON i.from_agent_id = a1.id "
-    "JOIN agents a2 ON i.to_agent_id = a2.id "
-    "WHERE i.workflow_id = $1::uuid",
-    "SELECT i.id, i.workflow_id, i.from_agent_id, i.to_agent_id, a1.name, a2.name, "
-    "i.interaction_type, i.message, i.payload, i.created_at "
-    "FROM agent_interactions i JOIN agents a1 ON i.from_agent_id = a1.id "
-    "JOIN agents a2 ON i.to_agent_id = a2.id "
-    "WHERE i.workflow_id = ?1",
+    .name = "interaction.list_for_workflow",
+    .pg = "SELECT i.id::text, i.workflow_id::text, i.from_agent_id, i.to_agent_id, a1.name, "
+          "a2.name, i.interaction_type, i.message, i.payload::text, i.created_at "
+          "FROM agent_interactions i JOIN agents a1 ON i.from_agent_id = a1.id "
+          "JOIN agents a2 ON i.to_agent_id = a2.id "
+          "WHERE i.workflow_id = $1::uuid",
+    .sqlite = "SELECT i.id, i.workflow_id, i.from_agent_id, i.to_agent_id, a1.name, a2.name, "
+              "i.interaction_type, i.message, i.payload, i.created_at "
+              "FROM agent_interactions i JOIN agents a1 ON i.from_agent_id = a1.id "
+              "JOIN agents a2 ON i.to_agent_id = a2.id "
+              "WHERE i.workflow_id = ?1",
+    .binary = 1,
 };
 
 static const tia__sql sql_workflow_exists = {
@@ -72,16 +75,8 @@ static int by_time(const void *a, const void *b)
     return strcmp(x->id, y->id);
 }
 
-static void interaction_clear(tia_interaction *it)
-{
-    free(it->from_agent_id);
-    free(it->to_agent_id);
-    free(it->from_agent_name);
-    free(it->to_agent_name);
-    free(it->interaction_type);
-    free(it->message);
-    free(it->payload);
-}
+/* An interaction's strings are one block that starts at from_agent_id (interaction_from_row). */
+static void interaction_clear(tia_interaction *it) { free(it->from_agent_id); }
 
 void tia_interaction_list_free(tia_interaction_list *l)
 {
@@ -171,26 +166,50 @@ int tia_interaction_record(tia_store *s, const tia_interaction_new *in, char id_
     return rc;
 }
 
-/* Decodes the current row of sql_list into *it. */
+/* Copies a uuid column (NULL: "") into a TIA_UUID_BUF buffer, cut at its size. */
+static void copy_id(tia__rows *r, int col, char out[TIA_UUID_BUF])
+{
+    const char *v = tia__col_text(r, col);
+    size_t len = v ? strnlen(v, TIA_UUID_BUF - 1) : 0;
+    memcpy(out, v ? v : "", len);
+    out[len] = '\0';
+}
+
+/*
+ * Decodes the current row of sql_list into *it. Its seven strings are copied into
+ * one allocation that from_agent_id (NOT NULL) opens, so that an interaction
+ * costs one malloc and one free, not seven of each: the seed's "interactions of
+ * a workflow" answer is a few rows, whose copies weighed as much as the query.
+ */
 static int interaction_from_row(tia__rows *r, tia_interaction *it, tia_error *err)
 {
-    int oom = 0;
+    enum { NTEXT = 7 };
+    const char *text[NTEXT];
+    size_t len[NTEXT], total = 0;
     memset(it, 0, sizeof *it);
-    snprintf(it->id, sizeof it->id, "%s", tia__col_text(r, 0));
-    const char *wf = tia__col_text(r, 1);
-    snprintf(it->workflow_id, sizeof it->workflow_id, "%s", wf ? wf : "");
-    it->from_agent_id = tia__col_dup(r, 2, &oom);
-    it->to_agent_id = tia__col_dup(r, 3, &oom);
-    it->from_agent_name = tia__col_dup(r, 4, &oom);
-    it->to_agent_name = tia__col_dup(r, 5, &oom);
-    it->interaction_type = tia__col_dup(r, 6, &oom);
-    it->message = tia__col_dup(r, 7, &oom);
-    it->payload = tia__col_dup(r, 8, &oom);
-    it->created_at = tia__col_time(r, 9);
-    if (oom) {
-        interaction_clear(it);
-        return tia_error_set(err, TIA_ENOMEM, "out of memory reading interactions");
+    for (int i = 0; i < NTEXT; i++) {
+        text[i] = tia__col_text(r, 2 + i);
+        len[i] = text[i] ? strlen(text[i]) + 1 : 0;
+        total += len[i];
     }
+    if (text[0] == NULL) /* the column is NOT NULL: the block must start somewhere */
+        return tia_error_set(err, TIA_EDB, "an interaction has no from_agent_id");
+    char *p = malloc(total);
+    if (p == NULL)
+        return tia_error_set(err, TIA_ENOMEM, "out of memory reading interactions");
+    char **dst[NTEXT] = {&it->from_agent_id,   &it->to_agent_id, &it->from_agent_name,
+                         &it->to_agent_name,   &it->interaction_type, &it->message,
+                         &it->payload};
+    for (int i = 0; i < NTEXT; i++) {
+        if (text[i] == NULL)
+            continue;
+        memcpy(p, text[i], len[i]);
+        *dst[i] = p;
+        p += len[i];
+    }
+    copy_id(r, 0, it->id);
+    copy_id(r, 1, it->workflow_id);
+    it->created_at = tia__col_time(r, 9);
     return 0;
 }
 

@@ -1,19 +1,36 @@
 /*
  * The PostgreSQL backend, through libpq. Statements are prepared once per
  * connection (named tia_<slot>) and run with text parameters; results are read in
- * text format. A broken connection is reset before the next statement, which
- * forgets the prepared statements, so the cache is cleared with it.
+ * text format, or in binary format for a statement that asks for it
+ * (tia__sql.binary: the hot reads of small answers, where turning every
+ * timestamp, integer and float into text and back was a measurable share of the
+ * call), and the column accessors read either by the column's format and type.
+ * A broken connection is reset before the next statement, which forgets the
+ * prepared statements, so the cache is cleared with it.
  */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include <libpq-events.h>
 #include <libpq-fe.h>
 
 #include "store/backend.h"
 
 #define PG_MAX_PARAMS 64
+
+/* Type OIDs of the binary columns read as numbers (PostgreSQL's pg_type.dat). */
+#define OID_BOOL 16
+#define OID_INT8 20
+#define OID_INT2 21
+#define OID_INT4 23
+#define OID_FLOAT4 700
+#define OID_FLOAT8 701
+#define OID_TIMESTAMPTZ 1184
+/* PostgreSQL counts timestamps in microseconds from 2000-01-01, the library from 1970. */
+#define PG_EPOCH_US INT64_C(946684800000000)
 
 typedef struct pg_rows {
     tia__rows_head head; /* first: see backend.h */
@@ -118,20 +135,9 @@ static int prepare(tia_store *s, const tia__sql *q, int nparams, int *slot, tia_
     return 0;
 }
 
-static int pg_query(tia_store *s, const tia__sql *q, const tia__param *p, int n,
-                    tia__rows **out, tia_error *err)
+/* The parameters as libpq's text values; bufs holds the formatted numbers and times. */
+static void text_values(const tia__param *p, int n, char bufs[][32], const char **values)
 {
-    if (n > PG_MAX_PARAMS)
-        return tia_error_set(err, TIA_EINVAL, "%s: too many parameters", q->name);
-    int rc = ensure_connected(s, err);
-    if (rc != 0)
-        return rc;
-    int slot = -1;
-    if (!q->uncached && (rc = prepare(s, q, n, &slot, err)) != 0)
-        return rc;
-
-    char bufs[PG_MAX_PARAMS][32];
-    const char *values[PG_MAX_PARAMS];
     for (int i = 0; i < n; i++) {
         switch (p[i].type) {
         case TIA__P_NULL: values[i] = NULL; break;
@@ -155,17 +161,15 @@ static int pg_query(tia_store *s, const tia__sql *q, const tia__param *p, int n,
             break;
         }
     }
-    PGresult *res;
-    if (q->uncached) {
-        res = PQexecParams(conn_of(s), q->pg, n, NULL, values, NULL, NULL, 0);
-    } else {
-        char name[24];
-        snprintf(name, sizeof name, "tia_%d", slot);
-        res = PQexecPrepared(conn_of(s), name, n, values, NULL, NULL, 0);
-    }
+}
+
+/* Turns a statement's result into rows, or its error into a TIA_E* code; res is taken. */
+static int take_result(tia_store *s, const tia__sql *q, PGresult *res, tia__rows **out,
+                       tia_error *err)
+{
     ExecStatusType st = PQresultStatus(res);
     if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
-        rc = pg_error(s, q, res, err);
+        int rc = pg_error(s, q, res, err);
         PQclear(res);
         return rc;
     }
@@ -183,6 +187,211 @@ static int pg_query(tia_store *s, const tia__sql *q, const tia__param *p, int n,
     r->changes = (ct && *ct) ? strtoll(ct, NULL, 10) : 0;
     *out = (tia__rows *)r;
     return 0;
+}
+
+/* The statement as it runs without a guard: prepared once, one round trip. */
+static int plain_query(tia_store *s, const tia__sql *q, const tia__param *p, int n,
+                       tia__rows **out, tia_error *err)
+{
+    if (n > PG_MAX_PARAMS)
+        return tia_error_set(err, TIA_EINVAL, "%s: too many parameters", q->name);
+    int rc = ensure_connected(s, err);
+    if (rc != 0)
+        return rc;
+    int slot = -1;
+    if (!q->uncached && (rc = prepare(s, q, n, &slot, err)) != 0)
+        return rc;
+
+    char bufs[PG_MAX_PARAMS][32];
+    const char *values[PG_MAX_PARAMS];
+    text_values(p, n, bufs, values);
+    PGresult *res;
+    if (q->uncached) {
+        res = PQexecParams(conn_of(s), q->pg, n, NULL, values, NULL, NULL, q->binary ? 1 : 0);
+    } else {
+        char name[24];
+        snprintf(name, sizeof name, "tia_%d", slot);
+        res = PQexecPrepared(conn_of(s), name, n, values, NULL, NULL, q->binary ? 1 : 0);
+    }
+    return take_result(s, q, res, out, err);
+}
+
+/* ---- guards (db.h): a check sent in the same round trip as the next read ---- */
+
+/*
+ * The guard pending on a connection is libpq instance data of this (otherwise
+ * idle) event procedure: it stays with the PGconn, the only state of a
+ * connection this file owns, and needs no field in the store handle.
+ */
+static int guard_event(PGEventId id, void *info, void *arg)
+{
+    (void)id;
+    (void)info;
+    (void)arg;
+    return 1;
+}
+
+static tia__guard *guard_of(tia_store *s)
+{
+    return s->conn ? PQinstanceData(conn_of(s), guard_event) : NULL;
+}
+
+static void guard_detach(tia_store *s)
+{
+    PQsetInstanceData(conn_of(s), guard_event, NULL);
+}
+
+/* Runs the guard alone (no read came to carry it). */
+static void guard_run(tia_store *s, tia__guard *g)
+{
+    g->rc = plain_query(s, g->q, g->params, g->n, &g->rows, &g->err);
+    g->done = 1;
+}
+
+static int guard_refusal(const tia__guard *g, const tia__sql *q, tia_error *err)
+{
+    return tia_error_set(err, TIA_EAUTH, "%s not run: the check %s failed", q->name, g->q->name);
+}
+
+/*
+ * 1 when q may travel in one round trip behind the guard: a cached statement that
+ * reads (the text starts with SELECT, as store.c's routing judges) outside a
+ * transaction. The guard and q then form one implicit transaction, so a failed
+ * guard makes the server skip q: it never runs, not even as a read.
+ */
+static int rides_with_guard(const tia_store *s, const tia__sql *q, int n)
+{
+    const char *t = q->pg;
+    if (s->in_txn || q->uncached || t == NULL || n > PG_MAX_PARAMS)
+        return 0;
+    while (*t == ' ' || *t == '\n' || *t == '(')
+        t++;
+    return strncasecmp(t, "SELECT", 6) == 0;
+}
+
+/* Reads one statement's result in pipeline mode (the first result; the rest dropped). */
+static PGresult *pipeline_result(PGconn *c)
+{
+    PGresult *first = NULL, *r;
+    while ((r = PQgetResult(c)) != NULL) {
+        if (first == NULL)
+            first = r;
+        else
+            PQclear(r);
+    }
+    return first;
+}
+
+/*
+ * The guard and q in one round trip (libpq pipeline mode): both are sent with
+ * one Sync, the guard's result is read first, then q's, which the server skipped
+ * (PGRES_PIPELINE_ABORTED) when the guard failed.
+ */
+static int query_with_guard(tia_store *s, tia__guard *g, const tia__sql *q, const tia__param *p,
+                            int n, tia__rows **out, tia_error *err)
+{
+    PGconn *c = conn_of(s);
+    int gslot = -1, qslot = -1, rc;
+    if ((rc = ensure_connected(s, &g->err)) != 0 ||
+        (rc = prepare(s, g->q, g->n, &gslot, &g->err)) != 0) {
+        /* The guard cannot run, so it has failed; q must not run either. */
+        g->rc = rc;
+        g->done = 1;
+        return guard_refusal(g, q, err);
+    }
+    if ((rc = prepare(s, q, n, &qslot, err)) != 0) {
+        /* q cannot run: its error stands, once the guard has had its turn. */
+        guard_run(s, g);
+        return g->rc != 0 ? guard_refusal(g, q, err) : rc;
+    }
+    char gbufs[PG_MAX_PARAMS][32], qbufs[PG_MAX_PARAMS][32], gname[24], qname[24];
+    const char *gvals[PG_MAX_PARAMS], *qvals[PG_MAX_PARAMS];
+    text_values(g->params, g->n, gbufs, gvals);
+    text_values(p, n, qbufs, qvals);
+    snprintf(gname, sizeof gname, "tia_%d", gslot);
+    snprintf(qname, sizeof qname, "tia_%d", qslot);
+    if (!PQenterPipelineMode(c)) {
+        guard_run(s, g);
+        return g->rc != 0 ? guard_refusal(g, q, err) : plain_query(s, q, p, n, out, err);
+    }
+    int sent = PQsendQueryPrepared(c, gname, g->n, gvals, NULL, NULL, g->q->binary ? 1 : 0) &&
+               PQsendQueryPrepared(c, qname, n, qvals, NULL, NULL, q->binary ? 1 : 0) &&
+               PQpipelineSync(c);
+    PGresult *gres = pipeline_result(c);
+    PGresult *qres = sent ? pipeline_result(c) : NULL;
+    PGresult *sync = sent ? PQgetResult(c) : NULL;
+    if (sync != NULL && PQresultStatus(sync) != PGRES_PIPELINE_SYNC) {
+        PQclear(sync); /* out of step: the connection cannot be trusted */
+        sync = NULL;
+    }
+    if (sync == NULL || !PQexitPipelineMode(c)) {
+        /* A lost connection (or one out of step): reset before the next statement. */
+        if (PQstatus(c) == CONNECTION_OK)
+            PQreset(c);
+        s->n_stmts = 0;
+    }
+    PQclear(sync);
+    g->done = 1;
+    g->rc = gres ? take_result(s, g->q, gres, &g->rows, &g->err)
+                 : tia_error_set(&g->err, TIA_EUNAVAIL, "%s: connection to PostgreSQL lost",
+                                 g->q->name);
+    if (g->rc != 0) {
+        PQclear(qres);
+        return guard_refusal(g, q, err);
+    }
+    if (qres == NULL)
+        return tia_error_set(err, TIA_EUNAVAIL, "%s: connection to PostgreSQL lost", q->name);
+    return take_result(s, q, qres, out, err);
+}
+
+int tia__db_guard(tia_store *s, tia__guard *g, tia_error *err)
+{
+    g->done = 0;
+    g->rc = 0;
+    g->rows = NULL;
+    memset(&g->err, 0, sizeof g->err);
+    if (s->backend != TIA_BACKEND_POSTGRES)
+        return tia_error_set(err, TIA_EINVAL, "%s: only PostgreSQL runs a guard ahead", g->q->name);
+    /* With a read replica, the read that would carry the guard goes elsewhere. */
+    if (s->in_txn || s->replica != NULL || g->n > (int)(sizeof g->params / sizeof g->params[0]) ||
+        guard_of(s) != NULL)
+        return tia_error_set(err, TIA_EINVAL, "%s: cannot run a guard ahead here", g->q->name);
+    if (!PQsetInstanceData(conn_of(s), guard_event, g))
+        return tia_error_set(err, TIA_EINVAL, "%s: cannot run a guard ahead here", g->q->name);
+    return 0;
+}
+
+int tia__db_guard_finish(tia_store *s, tia__guard *g, tia_error *err)
+{
+    if (guard_of(s) == g) {
+        guard_detach(s);
+        if (!g->done)
+            guard_run(s, g);
+    }
+    if (!g->done)
+        return tia_error_set(err, TIA_EINVAL, "%s: not a guard of this store", g->q->name);
+    if (g->rc != 0 && err != NULL)
+        *err = g->err;
+    return g->rc;
+}
+
+/*
+ * Every statement: a pending guard runs first, in the same round trip when the
+ * statement is a read, alone otherwise; after a failed guard nothing runs until
+ * the caller has taken its verdict (tia__db_guard_finish).
+ */
+static int pg_query(tia_store *s, const tia__sql *q, const tia__param *p, int n,
+                    tia__rows **out, tia_error *err)
+{
+    tia__guard *g = guard_of(s);
+    if (g == NULL)
+        return plain_query(s, q, p, n, out, err);
+    if (g->done)
+        return g->rc != 0 ? guard_refusal(g, q, err) : plain_query(s, q, p, n, out, err);
+    if (rides_with_guard(s, q, n))
+        return query_with_guard(s, g, q, p, n, out, err);
+    guard_run(s, g);
+    return g->rc != 0 ? guard_refusal(g, q, err) : plain_query(s, q, p, n, out, err);
 }
 
 static int pg_rows_next(tia__rows *rr, tia_error *err)
@@ -211,16 +420,77 @@ static const char *pg_col_text(tia__rows *rr, int col)
     return PQgetvalue(r->res, r->row, col);
 }
 
+/* A big-endian unsigned integer of n bytes (network order, as the binary format sends). */
+static uint64_t be_uint(const char *v, int n)
+{
+    uint64_t x = 0;
+    for (int i = 0; i < n; i++)
+        x = x << 8 | (unsigned char)v[i];
+    return x;
+}
+
+/*
+ * A binary number column: *is_int says which of *i and *d holds it. Returns 0
+ * for a column that is not one of these types (a text column: read as text).
+ */
+static int bin_number(const pg_rows *r, int col, int64_t *i, double *d, int *is_int)
+{
+    const char *v = PQgetvalue(r->res, r->row, col);
+    int len = PQgetlength(r->res, r->row, col);
+    *is_int = 1;
+    switch (PQftype(r->res, col)) {
+    case OID_BOOL: *i = len == 1 && v[0] != 0; return 1;
+    case OID_INT2: *i = len == 2 ? (int16_t)be_uint(v, 2) : 0; return 1;
+    case OID_INT4: *i = len == 4 ? (int32_t)be_uint(v, 4) : 0; return 1;
+    case OID_INT8: *i = len == 8 ? (int64_t)be_uint(v, 8) : 0; return 1;
+    case OID_TIMESTAMPTZ:
+        *i = len == 8 ? (int64_t)be_uint(v, 8) : 0;
+        /* 'infinity' and '-infinity' are the int64 extremes: kept, not shifted. */
+        if (*i != INT64_MAX && *i != INT64_MIN)
+            *i += PG_EPOCH_US;
+        return 1;
+    case OID_FLOAT4: {
+        uint32_t bits = len == 4 ? (uint32_t)be_uint(v, 4) : 0;
+        float f;
+        memcpy(&f, &bits, sizeof f);
+        *d = f;
+        *is_int = 0;
+        return 1;
+    }
+    case OID_FLOAT8: {
+        uint64_t bits = len == 8 ? be_uint(v, 8) : 0;
+        memcpy(d, &bits, sizeof *d);
+        *is_int = 0;
+        return 1;
+    }
+    default: return 0;
+    }
+}
+
 static int64_t pg_col_int(tia__rows *rr, int col)
 {
-    const char *t = pg_col_text(rr, col);
-    return t ? strtoll(t, NULL, 10) : 0;
+    pg_rows *r = (pg_rows *)rr;
+    int64_t i = 0;
+    double d = 0;
+    int is_int;
+    if (PQgetisnull(r->res, r->row, col))
+        return 0;
+    if (PQfformat(r->res, col) == 1 && bin_number(r, col, &i, &d, &is_int))
+        return is_int ? i : (int64_t)d;
+    return strtoll(PQgetvalue(r->res, r->row, col), NULL, 10);
 }
 
 static double pg_col_double(tia__rows *rr, int col)
 {
-    const char *t = pg_col_text(rr, col);
-    return t ? strtod(t, NULL) : 0.0;
+    pg_rows *r = (pg_rows *)rr;
+    int64_t i = 0;
+    double d = 0;
+    int is_int;
+    if (PQgetisnull(r->res, r->row, col))
+        return 0.0;
+    if (PQfformat(r->res, col) == 1 && bin_number(r, col, &i, &d, &is_int))
+        return is_int ? (double)i : d;
+    return strtod(PQgetvalue(r->res, r->row, col), NULL);
 }
 
 static int64_t pg_col_cost(tia__rows *rr, int col)
@@ -246,6 +516,12 @@ static void pg_rows_free(tia__rows *rr)
 
 static int pg_exec_script(tia_store *s, const char *sql, tia_error *err)
 {
+    /* A script never carries a guard: it waits for the guard run alone, as a write. */
+    tia__guard *g = guard_of(s);
+    if (g != NULL && !g->done)
+        guard_run(s, g);
+    if (g != NULL && g->rc != 0)
+        return tia_error_set(err, TIA_EAUTH, "script not run: the check %s failed", g->q->name);
     int rc = ensure_connected(s, err);
     if (rc != 0)
         return rc;
@@ -324,6 +600,10 @@ int tia__pg_open(tia_store *s, const char *conninfo, const tia_store_options *o,
         return tia_error_set(err, TIA_EUNAVAIL, "PostgreSQL refused client encoding UTF8");
     }
     PQsetNoticeProcessor(c, ignore_notice, NULL);
+    if (!PQregisterEventProc(c, guard_event, "tokyoia guard", NULL)) {
+        PQfinish(c);
+        return tia_error_set(err, TIA_ENOMEM, "out of memory connecting to PostgreSQL");
+    }
     s->conn = c;
     s->ops = &pg_ops;
     return 0;

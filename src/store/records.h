@@ -11,13 +11,15 @@
 
 #include "store/db.h"
 
+/*
+ * PostgreSQL's workflow columns are read in binary format (tia__sql.binary, the
+ * statements of workflows.c and workflow_tasks.c): timestamps as stored, money
+ * and ids cast to text.
+ */
 #define PG_WORKFLOW_COLS                                                                           \
     "SELECT id::text, name, description, status, workflow_type, initiator, total_tasks, "          \
-    "completed_tasks, failed_tasks, " TIA_PG_US("started_at") ", " TIA_PG_US(                      \
-        "completed_at") ", "                                                                       \
-                        "duration_ms, total_tokens_used, total_cost_usd, " TIA_PG_US(              \
-                            "created_at") ", " TIA_PG_US("updated_at") ", metadata::text FROM "    \
-                                                                       "workflows "
+    "completed_tasks, failed_tasks, started_at, completed_at, duration_ms, total_tokens_used, "    \
+    "total_cost_usd::text, created_at, updated_at, metadata::text FROM workflows "
 #define LITE_WORKFLOW_COLS                                                                         \
     "SELECT id, name, description, status, workflow_type, initiator, total_tasks, "                \
     "completed_tasks, failed_tasks, started_at, completed_at, duration_ms, total_tokens_used, "    \
@@ -34,7 +36,19 @@
     "error_message, started_at, completed_at, duration_ms, tokens_used, cost_usd_micros, "         \
     "retry_count, parent_task_id, created_at, metadata"
 
-/* Column indexes of COLS_PG / COLS_LITE. */
+/*
+ * COLS_PG is read in text format (src/ops/archive_rows.c). COLS_PG_BIN is for a
+ * binary statement (tia__sql.binary): the same columns, with the timestamps as
+ * stored and every column read as text cast to text. The ids get aliases so that
+ * an ORDER BY id still names the uuid column (and its index), not this text.
+ */
+#define COLS_PG_BIN                                                                                \
+    "id::text AS id_text, agent_id, workflow_id::text AS workflow_id_text, task_type, "           \
+    "description, status, input_data::text, output_data::text, error_message, started_at, "       \
+    "completed_at, duration_ms, tokens_used, cost_usd::text, retry_count, "                        \
+    "parent_task_id::text AS parent_task_id_text, created_at, metadata::text"
+
+/* Column indexes of COLS_PG / COLS_PG_BIN / COLS_LITE. */
 enum {
     C_ID,
     C_AGENT,

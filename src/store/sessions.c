@@ -54,6 +54,23 @@ static const tia__sql sql_by_token = {
     "WHERE session_token = ?1",
 };
 
+/*
+ * The token's session as a guard (tia__session_check_begin): its one row when
+ * the session is usable, and an error (a division by zero, the plain way to fail
+ * a statement on a condition) when it is unknown, revoked or past its expiry, so
+ * that PostgreSQL skips the read sent behind it. The LEFT JOIN from one row
+ * makes an unknown token a row of NULLs, which fails too. Guards run on
+ * PostgreSQL only; the SQLite text is sql_by_token's, for completeness.
+ */
+static const tia__sql sql_guard = {
+    "session.guard",
+    "SELECT " PG_COLS ", " PG_PAST ", session_token, 1 / CASE WHEN status = 'active' AND "
+    "(expires_at IS NULL OR expires_at > CURRENT_TIMESTAMP) THEN 1 ELSE 0 END "
+    "FROM (SELECT 1) AS one LEFT JOIN user_sessions ON session_token = $1",
+    "SELECT " LITE_COLS ", " LITE_PAST ", session_token FROM user_sessions "
+    "WHERE session_token = ?1",
+};
+
 static const tia__sql sql_get = {
     "session.get",
     "SELECT " PG_COLS ", " PG_PAST " FROM user_sessions WHERE id = $1::uuid",
@@ -289,6 +306,59 @@ int tia_session_validate(tia_store *s, const char *token, tia_session **out, tia
     }
     tia_session_free(row);
     return rc;
+}
+
+int tia__session_check_begin(tia_store *s, const char *token, tia__session_check *chk,
+                             tia_error *err)
+{
+    memset(chk, 0, sizeof *chk);
+    chk->token = token;
+    if (!token_well_formed(token))
+        return tia_error_set(err, TIA_EAUTH, "malformed session token");
+    if (tia__sha256_hex(token, strlen(token), chk->hash) != 0)
+        return tia_error_set(err, TIA_EIO, "cannot hash a session token");
+    chk->guard.q = &sql_guard;
+    chk->guard.params[0] = tia__p_text(chk->hash);
+    chk->guard.n = 1;
+    tia_error ignored = {0};
+    chk->queued = tia__db_guard(s, &chk->guard, &ignored) == 0;
+    return 0;
+}
+
+int tia__session_check_end(tia_store *s, tia__session_check *chk, tia_session **out,
+                           tia_error *err)
+{
+    tia_session *row = NULL;
+    tia__rows *r = NULL;
+    tia_error gerr = {0};
+    int ok = 0;
+    *out = NULL;
+    if (!chk->queued)
+        return tia_session_validate(s, chk->token, out, err);
+    chk->queued = 0;
+    if (tia__db_guard_finish(s, &chk->guard, &gerr) != 0)
+        goto done;
+    r = chk->guard.rows;
+    chk->guard.rows = NULL;
+    if (tia__rows_next(r, &gerr) <= 0 || tia__col_int(r, 8) != 0)
+        goto done;
+    /* The stored hash equal to the one asked for, compared in constant time, as fetch_one. */
+    const char *stored = tia__col_text(r, 9);
+    if (stored == NULL || strlen(stored) != TOKEN_HEX_LEN ||
+        !tia__ct_equal(stored, chk->hash, TOKEN_HEX_LEN))
+        goto done;
+    if (read_session(r, &row, &gerr) != 0 || row->status != TIA_SESSION_ACTIVE)
+        goto done;
+    ok = 1;
+done:
+    tia__rows_free(r);
+    if (ok) {
+        *out = row;
+        return 0;
+    }
+    tia_session_free(row);
+    /* Not usable, or the check could not run: the full check says why (and marks expiry). */
+    return tia_session_validate(s, chk->token, out, err);
 }
 
 /* The session by id, or TIA_ENOTFOUND naming it. */

@@ -15,12 +15,14 @@
  * No ORDER BY: a workflow's tasks are few, and sorting them in C (by_creation)
  * is cheaper than the sort step the database would add after its index scan.
  */
+/* Binary rows on PostgreSQL (tia__sql.binary): no text conversion of the timestamps. */
 static const tia__sql sql_with_tasks = {
-    "workflow.get_with_tasks",
-    "SELECT * FROM (" PG_WORKFLOW_COLS "WHERE id = $1::uuid) w LEFT JOIN (SELECT " COLS_PG
-    " FROM agent_tasks WHERE workflow_id = $1::uuid) t ON true",
-    "SELECT * FROM (" LITE_WORKFLOW_COLS "WHERE id = ?1) w LEFT JOIN (SELECT " COLS_LITE
-    " FROM agent_tasks WHERE workflow_id = ?1) t ON 1",
+    .name = "workflow.get_with_tasks",
+    .pg = "SELECT * FROM (" PG_WORKFLOW_COLS "WHERE id = $1::uuid) w LEFT JOIN (SELECT " COLS_PG_BIN
+          " FROM agent_tasks WHERE workflow_id = $1::uuid) t ON true",
+    .sqlite = "SELECT * FROM (" LITE_WORKFLOW_COLS "WHERE id = ?1) w LEFT JOIN (SELECT " COLS_LITE
+              " FROM agent_tasks WHERE workflow_id = ?1) t ON 1",
+    .binary = 1,
 };
 
 /* Oldest first; the id breaks ties, as in every list of the store. */

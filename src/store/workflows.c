@@ -27,10 +27,12 @@ static const tia__sql sql_insert = {
     "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 };
 
+/* PG_WORKFLOW_COLS statements are read in binary format (records.h). */
 static const tia__sql sql_get = {
-    "workflow.get",
-    PG_WORKFLOW_COLS "WHERE id = $1::uuid",
-    LITE_WORKFLOW_COLS "WHERE id = ?1",
+    .name = "workflow.get",
+    .pg = PG_WORKFLOW_COLS "WHERE id = $1::uuid",
+    .sqlite = LITE_WORKFLOW_COLS "WHERE id = ?1",
+    .binary = 1,
 };
 
 /* Every filter is optional: a NULL parameter switches its condition off. */
@@ -51,6 +53,7 @@ static const tia__sql sql_list = {
                        "AND (?4 IS NULL OR created_at < ?4) "
                        "AND (?5 IS NULL OR (created_at, id) < (?5, ?6)) "
                        "ORDER BY created_at DESC, id DESC LIMIT ?7",
+    .binary = 1,
 };
 
 static const tia__sql sql_status = {
