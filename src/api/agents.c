@@ -428,10 +428,7 @@ static void agent_tasks(tia__call *c)
             goto done;
         }
     }
-    json_t *items = json_array();
-    for (size_t i = 0; i < l.n; i++)
-        json_array_append_new(items, tia__json_task(l.items[i]));
-    tia__reply(c, MHD_HTTP_OK, page(items, l.next_cursor));
+    tia__reply_task_page(c, &l);
 done:
     tia_task_list_free(&l);
 }

@@ -264,6 +264,8 @@ struct tia__call {
     int answered;
     int status;
     json_t *reply;          /* owned */
+    char *reply_text;       /* owned: an answer written as text (tia__reply_jw), or NULL */
+    size_t reply_len;
     struct MHD_Response *response; /* a prepared response (streams), owned until queued */
     char retry_after[16];
     char location[640];
@@ -307,6 +309,13 @@ tia_store *tia__store(tia__call *c);
 
 /* Answers status with body (stolen; NULL: no body). */
 void tia__reply(tia__call *c, int status, json_t *body);
+/*
+ * The same with an answer written as text (json/write.h): takes what w holds and
+ * leaves it empty; out of memory, a 500.
+ */
+void tia__reply_jw(tia__call *c, int status, tia__jw *w);
+/* 200 with {"items": [tasks], "next_cursor": text or null}: a page of task_list. */
+void tia__reply_task_page(tia__call *c, const struct tia_task_list *l);
 
 /*
  * Answers an error: {"error": {"code": code, "message": ...}} on /api/v1,

@@ -89,6 +89,24 @@ void tia__reply(tia__call *c, int status, json_t *body)
     c->reply = body;
 }
 
+void tia__reply_jw(tia__call *c, int status, tia__jw *w)
+{
+    if (c->answered) {
+        tia__jw_free(w);
+        return;
+    }
+    size_t len;
+    char *text = tia__jw_take(w, &len);
+    if (text == NULL) {
+        tia__fail(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "out of memory");
+        return;
+    }
+    c->answered = 1;
+    c->status = status;
+    c->reply_text = text;
+    c->reply_len = len;
+}
+
 /*
  * Replaces each byte that does not start a valid UTF-8 character with '?'. An
  * error message quotes the request (a path, a member name) and may be cut in
@@ -267,6 +285,9 @@ void tia__unanswer(tia__call *c)
 {
     json_decref(c->reply);
     c->reply = NULL;
+    free(c->reply_text);
+    c->reply_text = NULL;
+    c->reply_len = 0;
     if (c->response)
         MHD_destroy_response(c->response);
     c->response = NULL;
@@ -359,10 +380,16 @@ static char *reply_text(tia__call *c, size_t *len)
 {
     text_buf b = {NULL, 0, 0};
     *len = 0;
+    if (c->reply_text) { /* written as text already, with its '\n' */
+        char *text = c->reply_text;
+        *len = c->reply_len;
+        c->reply_text = NULL;
+        c->reply_len = 0;
+        return text;
+    }
     if (c->reply == NULL)
         return NULL;
-    if (json_dump_callback(c->reply, text_append, &b,
-                           JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15)) != 0) {
+    if (json_dump_callback(c->reply, text_append, &b, TIA__JSON_DUMP_FLAGS) != 0) {
         free(b.p);
         c->status = MHD_HTTP_INTERNAL_SERVER_ERROR;
         char *text = strdup("{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}\n");
@@ -383,6 +410,7 @@ static enum MHD_Result send_answer(tia__call *c)
     c->response = NULL;
     if (r == NULL) {
         size_t len;
+        int json = c->reply != NULL || c->reply_text != NULL;
         char *text = reply_text(c, &len);
         char *zipped = NULL;
         size_t zlen = 0;
@@ -396,7 +424,7 @@ static enum MHD_Result send_answer(tia__call *c)
             free(text);
             return MHD_NO;
         }
-        if (c->reply) {
+        if (json) {
             MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
             MHD_add_response_header(r, MHD_HTTP_HEADER_VARY, "Accept-Encoding");
         }
@@ -639,6 +667,7 @@ static void call_end(tia_server *srv, tia__call *c)
     if (c->response)
         MHD_destroy_response(c->response);
     json_decref(c->reply);
+    free(c->reply_text);
     json_decref(c->body);
     tia_session_free(c->session);
     free(c->raw);

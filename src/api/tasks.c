@@ -286,6 +286,21 @@ done:
     tia__task_spec_clear(&spec);
 }
 
+void tia__reply_task_page(tia__call *c, const struct tia_task_list *l)
+{
+    tia__jw w = {0};
+    tia__jw_obj(&w);
+    tia__jw_key(&w, "items");
+    tia__jw_arr(&w);
+    for (size_t i = 0; i < l->n; i++)
+        tia__jw_task(&w, l->items[i]);
+    tia__jw_end_arr(&w);
+    tia__jw_key(&w, "next_cursor");
+    tia__jw_str(&w, l->next_cursor[0] ? l->next_cursor : NULL);
+    tia__jw_end_obj(&w);
+    tia__reply_jw(c, MHD_HTTP_OK, &w);
+}
+
 /* GET /api/v1/tasks?agent_id=&workflow_id=&status=&limit=&cursor= */
 static void task_list(tia__call *c)
 {
@@ -314,12 +329,7 @@ static void task_list(tia__call *c)
         tia__fail_rc(c, rc, &err);
         return;
     }
-    json_t *items = json_array();
-    for (size_t i = 0; i < l.n; i++)
-        json_array_append_new(items, tia__json_task(l.items[i]));
-    tia__reply(c, MHD_HTTP_OK,
-               json_pack("{s:o,s:s?}", "items", items, "next_cursor",
-                         l.next_cursor[0] ? l.next_cursor : NULL));
+    tia__reply_task_page(c, &l);
     tia_task_list_free(&l);
 }
 

@@ -32,27 +32,29 @@ static void fail_body_rc(tia__call *c, int rc, const tia_error *err)
  * interactions read from a replica that lags could miss the handoffs of tasks the
  * answer shows completed.
  */
-static int workflow_full(tia_store *s, const char *id, json_t **out, tia_error *err)
+static int workflow_full(tia_store *s, const char *id, tia__jw *out, tia_error *err)
 {
     tia_workflow *w = NULL;
     struct tia_task_list tasks = {0};
     tia_interaction_list in = {0};
-    *out = NULL;
     tia_store_read_primary(s, 1); /* the pool unpins the handle when it is given back */
     int rc = tia_workflow_get_with_tasks(s, id, &w, &tasks, err);
     if (rc == 0)
         rc = tia_interaction_list_for_workflow(s, id, &in, err);
     if (rc != 0)
         goto done;
-    json_t *o = tia__json_workflow(w);
-    json_t *ta = json_array(), *ia = json_array();
+    tia__jw_workflow_open(out, w);
+    tia__jw_key(out, "tasks");
+    tia__jw_arr(out);
     for (size_t i = 0; i < tasks.n; i++)
-        json_array_append_new(ta, tia__json_task(tasks.items[i]));
+        tia__jw_task(out, tasks.items[i]);
+    tia__jw_end_arr(out);
+    tia__jw_key(out, "interactions");
+    tia__jw_arr(out);
     for (size_t i = 0; i < in.n; i++)
-        json_array_append_new(ia, tia__json_interaction(&in.items[i]));
-    json_object_set_new(o, "tasks", ta);
-    json_object_set_new(o, "interactions", ia);
-    *out = o;
+        tia__jw_interaction(out, &in.items[i]);
+    tia__jw_end_arr(out);
+    tia__jw_end_obj(out);
 done:
     tia_workflow_free(w);
     tia_task_list_free(&tasks);
@@ -62,13 +64,15 @@ done:
 
 static void reply_workflow(tia__call *c, tia_store *s, const char *id, int status)
 {
-    json_t *o;
+    tia__jw w = {0};
     tia_error err = {0};
-    int rc = workflow_full(s, id, &o, &err);
-    if (rc != 0)
+    int rc = workflow_full(s, id, &w, &err);
+    if (rc != 0) {
+        tia__jw_free(&w);
         tia__fail_rc(c, rc, &err);
-    else
-        tia__reply(c, status, o);
+    } else {
+        tia__reply_jw(c, status, &w);
+    }
 }
 
 /* ---- submit ---- */

@@ -4,11 +4,13 @@
  */
 #include "json/encode.h"
 
+#include <stddef.h>
 #include <string.h>
 
 void tia__jstr(json_t *o, const char *key, const char *v)
 {
-    json_object_set_new(o, key, v ? json_string(v) : json_null());
+    json_t *s = v ? json_string(v) : NULL; /* NULL also for text that is not UTF-8 */
+    json_object_set_new(o, key, s ? s : json_null());
 }
 
 void tia__jint(json_t *o, const char *key, int64_t v)
@@ -84,51 +86,170 @@ json_t *tia__json_agent(const tia_agent *a)
     return o;
 }
 
-json_t *tia__json_task(const tia_task *t)
+/*
+ * The members of the records the API lists at length, described once: the jansson
+ * tree (tia__json_*) and the text writer (tia__jw_*) both walk these tables, so the
+ * two forms cannot drift apart.
+ */
+typedef enum {
+    F_PSTR,      /* char *: NULL is null */
+    F_ASTR,      /* char[]: always text */
+    F_ASTR_OPT,  /* char[]: "" is null */
+    F_INT,       /* int64_t */
+    F_DURATION,  /* int64_t: negative is null */
+    F_TIME,      /* tia_time_us: TIA_TIME_NONE is null */
+    F_COST,      /* int64_t micro-dollars: decimal text */
+    F_RAW,       /* char *: JSON text */
+    F_RUN_STATUS /* tia_run_status: its name */
+} field_kind;
+
+typedef struct {
+    const char *key;
+    field_kind kind;
+    size_t off;
+} field;
+
+#define FIELD(type, member, kind)                                                                  \
+    {                                                                                              \
+#member, kind, offsetof(type, member)                                                      \
+    }
+
+static const field task_fields[] = {
+    FIELD(tia_task, id, F_ASTR),
+    FIELD(tia_task, agent_id, F_PSTR),
+    FIELD(tia_task, workflow_id, F_ASTR_OPT),
+    FIELD(tia_task, task_type, F_PSTR),
+    FIELD(tia_task, description, F_PSTR),
+    FIELD(tia_task, status, F_RUN_STATUS),
+    FIELD(tia_task, input_data, F_RAW),
+    FIELD(tia_task, output_data, F_RAW),
+    FIELD(tia_task, error_message, F_PSTR),
+    FIELD(tia_task, started_at, F_TIME),
+    FIELD(tia_task, completed_at, F_TIME),
+    FIELD(tia_task, duration_ms, F_DURATION),
+    FIELD(tia_task, tokens_used, F_INT),
+    {"cost_usd", F_COST, offsetof(tia_task, cost_micros)},
+    FIELD(tia_task, retry_count, F_INT),
+    FIELD(tia_task, parent_task_id, F_ASTR_OPT),
+    FIELD(tia_task, created_at, F_TIME),
+    FIELD(tia_task, metadata, F_RAW),
+};
+
+static const field workflow_fields[] = {
+    FIELD(tia_workflow, id, F_ASTR),
+    FIELD(tia_workflow, name, F_PSTR),
+    FIELD(tia_workflow, description, F_PSTR),
+    FIELD(tia_workflow, status, F_RUN_STATUS),
+    FIELD(tia_workflow, workflow_type, F_PSTR),
+    FIELD(tia_workflow, initiator, F_PSTR),
+    FIELD(tia_workflow, total_tasks, F_INT),
+    FIELD(tia_workflow, completed_tasks, F_INT),
+    FIELD(tia_workflow, failed_tasks, F_INT),
+    FIELD(tia_workflow, started_at, F_TIME),
+    FIELD(tia_workflow, completed_at, F_TIME),
+    FIELD(tia_workflow, duration_ms, F_DURATION),
+    FIELD(tia_workflow, total_tokens_used, F_INT),
+    {"total_cost_usd", F_COST, offsetof(tia_workflow, total_cost_micros)},
+    FIELD(tia_workflow, created_at, F_TIME),
+    FIELD(tia_workflow, updated_at, F_TIME),
+    FIELD(tia_workflow, metadata, F_RAW),
+};
+
+static const field interaction_fields[] = {
+    FIELD(tia_interaction, id, F_ASTR),
+    FIELD(tia_interaction, workflow_id, F_ASTR_OPT),
+    FIELD(tia_interaction, from_agent_id, F_PSTR),
+    FIELD(tia_interaction, to_agent_id, F_PSTR),
+    FIELD(tia_interaction, from_agent_name, F_PSTR),
+    FIELD(tia_interaction, to_agent_name, F_PSTR),
+    FIELD(tia_interaction, interaction_type, F_PSTR),
+    FIELD(tia_interaction, message, F_PSTR),
+    FIELD(tia_interaction, payload, F_RAW),
+    FIELD(tia_interaction, created_at, F_TIME),
+};
+
+#define AT(rec, f, type) (*(const type *)((const char *)(rec) + (f)->off))
+
+static json_t *fields_tree(const void *rec, const field *fs, size_t n)
 {
     json_t *o = json_object();
-    tia__jstr(o, "id", t->id);
-    tia__jstr(o, "agent_id", t->agent_id);
-    tia__jstr(o, "workflow_id", empty_null(t->workflow_id));
-    tia__jstr(o, "task_type", t->task_type);
-    tia__jstr(o, "description", t->description);
-    tia__jstr(o, "status", tia_run_status_name(t->status));
-    tia__jraw(o, "input_data", t->input_data);
-    tia__jraw(o, "output_data", t->output_data);
-    tia__jstr(o, "error_message", t->error_message);
-    tia__jtime(o, "started_at", t->started_at);
-    tia__jtime(o, "completed_at", t->completed_at);
-    jduration(o, "duration_ms", t->duration_ms);
-    tia__jint(o, "tokens_used", t->tokens_used);
-    tia__jcost(o, "cost_usd", t->cost_micros);
-    tia__jint(o, "retry_count", t->retry_count);
-    tia__jstr(o, "parent_task_id", empty_null(t->parent_task_id));
-    tia__jtime(o, "created_at", t->created_at);
-    tia__jraw(o, "metadata", t->metadata);
+    for (size_t i = 0; i < n; i++) {
+        const field *f = &fs[i];
+        switch (f->kind) {
+        case F_PSTR: tia__jstr(o, f->key, AT(rec, f, char *)); break;
+        case F_ASTR: tia__jstr(o, f->key, (const char *)rec + f->off); break;
+        case F_ASTR_OPT: tia__jstr(o, f->key, empty_null((const char *)rec + f->off)); break;
+        case F_INT: tia__jint(o, f->key, AT(rec, f, int64_t)); break;
+        case F_DURATION: jduration(o, f->key, AT(rec, f, int64_t)); break;
+        case F_TIME: tia__jtime(o, f->key, AT(rec, f, tia_time_us)); break;
+        case F_COST: tia__jcost(o, f->key, AT(rec, f, int64_t)); break;
+        case F_RAW: tia__jraw(o, f->key, AT(rec, f, char *)); break;
+        case F_RUN_STATUS:
+            tia__jstr(o, f->key, tia_run_status_name(AT(rec, f, tia_run_status)));
+            break;
+        }
+    }
     return o;
+}
+
+/* The same members as fields_tree gives, written as text; the object stays open. */
+static void fields_text(tia__jw *w, const void *rec, const field *fs, size_t n)
+{
+    tia__jw_obj(w);
+    for (size_t i = 0; i < n; i++) {
+        const field *f = &fs[i];
+        tia__jw_key(w, f->key);
+        switch (f->kind) {
+        case F_PSTR: tia__jw_str(w, AT(rec, f, char *)); break;
+        case F_ASTR: tia__jw_str(w, (const char *)rec + f->off); break;
+        case F_ASTR_OPT: tia__jw_str(w, empty_null((const char *)rec + f->off)); break;
+        case F_INT: tia__jw_int(w, AT(rec, f, int64_t)); break;
+        case F_DURATION:
+            if (AT(rec, f, int64_t) >= 0)
+                tia__jw_int(w, AT(rec, f, int64_t));
+            else
+                tia__jw_null(w);
+            break;
+        case F_TIME: tia__jw_time(w, AT(rec, f, tia_time_us)); break;
+        case F_COST: tia__jw_cost(w, AT(rec, f, int64_t)); break;
+        case F_RAW: tia__jw_rawjson(w, AT(rec, f, char *)); break;
+        case F_RUN_STATUS: tia__jw_str(w, tia_run_status_name(AT(rec, f, tia_run_status))); break;
+        }
+    }
+}
+
+#define N_FIELDS(a) (sizeof(a) / sizeof((a)[0]))
+
+json_t *tia__json_task(const tia_task *t)
+{
+    return fields_tree(t, task_fields, N_FIELDS(task_fields));
 }
 
 json_t *tia__json_workflow(const tia_workflow *w)
 {
-    json_t *o = json_object();
-    tia__jstr(o, "id", w->id);
-    tia__jstr(o, "name", w->name);
-    tia__jstr(o, "description", w->description);
-    tia__jstr(o, "status", tia_run_status_name(w->status));
-    tia__jstr(o, "workflow_type", w->workflow_type);
-    tia__jstr(o, "initiator", w->initiator);
-    tia__jint(o, "total_tasks", w->total_tasks);
-    tia__jint(o, "completed_tasks", w->completed_tasks);
-    tia__jint(o, "failed_tasks", w->failed_tasks);
-    tia__jtime(o, "started_at", w->started_at);
-    tia__jtime(o, "completed_at", w->completed_at);
-    jduration(o, "duration_ms", w->duration_ms);
-    tia__jint(o, "total_tokens_used", w->total_tokens_used);
-    tia__jcost(o, "total_cost_usd", w->total_cost_micros);
-    tia__jtime(o, "created_at", w->created_at);
-    tia__jtime(o, "updated_at", w->updated_at);
-    tia__jraw(o, "metadata", w->metadata);
-    return o;
+    return fields_tree(w, workflow_fields, N_FIELDS(workflow_fields));
+}
+
+json_t *tia__json_interaction(const tia_interaction *in)
+{
+    return fields_tree(in, interaction_fields, N_FIELDS(interaction_fields));
+}
+
+void tia__jw_task(tia__jw *w, const tia_task *t)
+{
+    fields_text(w, t, task_fields, N_FIELDS(task_fields));
+    tia__jw_end_obj(w);
+}
+
+void tia__jw_workflow_open(tia__jw *w, const tia_workflow *wf)
+{
+    fields_text(w, wf, workflow_fields, N_FIELDS(workflow_fields));
+}
+
+void tia__jw_interaction(tia__jw *w, const tia_interaction *in)
+{
+    fields_text(w, in, interaction_fields, N_FIELDS(interaction_fields));
+    tia__jw_end_obj(w);
 }
 
 json_t *tia__json_metric(const tia_metric *m)
@@ -154,22 +275,6 @@ json_t *tia__json_bucket(const tia_metric_bucket *b)
     tia__jreal(o, "max", b->max);
     tia__jreal(o, "p50", b->p50);
     tia__jreal(o, "p95", b->p95);
-    return o;
-}
-
-json_t *tia__json_interaction(const tia_interaction *in)
-{
-    json_t *o = json_object();
-    tia__jstr(o, "id", in->id);
-    tia__jstr(o, "workflow_id", empty_null(in->workflow_id));
-    tia__jstr(o, "from_agent_id", in->from_agent_id);
-    tia__jstr(o, "to_agent_id", in->to_agent_id);
-    tia__jstr(o, "from_agent_name", in->from_agent_name);
-    tia__jstr(o, "to_agent_name", in->to_agent_name);
-    tia__jstr(o, "interaction_type", in->interaction_type);
-    tia__jstr(o, "message", in->message);
-    tia__jraw(o, "payload", in->payload);
-    tia__jtime(o, "created_at", in->created_at);
     return o;
 }
 

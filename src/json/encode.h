@@ -21,6 +21,8 @@
 #include <tokyoia/tasks.h>
 #include <tokyoia/workflows.h>
 
+#include "json/write.h"
+
 /* Member setters: NULL text and TIA_TIME_NONE become null. */
 void tia__jstr(json_t *o, const char *key, const char *v);
 void tia__jint(json_t *o, const char *key, int64_t v);
@@ -41,5 +43,14 @@ json_t *tia__json_price(const tia_price *p);
 /* One agent_stats row with the columns of the seed's view. */
 json_t *tia__json_agent_stats(const tia_agent_stats *st);
 json_t *tia__json_window_stats(const tia_agent_window_stats *w);
+
+/*
+ * The same records as text, member for member as the trees above print (for long
+ * answers: see write.h). tia__jw_workflow_open leaves the object open, for the
+ * caller to add members and close it with tia__jw_end_obj.
+ */
+void tia__jw_task(tia__jw *w, const tia_task *t);
+void tia__jw_workflow_open(tia__jw *w, const tia_workflow *wf);
+void tia__jw_interaction(tia__jw *w, const tia_interaction *in);
 
 #endif

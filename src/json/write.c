@@ -1,0 +1,234 @@
+/*
+ * The JSON text writer (see write.h): appends to one buffer that doubles as it
+ * grows. What needs JSON's encoding rules (escaping text, printing reals) goes
+ * through jansson; the writer only decides where the commas and brackets go.
+ */
+#include "json/write.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define JW_MIN_CAP 4096
+
+/* Room for n more bytes (and a '\n' and a NUL at the end, for tia__jw_take). */
+static int reserve(tia__jw *w, size_t n)
+{
+    if (w->oom)
+        return -1;
+    if (w->len + n + 2 <= w->cap)
+        return 0;
+    size_t cap = w->cap ? w->cap : JW_MIN_CAP;
+    while (cap < w->len + n + 2) {
+        if (cap > SIZE_MAX / 2)
+            goto fail;
+        cap *= 2;
+    }
+    char *p = realloc(w->p, cap);
+    if (p == NULL)
+        goto fail;
+    w->p = p;
+    w->cap = cap;
+    return 0;
+fail:
+    w->oom = 1;
+    return -1;
+}
+
+static void put(tia__jw *w, const char *s, size_t n)
+{
+    if (reserve(w, n) == 0) {
+        memcpy(w->p + w->len, s, n);
+        w->len += n;
+    }
+}
+
+static void put_char(tia__jw *w, char ch)
+{
+    if (reserve(w, 1) == 0)
+        w->p[w->len++] = ch;
+}
+
+/*
+ * Starts a value or a member: a comma first when something came before it in
+ * its container. A value or container written sets w->comma; opening a container
+ * and writing a member's name clear it.
+ */
+static void value(tia__jw *w)
+{
+    if (w->comma)
+        put_char(w, ',');
+    w->comma = 1;
+}
+
+static void open_container(tia__jw *w, char bracket)
+{
+    value(w);
+    put_char(w, bracket);
+    w->comma = 0;
+}
+
+static void close_container(tia__jw *w, char bracket)
+{
+    put_char(w, bracket);
+    w->comma = 1;
+}
+
+void tia__jw_obj(tia__jw *w)
+{
+    open_container(w, '{');
+}
+
+void tia__jw_end_obj(tia__jw *w)
+{
+    close_container(w, '}');
+}
+
+void tia__jw_arr(tia__jw *w)
+{
+    open_container(w, '[');
+}
+
+void tia__jw_end_arr(tia__jw *w)
+{
+    close_container(w, ']');
+}
+
+void tia__jw_key(tia__jw *w, const char *key)
+{
+    value(w);
+    put_char(w, '"');
+    put(w, key, strlen(key));
+    put(w, "\":", 2);
+    w->comma = 0; /* the member's value follows without one */
+}
+
+void tia__jw_null(tia__jw *w)
+{
+    value(w);
+    put(w, "null", 4);
+}
+
+static int dump_cb(const char *buf, size_t size, void *data)
+{
+    tia__jw *w = data;
+    put(w, buf, size);
+    return w->oom ? -1 : 0;
+}
+
+/* jansson prints v (and drops the reference); NULL (refused text, no memory): null. */
+static void dump(tia__jw *w, json_t *v)
+{
+    if (v == NULL) {
+        put(w, "null", 4);
+        return;
+    }
+    if (json_dump_callback(v, dump_cb, w, TIA__JSON_DUMP_FLAGS) != 0)
+        w->oom = 1;
+    json_decref(v);
+}
+
+/* Printable ASCII without '"' or '\\': text that JSON's encoding leaves as it is. */
+static int plain(const char *s, size_t *len)
+{
+    size_t i = 0;
+    for (; s[i]; i++) {
+        unsigned char b = (unsigned char)s[i];
+        if (b < 0x20 || b >= 0x7f || b == '"' || b == '\\')
+            return 0;
+    }
+    *len = i;
+    return 1;
+}
+
+void tia__jw_str(tia__jw *w, const char *v)
+{
+    size_t n;
+    value(w);
+    if (v == NULL) {
+        put(w, "null", 4);
+    } else if (plain(v, &n)) {
+        put_char(w, '"');
+        put(w, v, n);
+        put_char(w, '"');
+    } else {
+        dump(w, json_string(v)); /* NULL for text that is not UTF-8: null */
+    }
+}
+
+void tia__jw_int(tia__jw *w, int64_t v)
+{
+    char buf[24];
+    value(w);
+    int n = snprintf(buf, sizeof buf, "%" PRId64, v);
+    put(w, buf, (size_t)n);
+}
+
+void tia__jw_time(tia__jw *w, tia_time_us t)
+{
+    if (t == TIA_TIME_NONE) {
+        tia__jw_null(w);
+        return;
+    }
+    char buf[40];
+    tia_time_format(t, buf, sizeof buf);
+    tia__jw_str(w, buf);
+}
+
+void tia__jw_cost(tia__jw *w, int64_t micros)
+{
+    char buf[32];
+    tia_cost_format(micros, buf, sizeof buf);
+    tia__jw_str(w, buf);
+}
+
+void tia__jw_rawjson(tia__jw *w, const char *json_text)
+{
+    if (json_text == NULL) {
+        tia__jw_null(w);
+        return;
+    }
+    for (const char *s = json_text; *s; s++) {
+        if ((unsigned char)*s < 0x20) {
+            /*
+             * A control byte: layout (a newline, a tab) or, from an older SQLite
+             * json_valid, one unescaped inside a string; jansson re-encodes the
+             * former and shows the latter as text, as the jansson trees do.
+             */
+            json_t *v = json_loads(json_text, JSON_DECODE_ANY, NULL);
+            value(w);
+            dump(w, v ? v : json_string(json_text));
+            return;
+        }
+    }
+    value(w);
+    put(w, json_text, strlen(json_text));
+}
+
+void tia__jw_value(tia__jw *w, json_t *v)
+{
+    value(w);
+    dump(w, v);
+}
+
+char *tia__jw_take(tia__jw *w, size_t *len)
+{
+    char *p = NULL;
+    *len = 0;
+    if (reserve(w, 0) == 0) { /* also gives an empty writer its buffer */
+        w->p[w->len] = '\n';
+        w->p[w->len + 1] = '\0';
+        *len = w->len + 1;
+        p = w->p;
+        w->p = NULL;
+    }
+    tia__jw_free(w);
+    return p;
+}
+
+void tia__jw_free(tia__jw *w)
+{
+    free(w->p);
+    *w = (tia__jw){0};
+}
