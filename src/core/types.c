@@ -74,6 +74,34 @@ tia_time_us tia_now_us(void)
     return (tia_time_us)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/* Writes v's last n decimal digits, zero-padded, ending just before end. */
+static void put_digits(char *end, uint64_t v, int n)
+{
+    while (n-- > 0) {
+        *--end = (char)('0' + v % 10);
+        v /= 10;
+    }
+}
+
+/*
+ * The proleptic Gregorian date of a day counted from 1970-01-01 (days may be
+ * negative), by eras of 400 years (146,097 days each). gmtime_r would do, but
+ * glibc takes its time-zone lock at every call, UTC included, and the API formats
+ * dozens of timestamps per answer on all its threads at once.
+ */
+static void civil_from_days(int64_t days, int64_t *y, unsigned *m, unsigned *d)
+{
+    days += 719468; /* from 0000-03-01: a year starting in March ends with Feb 29 */
+    int64_t era = (days >= 0 ? days : days - 146096) / 146097;
+    unsigned doe = (unsigned)(days - era * 146097);                       /* [0, 146096] */
+    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365; /* [0, 399] */
+    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);               /* [0, 365] */
+    unsigned mp = (5 * doy + 2) / 153;                                    /* March = 0 */
+    *d = doy - (153 * mp + 2) / 5 + 1;
+    *m = mp < 10 ? mp + 3 : mp - 9;
+    *y = (int64_t)yoe + era * 400 + (*m <= 2);
+}
+
 void tia_time_format(tia_time_us t, char *buf, size_t len)
 {
     if (len == 0)
@@ -82,17 +110,33 @@ void tia_time_format(tia_time_us t, char *buf, size_t len)
         buf[0] = '\0';
         return;
     }
-    time_t sec = (time_t)(t / 1000000);
-    int64_t us = t % 1000000;
+    int64_t sec = t / 1000000, us = t % 1000000;
     if (us < 0) {
         us += 1000000;
         sec -= 1;
     }
-    struct tm tm;
-    gmtime_r(&sec, &tm);
-    /* Four-digit years (strftime's %Y writes 555 for 0555, which no parser takes). */
-    snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%06" PRId64 "Z", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, us);
+    int64_t days = sec / 86400, rem = sec % 86400;
+    if (rem < 0) {
+        rem += 86400;
+        days -= 1;
+    }
+    int64_t year;
+    unsigned month, day;
+    civil_from_days(days, &year, &month, &day);
+    if (year < 0 || year > 9999 || len < 28) {
+        /* Four-digit years (strftime's %Y writes 555 for 0555, which no parser takes). */
+        snprintf(buf, len, "%04" PRId64 "-%02u-%02uT%02d:%02d:%02d.%06" PRId64 "Z", year, month,
+                 day, (int)(rem / 3600), (int)(rem / 60 % 60), (int)(rem % 60), us);
+        return;
+    }
+    memcpy(buf, "0000-00-00T00:00:00.000000Z", 28);
+    put_digits(buf + 4, (uint64_t)year, 4);
+    put_digits(buf + 7, month, 2);
+    put_digits(buf + 10, day, 2);
+    put_digits(buf + 13, (uint64_t)(rem / 3600), 2);
+    put_digits(buf + 16, (uint64_t)(rem / 60 % 60), 2);
+    put_digits(buf + 19, (uint64_t)(rem % 60), 2);
+    put_digits(buf + 26, (uint64_t)us, 6);
 }
 
 int tia_duration_parse(const char *text, int64_t *out_us)
@@ -141,9 +185,26 @@ int tia_duration_parse(const char *text, int64_t *out_us)
 
 void tia_cost_format(int64_t micros, char *buf, size_t len)
 {
-    const char *sign = micros < 0 ? "-" : "";
+    /* By hand, not snprintf: the API prints one per task of every page. */
+    char tmp[32], *end = tmp + sizeof tmp, *p = end;
     uint64_t m = micros < 0 ? (uint64_t)0 - (uint64_t)micros : (uint64_t)micros;
-    snprintf(buf, len, "%s%" PRIu64 ".%06" PRIu64, sign, m / 1000000u, m % 1000000u);
+    put_digits(end, m % 1000000u, 6);
+    p -= 6;
+    *--p = '.';
+    uint64_t whole = m / 1000000u;
+    do {
+        *--p = (char)('0' + whole % 10);
+        whole /= 10;
+    } while (whole > 0);
+    if (micros < 0)
+        *--p = '-';
+    size_t n = (size_t)(end - p);
+    if (len == 0)
+        return;
+    if (n >= len) /* cut, as snprintf would */
+        n = len - 1;
+    memcpy(buf, p, n);
+    buf[n] = '\0';
 }
 
 int tia_cost_parse(const char *text, int64_t *out_micros)

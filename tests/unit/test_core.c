@@ -2,9 +2,11 @@
  * Unit tests of src/core: UUIDv7 layout and order, text formats (time, duration,
  * money), status names and the transition rule, and the input checks.
  */
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "tia_test.h"
 
@@ -54,6 +56,56 @@ static void test_time_format(void **state)
     assert_string_equal(buf, "2026-11-22T20:35:16.123456Z");
     tia_time_format(TIA_TIME_NONE, buf, sizeof buf);
     assert_string_equal(buf, "");
+
+    /*
+     * Against libc's calendar (gmtime_r): the edges of the four-digit years, the
+     * epoch's neighbours, leap days of 400-year and 100-year rules, and a spread of
+     * values over every era from year 1 to 9999 and a little past both ends.
+     */
+    static const int64_t edges[] = {
+        INT64_C(-62135596800000000), /* 0001-01-01T00:00:00Z */
+        INT64_C(253402300799999999), /* 9999-12-31T23:59:59.999999Z */
+        INT64_C(253402300800000000), /* 10000-01-01: past four digits */
+        INT64_C(-62135596800000001), /* 0000-12-31T23:59:59.999999Z */
+        INT64_C(-62198755200000000), /* -0001-01-01 */
+        -1, 1, 999999, -999999, -1000000, -1000001, INT64_C(86399999999), INT64_C(-86400000000),
+        INT64_C(951782400000000),   /* 2000-02-29 */
+        INT64_C(-2203891200000000), /* 1900-03-01 */
+        INT64_C(4107456000000000),  /* 2100-02-28 */
+        INT64_C(4107542400000000),  /* 2100-03-01 */
+        INT64_C(68169600000000),    /* 1972-02-29 */
+    };
+    uint64_t x = 88172645463325252u;
+    for (int i = 0; i < 20000; i++) {
+        int64_t t;
+        if (i < (int)(sizeof edges / sizeof edges[0])) {
+            t = edges[i];
+        } else {
+            x ^= x << 13; /* xorshift64: a fixed, reproducible spread */
+            x ^= x >> 7;
+            x ^= x << 17;
+            t = INT64_C(-62198755200000000) +
+                (int64_t)(x % (uint64_t)(INT64_C(253465459200000000) + INT64_C(62198755200000000)));
+        }
+        time_t sec = (time_t)(t / 1000000);
+        int64_t us = t % 1000000;
+        if (us < 0) {
+            us += 1000000;
+            sec -= 1;
+        }
+        struct tm tm;
+        assert_non_null(gmtime_r(&sec, &tm));
+        char want[64];
+        snprintf(want, sizeof want, "%04d-%02d-%02dT%02d:%02d:%02d.%06" PRId64 "Z",
+                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, us);
+        tia_time_format(t, buf, sizeof buf);
+        if (strcmp(buf, want) != 0)
+            fail_msg("time %" PRId64 ": %s, libc says %s", t, buf, want);
+    }
+    /* A short buffer is cut, never overrun. */
+    char small[8];
+    tia_time_format(0, small, sizeof small);
+    assert_string_equal(small, "1970-01");
 }
 
 static void test_duration_parse(void **state)
@@ -96,6 +148,15 @@ static void test_cost(void **state)
     assert_string_equal(buf, "0.001500");
     tia_cost_format(-2500001, buf, sizeof buf);
     assert_string_equal(buf, "-2.500001");
+    tia_cost_format(0, buf, sizeof buf);
+    assert_string_equal(buf, "0.000000");
+    tia_cost_format(INT64_MAX, buf, sizeof buf);
+    assert_string_equal(buf, "9223372036854.775807");
+    tia_cost_format(INT64_MIN, buf, sizeof buf);
+    assert_string_equal(buf, "-9223372036854.775808");
+    char small[5];
+    tia_cost_format(123456789, small, sizeof small);
+    assert_string_equal(small, "123.");
 }
 
 static void test_status_names_and_transitions(void **state)
