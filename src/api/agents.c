@@ -299,26 +299,27 @@ static int query_window(tia__call *c, int *present, int64_t *window_us)
 }
 
 /*
- * One agent_stats row as JSON, with "window" (the seed's statistics over the
- * last window_us, and the window itself in ms) when asked for.
+ * One agent_stats row as JSON text into w, with "window" (the seed's statistics
+ * over the last window_us, and the window itself in ms) when asked for.
  */
-static int stats_json(tia_store *s, const tia_agent_stats *st, int windowed, int64_t window_us,
-                      json_t **out, tia_error *err)
+static int stats_text(tia_store *s, const tia_agent_stats *st, int windowed, int64_t window_us,
+                      tia__jw *w, tia_error *err)
 {
-    tia_agent_window_stats w = {0};
-    *out = NULL;
+    tia_agent_window_stats ws = {0};
     if (windowed) {
-        int rc = tia_stats_agent_window(s, st->id, window_us, &w, err);
+        int rc = tia_stats_agent_window(s, st->id, window_us, &ws, err);
         if (rc != 0)
             return rc;
     }
-    json_t *o = tia__json_agent_stats(st);
+    tia__jw_agent_stats_open(w, st);
     if (windowed) {
-        json_t *wo = tia__json_window_stats(&w);
-        tia__jint(wo, "window_ms", window_us / 1000);
-        json_object_set_new(o, "window", wo);
+        tia__jw_key(w, "window");
+        tia__jw_window_stats_open(w, &ws);
+        tia__jw_key(w, "window_ms");
+        tia__jw_int(w, window_us / 1000);
+        tia__jw_end_obj(w);
     }
-    *out = o;
+    tia__jw_end_obj(w);
     return 0;
 }
 
@@ -327,9 +328,9 @@ static void agent_stats(tia__call *c)
 {
     tia_agent_stats_list l = {0};
     tia_error err = {0};
+    tia__jw w = {0};
     int windowed, rc;
     int64_t window_us;
-    json_t *o = NULL;
     if (query_window(c, &windowed, &window_us) != 0)
         return;
     tia_store *s = tia__store(c);
@@ -348,12 +349,13 @@ static void agent_stats(tia__call *c)
         tia__fail(c, MHD_HTTP_NOT_FOUND, "not_found", "no agent '%.64s'", c->param[0]);
         goto done;
     }
-    if ((rc = stats_json(s, st, windowed, window_us, &o, &err)) != 0) {
+    if ((rc = stats_text(s, st, windowed, window_us, &w, &err)) != 0) {
         tia__fail_rc(c, rc, &err);
         goto done;
     }
-    tia__reply(c, MHD_HTTP_OK, o);
+    tia__reply_jw(c, MHD_HTTP_OK, &w);
 done:
+    tia__jw_free(&w);
     tia_agent_stats_list_free(&l);
 }
 
@@ -362,9 +364,9 @@ static void stats_all(tia__call *c)
 {
     tia_agent_stats_list l = {0};
     tia_error err = {0};
+    tia__jw w = {0};
     int windowed, rc;
     int64_t window_us;
-    json_t *items = NULL;
     if (query_window(c, &windowed, &window_us) != 0)
         return;
     tia_store *s = tia__store(c);
@@ -374,19 +376,22 @@ static void stats_all(tia__call *c)
         tia__fail_rc(c, rc, &err);
         goto done;
     }
-    items = json_array();
+    tia__jw_obj(&w);
+    tia__jw_key(&w, "items");
+    tia__jw_arr(&w);
     for (size_t i = 0; i < l.n; i++) {
-        json_t *o;
-        if ((rc = stats_json(s, &l.items[i], windowed, window_us, &o, &err)) != 0) {
+        if ((rc = stats_text(s, &l.items[i], windowed, window_us, &w, &err)) != 0) {
             tia__fail_rc(c, rc, &err);
             goto done;
         }
-        json_array_append_new(items, o);
     }
-    tia__reply(c, MHD_HTTP_OK, page(items, NULL));
-    items = NULL;
+    tia__jw_end_arr(&w);
+    tia__jw_key(&w, "next_cursor");
+    tia__jw_null(&w);
+    tia__jw_end_obj(&w);
+    tia__reply_jw(c, MHD_HTTP_OK, &w);
 done:
-    json_decref(items);
+    tia__jw_free(&w);
     tia_agent_stats_list_free(&l);
 }
 

@@ -20,7 +20,8 @@ void tia__jint(json_t *o, const char *key, int64_t v)
 
 void tia__jreal(json_t *o, const char *key, double v)
 {
-    json_object_set_new(o, key, json_real(v));
+    json_t *r = json_real(v); /* NULL for NaN and the infinities */
+    json_object_set_new(o, key, r ? r : json_null());
 }
 
 void tia__jtime(json_t *o, const char *key, tia_time_us t)
@@ -99,8 +100,10 @@ typedef enum {
     F_DURATION,  /* int64_t: negative is null */
     F_TIME,      /* tia_time_us: TIA_TIME_NONE is null */
     F_COST,      /* int64_t micro-dollars: decimal text */
-    F_RAW,       /* char *: JSON text */
-    F_RUN_STATUS /* tia_run_status: its name */
+    F_RAW,         /* char *: JSON text */
+    F_REAL,        /* double */
+    F_RUN_STATUS,  /* tia_run_status: its name */
+    F_AGENT_STATUS /* tia_agent_status: its name */
 } field_kind;
 
 typedef struct {
@@ -168,6 +171,27 @@ static const field interaction_fields[] = {
     FIELD(tia_interaction, created_at, F_TIME),
 };
 
+static const field agent_stats_fields[] = {
+    FIELD(tia_agent_stats, id, F_ASTR),
+    FIELD(tia_agent_stats, name, F_PSTR),
+    FIELD(tia_agent_stats, role, F_PSTR),
+    FIELD(tia_agent_stats, status, F_AGENT_STATUS),
+    FIELD(tia_agent_stats, total_tasks, F_INT),
+    FIELD(tia_agent_stats, completed_tasks, F_INT),
+    FIELD(tia_agent_stats, failed_tasks, F_INT),
+    FIELD(tia_agent_stats, total_tokens, F_INT),
+    {"total_cost", F_COST, offsetof(tia_agent_stats, total_cost_micros)},
+    FIELD(tia_agent_stats, avg_duration_ms, F_REAL),
+    FIELD(tia_agent_stats, success_rate, F_REAL),
+};
+
+static const field window_stats_fields[] = {
+    FIELD(tia_agent_window_stats, total_tasks, F_INT),
+    FIELD(tia_agent_window_stats, avg_latency_ms, F_REAL),
+    FIELD(tia_agent_window_stats, total_tokens, F_INT),
+    {"total_cost", F_COST, offsetof(tia_agent_window_stats, total_cost_micros)},
+};
+
 #define AT(rec, f, type) (*(const type *)((const char *)(rec) + (f)->off))
 
 static json_t *fields_tree(const void *rec, const field *fs, size_t n)
@@ -184,8 +208,12 @@ static json_t *fields_tree(const void *rec, const field *fs, size_t n)
         case F_TIME: tia__jtime(o, f->key, AT(rec, f, tia_time_us)); break;
         case F_COST: tia__jcost(o, f->key, AT(rec, f, int64_t)); break;
         case F_RAW: tia__jraw(o, f->key, AT(rec, f, char *)); break;
+        case F_REAL: tia__jreal(o, f->key, AT(rec, f, double)); break;
         case F_RUN_STATUS:
             tia__jstr(o, f->key, tia_run_status_name(AT(rec, f, tia_run_status)));
+            break;
+        case F_AGENT_STATUS:
+            tia__jstr(o, f->key, tia_agent_status_name(AT(rec, f, tia_agent_status)));
             break;
         }
     }
@@ -213,7 +241,11 @@ static void fields_text(tia__jw *w, const void *rec, const field *fs, size_t n)
         case F_TIME: tia__jw_time(w, AT(rec, f, tia_time_us)); break;
         case F_COST: tia__jw_cost(w, AT(rec, f, int64_t)); break;
         case F_RAW: tia__jw_rawjson(w, AT(rec, f, char *)); break;
+        case F_REAL: tia__jw_value(w, json_real(AT(rec, f, double))); break;
         case F_RUN_STATUS: tia__jw_str(w, tia_run_status_name(AT(rec, f, tia_run_status))); break;
+        case F_AGENT_STATUS:
+            tia__jw_str(w, tia_agent_status_name(AT(rec, f, tia_agent_status)));
+            break;
         }
     }
 }
@@ -250,6 +282,16 @@ void tia__jw_interaction(tia__jw *w, const tia_interaction *in)
 {
     fields_text(w, in, interaction_fields, N_FIELDS(interaction_fields));
     tia__jw_end_obj(w);
+}
+
+void tia__jw_agent_stats_open(tia__jw *w, const tia_agent_stats *st)
+{
+    fields_text(w, st, agent_stats_fields, N_FIELDS(agent_stats_fields));
+}
+
+void tia__jw_window_stats_open(tia__jw *w, const tia_agent_window_stats *ws)
+{
+    fields_text(w, ws, window_stats_fields, N_FIELDS(window_stats_fields));
 }
 
 json_t *tia__json_metric(const tia_metric *m)
@@ -303,27 +345,10 @@ json_t *tia__json_price(const tia_price *p)
 
 json_t *tia__json_agent_stats(const tia_agent_stats *st)
 {
-    json_t *o = json_object();
-    tia__jstr(o, "id", st->id);
-    tia__jstr(o, "name", st->name);
-    tia__jstr(o, "role", st->role);
-    tia__jstr(o, "status", tia_agent_status_name(st->status));
-    tia__jint(o, "total_tasks", st->total_tasks);
-    tia__jint(o, "completed_tasks", st->completed_tasks);
-    tia__jint(o, "failed_tasks", st->failed_tasks);
-    tia__jint(o, "total_tokens", st->total_tokens);
-    tia__jcost(o, "total_cost", st->total_cost_micros);
-    tia__jreal(o, "avg_duration_ms", st->avg_duration_ms);
-    tia__jreal(o, "success_rate", st->success_rate);
-    return o;
+    return fields_tree(st, agent_stats_fields, N_FIELDS(agent_stats_fields));
 }
 
 json_t *tia__json_window_stats(const tia_agent_window_stats *w)
 {
-    json_t *o = json_object();
-    tia__jint(o, "total_tasks", w->total_tasks);
-    tia__jreal(o, "avg_latency_ms", w->avg_latency_ms);
-    tia__jint(o, "total_tokens", w->total_tokens);
-    tia__jcost(o, "total_cost", w->total_cost_micros);
-    return o;
+    return fields_tree(w, window_stats_fields, N_FIELDS(window_stats_fields));
 }

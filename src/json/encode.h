@@ -46,11 +46,13 @@ json_t *tia__json_window_stats(const tia_agent_window_stats *w);
 
 /*
  * The same records as text, member for member as the trees above print (for long
- * answers: see write.h). tia__jw_workflow_open leaves the object open, for the
- * caller to add members and close it with tia__jw_end_obj.
+ * answers: see write.h). The *_open ones leave the object open, for the caller
+ * to add members and close it with tia__jw_end_obj.
  */
 void tia__jw_task(tia__jw *w, const tia_task *t);
 void tia__jw_workflow_open(tia__jw *w, const tia_workflow *wf);
 void tia__jw_interaction(tia__jw *w, const tia_interaction *in);
+void tia__jw_agent_stats_open(tia__jw *w, const tia_agent_stats *st);
+void tia__jw_window_stats_open(tia__jw *w, const tia_agent_window_stats *ws);
 
 #endif

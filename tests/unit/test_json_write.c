@@ -1,6 +1,6 @@
 /*
  * Unit tests of the JSON text writer (src/json/write.c) and of the records it
- * writes (tia__jw_task, tia__jw_workflow_open, tia__jw_interaction): commas and
+ * writes (tasks, workflows, interactions, agent_stats rows): commas and
  * brackets in nested containers; text escaped exactly as jansson escapes it, text
  * that is not UTF-8 as null; integers at their limits; stored JSON columns kept as
  * stored, or re-encoded by jansson when they hold a control byte; and every record
@@ -166,17 +166,24 @@ static void test_raw_json(void **state)
     }
 }
 
-/* The record as text equals, parsed, the tree of the same record. */
+/*
+ * The record as text equals, parsed, the tree of the same record as the API
+ * prints it (parsed back too: reals go out with 15 significant digits).
+ */
 static void assert_same(char *text, json_t *tree)
 {
     json_error_t jerr;
     json_t *parsed = json_loads(text, 0, &jerr);
     if (parsed == NULL)
         fail_msg("the writer's text is not JSON (%s): %s", jerr.text, text);
-    if (!json_equal(parsed, tree)) {
-        char *want = json_dumps(tree, TIA__JSON_DUMP_FLAGS);
+    char *want = json_dumps(tree, TIA__JSON_DUMP_FLAGS);
+    assert_non_null(want);
+    json_t *printed = json_loads(want, 0, &jerr);
+    assert_non_null(printed);
+    if (!json_equal(parsed, printed))
         fail_msg("text and tree differ:\n  text %s\n  tree %s", text, want);
-    }
+    json_decref(printed);
+    free(want);
     json_decref(parsed);
     json_decref(tree);
     free(text);
@@ -293,6 +300,40 @@ static void test_workflow_and_interactions(void **state)
     assert_same(take(&w), tree);
 }
 
+static void test_agent_stats(void **state)
+{
+    (void)state;
+    tia_agent_stats st[2] = {
+        {
+            .id = "akira-001",
+            .name = "Akira \xe2\x9a\x94",
+            .role = "Code \"Review\" Master",
+            .status = TIA_AGENT_MAINTENANCE,
+            .total_tasks = 1000000,
+            .completed_tasks = 999999,
+            .failed_tasks = 1,
+            .total_tokens = INT64_MAX,
+            .total_cost_micros = 1234567,
+            .avg_duration_ms = 1234.5678901234567,
+            .success_rate = 99.99,
+        },
+        {.id = "x", .status = TIA_AGENT_ACTIVE, .avg_duration_ms = 0.0 / 0.0, .success_rate = 100},
+    };
+    tia_agent_window_stats ws = {.total_tasks = 7, .avg_latency_ms = 0.1, .total_tokens = 3,
+                                 .total_cost_micros = 10};
+    for (size_t i = 0; i < 2; i++) {
+        tia__jw w = {0};
+        tia__jw_agent_stats_open(&w, &st[i]);
+        tia__jw_key(&w, "window");
+        tia__jw_window_stats_open(&w, &ws);
+        tia__jw_end_obj(&w);
+        tia__jw_end_obj(&w);
+        json_t *tree = tia__json_agent_stats(&st[i]);
+        json_object_set_new(tree, "window", tia__json_window_stats(&ws));
+        assert_same(take(&w), tree);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -302,6 +343,7 @@ int main(void)
         cmocka_unit_test(test_raw_json),
         cmocka_unit_test(test_tasks),
         cmocka_unit_test(test_workflow_and_interactions),
+        cmocka_unit_test(test_agent_stats),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
