@@ -1,7 +1,7 @@
 /*
- * UUIDv7 generation and UUID text validation. Randomness comes from
- * getrandom(2); the millisecond counter makes ids of one generator monotonic even
- * when the clock stalls or steps back.
+ * UUIDv7 generation and UUID text validation. Randomness comes from OpenSSL's
+ * generator (getrandom(2) if it fails); the millisecond counter makes ids of one
+ * generator monotonic even when the clock stalls or steps back.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -9,10 +9,18 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "core/crypto.h"
 #include "core/uuid.h"
 
 static void fill_random(unsigned char *buf, size_t n)
 {
+    /*
+     * OpenSSL's generator first: it draws from the kernel once per thread and
+     * reseeds itself, where getrandom(2) was a system call per id (per request
+     * in the API, for its request id). The kernel stays the fallback.
+     */
+    if (tia__random_bytes(buf, n) == 0)
+        return;
     size_t got = 0;
     while (got < n) {
         ssize_t r = getrandom(buf + got, n - got, 0);
