@@ -35,7 +35,12 @@ static const tia__sql sql_get = {
     .binary = 1,
 };
 
-/* Every filter is optional: a NULL parameter switches its condition off. */
+/*
+ * Every filter is optional: a NULL parameter switches its condition off. On
+ * PostgreSQL the order names workflows.id: a bare "id" would be the id::text
+ * output column, sorted as text under the database's collation, while the keyset
+ * condition compares uuids.
+ */
 static const tia__sql sql_list = {
     "workflow.list",
     PG_WORKFLOW_COLS "WHERE ($1::text IS NULL OR status = $1) "
@@ -46,7 +51,7 @@ static const tia__sql sql_list = {
                                 4) ") "
                                    "AND ($5::int8 IS NULL OR (created_at, id) < (" TIA_PG_TS(
                                        5) ", $6::uuid)) "
-                                          "ORDER BY created_at DESC, id DESC LIMIT $7::int8",
+                                          "ORDER BY created_at DESC, workflows.id DESC LIMIT $7::int8",
     LITE_WORKFLOW_COLS "WHERE (?1 IS NULL OR status = ?1) "
                        "AND (?2 IS NULL OR workflow_type = ?2) "
                        "AND (?3 IS NULL OR created_at >= ?3) "
