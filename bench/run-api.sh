@@ -6,7 +6,8 @@
 # serve` on a loopback port, and for each workload runs the direct library calls
 # (bench_api, 16 threads with a connection each) and the same work over HTTP (wrk,
 # 16 connections), alternating, TIA_BENCH_API_ROUNDS times (default 2). Prints
-# each side's rate, the ratio HTTP / direct, and the server's peak RSS (VmHWM).
+# each side's rate, the ratio HTTP / direct, the floor (GET /ready: HTTP and wrk
+# alone) with the ratio it allows at best, and the server's peak RSS (VmHWM).
 # Results: BUILD_DIR/bench/results-api.txt. Removes everything it made.
 # Environment: TIA_BENCH_TASKS, TIA_BENCH_API_SECONDS (per run, default 10),
 #   TIA_BENCH_API_ROUNDS, TIA_BENCH_API_CONNS (default 16),
@@ -81,8 +82,16 @@ direct_run() { # op [args]; prints the rate
 }
 
 declare -A sum_http sum_direct sum_auth
+sum_floor=0
 workloads=(stats recent create cycle)
 for r in $(seq "$rounds"); do
+  # The floor: GET /ready, an answer without database or handler work, what HTTP
+  # and wrk alone cost on these cores.
+  f=$(http_run get.lua TIA_PATH=/ready)
+  read -r frate ferr <<< "$f"
+  [ -n "$frate" ] && [ "${ferr:-1}" = 0 ] || { say "round $r floor: failed ('$f')"; exit 1; }
+  say "round $r floor (GET /ready): http $frate/s"
+  sum_floor=$(awk -v a="$sum_floor" -v b="$frate" 'BEGIN{print a + b}')
   for w in "${workloads[@]}"; do
     case $w in
       stats) d=$(direct_run stats); h=$(http_run get.lua TIA_PATH=/api/v1/stats) ;;
@@ -111,13 +120,19 @@ done
 hwm=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$server_pid/status")
 rss=$(sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$server_pid/status")
 say ""
-say "| workload | direct library (ops/s) | direct + token check (ops/s) | HTTP (ops/s) | HTTP / direct | HTTP / direct + token check |"
-say "| --- | --- | --- | --- | --- | --- |"
+# The ceiling: what HTTP / direct would be if a request cost the cores only the
+# direct call plus the floor (no token check, no JSON, no handler): 1 / (1 + direct / floor).
+say "| workload | direct library (ops/s) | direct + token check (ops/s) | HTTP (ops/s) | HTTP / direct | HTTP / direct + token check | ceiling: 1 / (1 + direct / floor) |"
+say "| --- | --- | --- | --- | --- | --- | --- |"
 for w in "${workloads[@]}"; do
   say "$(awk -v w="$w" -v d="${sum_direct[$w]}" -v h="${sum_http[$w]}" -v a="${sum_auth[$w]:-}" -v r="$rounds" \
-    'BEGIN{if (a == "") printf "| %s | %.0f | - | %.0f | %.2f | - |", w, d / r, h / r, h / d;
-           else printf "| %s | %.0f | %.0f | %.0f | %.2f | %.2f |", w, d / r, a / r, h / r, h / d, h / a}')"
+    -v f="$sum_floor" \
+    'BEGIN{c = 1 / (1 + d / f);
+           if (a == "") printf "| %s | %.0f | - | %.0f | %.2f | - | %.2f |", w, d / r, h / r, h / d, c;
+           else printf "| %s | %.0f | %.0f | %.0f | %.2f | %.2f | %.2f |", w, d / r, a / r, h / r, h / d, h / a, c}')"
 done
+say ""
+say "floor (GET /ready over HTTP, no database): $(awk -v f="$sum_floor" -v r="$rounds" 'BEGIN{printf "%.0f", f / r}') requests/s"
 say ""
 say "server peak RSS (VmHWM): $((hwm / 1024)) MB ($hwm kB); RSS at the end: $((rss / 1024)) MB"
 kill -TERM "$server_pid"
