@@ -41,8 +41,13 @@ void tia__jcost(json_t *o, const char *key, int64_t micros)
 void tia__jraw(json_t *o, const char *key, const char *json_text)
 {
     json_t *v = json_text ? json_loads(json_text, JSON_DECODE_ANY, NULL) : json_null();
-    /* The database CHECKs its JSON; text that still fails to parse is shown as is. */
-    json_object_set_new(o, key, v ? v : json_string(json_text));
+    /*
+     * The database CHECKs its JSON; text that still fails to parse is shown as is,
+     * or as null when it is not even UTF-8 (which SQLite's json_valid lets pass).
+     */
+    if (v == NULL)
+        v = json_string(json_text);
+    json_object_set_new(o, key, v ? v : json_null());
 }
 
 void tia__jstrv(json_t *o, const char *key, char *const *v, size_t n)

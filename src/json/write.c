@@ -5,6 +5,8 @@
  */
 #include "json/write.h"
 
+#include "core/validate.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -194,21 +196,28 @@ void tia__jw_rawjson(tia__jw *w, const char *json_text)
         tia__jw_null(w);
         return;
     }
-    for (const char *s = json_text; *s; s++) {
-        if ((unsigned char)*s < 0x20) {
-            /*
-             * A control byte: layout (a newline, a tab) or, from an older SQLite
-             * json_valid, one unescaped inside a string; jansson re-encodes the
-             * former and shows the latter as text, as the jansson trees do.
-             */
-            json_t *v = json_loads(json_text, JSON_DECODE_ANY, NULL);
-            value(w);
-            dump(w, v ? v : json_string(json_text));
-            return;
-        }
+    size_t n = 0;
+    int high = 0, control = 0;
+    for (; json_text[n]; n++) {
+        unsigned char b = (unsigned char)json_text[n];
+        control |= b < 0x20;
+        high |= b >= 0x80;
+    }
+    /*
+     * A control byte: layout (a newline, a tab) or, from an older SQLite
+     * json_valid, one unescaped inside a string. Bytes that are not UTF-8: SQLite's
+     * json_valid does not check the encoding, and a row written by another tool
+     * may hold them. jansson re-encodes the first, and shows the others as text,
+     * or null when no JSON string can hold them, as the jansson trees do.
+     */
+    if (control || (high && tia__utf8_chars(json_text, n) < 0)) {
+        json_t *v = json_loads(json_text, JSON_DECODE_ANY, NULL);
+        value(w);
+        dump(w, v ? v : json_string(json_text));
+        return;
     }
     value(w);
-    put(w, json_text, strlen(json_text));
+    put(w, json_text, n);
 }
 
 void tia__jw_value(tia__jw *w, json_t *v)

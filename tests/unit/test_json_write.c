@@ -155,6 +155,10 @@ static void test_raw_json(void **state)
         {"{\n\t\"a\": 1\n}", "{\"a\":1}"},
         /* a control byte inside a string: not JSON, shown as text */
         {"\"a\tb\"", "\"\\\"a\\tb\\\"\""},
+        /* UTF-8 kept as stored; bytes that are not UTF-8 (SQLite's json_valid lets
+           them through): no JSON text can carry them, null */
+        {"{\"k\": \"caf\xc3\xa9 \xf0\x9f\xa4\x96\"}", "{\"k\": \"caf\xc3\xa9 \xf0\x9f\xa4\x96\"}"},
+        {"{\"k\": \"bad \xff\"}", "null"},
         {NULL, "null"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -218,6 +222,7 @@ static void test_tasks(void **state)
         .task_type = "t",
         .description = "bad \xff utf-8",
         .status = TIA_PENDING,
+        .input_data = "{\"k\": \"bad \xff\"}",
         .started_at = TIA_TIME_NONE,
         .completed_at = TIA_TIME_NONE,
         .duration_ms = -1,
