@@ -15,6 +15,7 @@
 #   TIA_BENCH_ENGINE_ARGS  extra bench_engine options ("--tasks 5000 --workers 1,4")
 #   TIA_BENCH_ONLY         "postgresql" or "sqlite" to run one backend
 #   TIA_BENCH_PARTS        "engine", "store" or both (default "engine store")
+#   TIA_BENCH_PIN          0 to leave bench_store and PostgreSQL unpinned (see below)
 set -euo pipefail
 
 build=${1:?usage: bench/run.sh BUILD_DIR}
@@ -24,6 +25,7 @@ tasks=${TIA_BENCH_TASKS:-1000000}
 metrics=${TIA_BENCH_METRICS:-3000000}
 only=${TIA_BENCH_ONLY:-}
 parts=${TIA_BENCH_PARTS:-engine store}
+pin=${TIA_BENCH_PIN:-1}
 read -r -a bench_args <<< "${TIA_BENCH_ARGS:-}"
 read -r -a engine_args <<< "${TIA_BENCH_ENGINE_ARGS:-}"
 
@@ -63,7 +65,21 @@ run_backend() {
   "$build/tokyoia" --db "$db" migrate
   "$build/tokyoia" --db "$db" generate --tasks "$tasks" --metrics "$metrics" | tee "$work/gen.txt"
   echo "== $backend: bench_store"
-  "$build/bench/bench_store" --db "$db" --out "$work/bench.txt" "${bench_args[@]}"
+  # On PostgreSQL each side of bench_store has its own connection, so its own
+  # server process, and the scheduler places each of them beside or away from
+  # the client as it pleases: on 2 cores that alone moved a side's median by up
+  # to 2x between runs of the same code. Pinned, the client runs on CPU 0 and
+  # every server process on CPU 1, the same placement for both sides.
+  local pinned=()
+  if [ "$backend" = postgresql ] && [ "$pin" != 0 ] && [ "$(nproc)" -ge 2 ] &&
+    command -v taskset > /dev/null; then
+    local datadir
+    datadir=$("$psql_bin" "$db" -qXAt -c "SHOW data_directory")
+    taskset -a -p -c 1 "$(head -n 1 "$datadir/postmaster.pid")" > /dev/null
+    pinned=(taskset -c 0)
+    echo "   pinned: bench_store on CPU 0, PostgreSQL's processes on CPU 1"
+  fi
+  "${pinned[@]}" "$build/bench/bench_store" --db "$db" --out "$work/bench.txt" "${bench_args[@]}"
   { cat "$work/bench.txt"; echo; echo "generate:"; sed 's/^/   /' "$work/gen.txt"; } > "$out"
   echo "== $backend: results in $out"
 }

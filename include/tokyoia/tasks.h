@@ -34,6 +34,10 @@ typedef struct tia_task {
     char *metadata; /* JSON text */
 } tia_task;
 
+/*
+ * Frees a task that the library returned, with its strings: they live in the
+ * task's one allocation, so never free or replace them one by one. NULL is a no-op.
+ */
 void tia_task_free(tia_task *t);
 
 /*

@@ -124,6 +124,8 @@ int64_t tia__col_cost(tia__rows *r, int col);   /* micro-dollars, 0 when NULL */
 tia_time_us tia__col_time(tia__rows *r, int col); /* TIA_TIME_NONE when NULL */
 /* malloc'd copy of the text, NULL when NULL (sets *oom when the copy fails). */
 char *tia__col_dup(tia__rows *r, int col, int *oom);
+/* A uuid column's text into out; "" when NULL (text longer than a uuid is cut). */
+void tia__col_uuid(tia__rows *r, int col, char out[TIA_UUID_BUF]);
 void tia__rows_free(tia__rows *r);
 /*
  * Makes column `base` the column 0 of every accessor from now on, so that one

@@ -167,14 +167,6 @@ int tia_interaction_record(tia_store *s, const tia_interaction_new *in, char id_
 }
 
 /* Copies a uuid column (NULL: "") into a TIA_UUID_BUF buffer, cut at its size. */
-static void copy_id(tia__rows *r, int col, char out[TIA_UUID_BUF])
-{
-    const char *v = tia__col_text(r, col);
-    size_t len = v ? strnlen(v, TIA_UUID_BUF - 1) : 0;
-    memcpy(out, v ? v : "", len);
-    out[len] = '\0';
-}
-
 /*
  * Decodes the current row of sql_list into *it. Its seven strings are copied into
  * one allocation that from_agent_id (NOT NULL) opens, so that an interaction
@@ -207,8 +199,8 @@ static int interaction_from_row(tia__rows *r, tia_interaction *it, tia_error *er
         *dst[i] = p;
         p += len[i];
     }
-    copy_id(r, 0, it->id);
-    copy_id(r, 1, it->workflow_id);
+    tia__col_uuid(r, 0, it->id);
+    tia__col_uuid(r, 1, it->workflow_id);
     it->created_at = tia__col_time(r, 9);
     return 0;
 }

@@ -38,6 +38,10 @@ typedef struct pg_rows {
     int row;
     int nrows;
     int64_t changes;
+    int nfields;
+    /* Each column's type when it came in binary format, 0 when in text: read once
+     * per result rather than asked of libpq at every value. */
+    Oid btype[];
 } pg_rows;
 
 static PGconn *conn_of(tia_store *s) { return (PGconn *)s->conn; }
@@ -110,6 +114,21 @@ static int ensure_connected(tia_store *s, tia_error *err)
     return 0;
 }
 
+/* "tia_N", the server-side name of statement slot N (by hand: this runs at every call). */
+static void stmt_name(int slot, char name[24])
+{
+    char digits[12];
+    int n = 0;
+    unsigned v = (unsigned)slot;
+    do
+        digits[n++] = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    memcpy(name, "tia_", 4);
+    for (int i = 0; i < n; i++)
+        name[4 + i] = digits[n - 1 - i];
+    name[4 + n] = '\0';
+}
+
 static int prepare(tia_store *s, const tia__sql *q, int nparams, int *slot, tia_error *err)
 {
     int i = tia__stmt_find(s, q);
@@ -121,7 +140,7 @@ static int prepare(tia_store *s, const tia__sql *q, int nparams, int *slot, tia_
         return tia_error_set(err, TIA_EDB, "statement cache full preparing %s", q->name);
     i = s->n_stmts;
     char name[24];
-    snprintf(name, sizeof name, "tia_%d", i);
+    stmt_name(i, name);
     PGresult *res = PQprepare(conn_of(s), name, q->pg, nparams, NULL);
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
         int rc = pg_error(s, q, res, err);
@@ -173,7 +192,8 @@ static int take_result(tia_store *s, const tia__sql *q, PGresult *res, tia__rows
         PQclear(res);
         return rc;
     }
-    pg_rows *r = malloc(sizeof *r);
+    int nf = PQnfields(res);
+    pg_rows *r = malloc(sizeof *r + (size_t)(nf > 0 ? nf : 0) * sizeof(Oid));
     if (r == NULL) {
         PQclear(res);
         return tia_error_set(err, TIA_ENOMEM, "out of memory reading %s", q->name);
@@ -183,6 +203,9 @@ static int take_result(tia_store *s, const tia__sql *q, PGresult *res, tia__rows
     r->res = res;
     r->row = -1;
     r->nrows = PQntuples(res);
+    r->nfields = nf;
+    for (int c = 0; c < nf; c++)
+        r->btype[c] = PQfformat(res, c) == 1 ? PQftype(res, c) : 0;
     const char *ct = PQcmdTuples(res);
     r->changes = (ct && *ct) ? strtoll(ct, NULL, 10) : 0;
     *out = (tia__rows *)r;
@@ -210,7 +233,7 @@ static int plain_query(tia_store *s, const tia__sql *q, const tia__param *p, int
         res = PQexecParams(conn_of(s), q->pg, n, NULL, values, NULL, NULL, q->binary ? 1 : 0);
     } else {
         char name[24];
-        snprintf(name, sizeof name, "tia_%d", slot);
+        stmt_name(slot, name);
         res = PQexecPrepared(conn_of(s), name, n, values, NULL, NULL, q->binary ? 1 : 0);
     }
     return take_result(s, q, res, out, err);
@@ -308,8 +331,8 @@ static int query_with_guard(tia_store *s, tia__guard *g, const tia__sql *q, cons
     const char *gvals[PG_MAX_PARAMS], *qvals[PG_MAX_PARAMS];
     text_values(g->params, g->n, gbufs, gvals);
     text_values(p, n, qbufs, qvals);
-    snprintf(gname, sizeof gname, "tia_%d", gslot);
-    snprintf(qname, sizeof qname, "tia_%d", qslot);
+    stmt_name(gslot, gname);
+    stmt_name(qslot, qname);
     if (!PQenterPipelineMode(c)) {
         guard_run(s, g);
         return g->rc != 0 ? guard_refusal(g, q, err) : plain_query(s, q, p, n, out, err);
@@ -438,7 +461,7 @@ static int bin_number(const pg_rows *r, int col, int64_t *i, double *d, int *is_
     const char *v = PQgetvalue(r->res, r->row, col);
     int len = PQgetlength(r->res, r->row, col);
     *is_int = 1;
-    switch (PQftype(r->res, col)) {
+    switch (r->btype[col]) {
     case OID_BOOL: *i = len == 1 && v[0] != 0; return 1;
     case OID_INT2: *i = len == 2 ? (int16_t)be_uint(v, 2) : 0; return 1;
     case OID_INT4: *i = len == 4 ? (int32_t)be_uint(v, 4) : 0; return 1;
@@ -475,7 +498,7 @@ static int64_t pg_col_int(tia__rows *rr, int col)
     int is_int;
     if (PQgetisnull(r->res, r->row, col))
         return 0;
-    if (PQfformat(r->res, col) == 1 && bin_number(r, col, &i, &d, &is_int))
+    if (col < r->nfields && r->btype[col] != 0 && bin_number(r, col, &i, &d, &is_int))
         return is_int ? i : (int64_t)d;
     return strtoll(PQgetvalue(r->res, r->row, col), NULL, 10);
 }
@@ -488,7 +511,7 @@ static double pg_col_double(tia__rows *rr, int col)
     int is_int;
     if (PQgetisnull(r->res, r->row, col))
         return 0.0;
-    if (PQfformat(r->res, col) == 1 && bin_number(r, col, &i, &d, &is_int))
+    if (col < r->nfields && r->btype[col] != 0 && bin_number(r, col, &i, &d, &is_int))
         return is_int ? (double)i : d;
     return strtod(PQgetvalue(r->res, r->row, col), NULL);
 }

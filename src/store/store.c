@@ -234,6 +234,14 @@ char *tia__col_dup(tia__rows *r, int col, int *oom)
     return d;
 }
 
+void tia__col_uuid(tia__rows *r, int col, char out[TIA_UUID_BUF])
+{
+    const char *v = OPS(r)->col_text(r, COL(r, col));
+    size_t len = v ? strnlen(v, TIA_UUID_BUF - 1) : 0;
+    memcpy(out, v ? v : "", len);
+    out[len] = '\0';
+}
+
 void tia__rows_free(tia__rows *r)
 {
     if (r != NULL)

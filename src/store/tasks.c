@@ -418,16 +418,7 @@ done:
 
 void tia_task_free(tia_task *t)
 {
-    if (t == NULL)
-        return;
-    free(t->agent_id);
-    free(t->task_type);
-    free(t->description);
-    free(t->input_data);
-    free(t->output_data);
-    free(t->error_message);
-    free(t->metadata);
-    free(t);
+    free(t); /* one block with its strings (tia__task_from_row) */
 }
 
 void tia_task_list_free(struct tia_task_list *l)
@@ -442,29 +433,42 @@ void tia_task_list_free(struct tia_task_list *l)
     l->next_cursor[0] = '\0';
 }
 
-static void copy_uuid(tia__rows *r, int col, char out[TIA_UUID_BUF])
-{
-    const char *v = tia__col_text(r, col);
-    snprintf(out, TIA_UUID_BUF, "%s", v ? v : "");
-}
-
-/* Reads the current row (COLS_* order) into a new task. */
+/*
+ * Reads the current row (COLS_* order) into a new task. The task is one
+ * allocation: the struct, then its seven strings, so that a page of tasks costs
+ * one malloc and one free per task rather than eight of each (recent tasks is
+ * one of the seed's query patterns: a page of twenty tasks whose copies weighed
+ * as much as the query's work on the server). tia_task_free frees the block.
+ */
 int tia__task_from_row(tia__rows *r, tia_task **out, tia_error *err)
 {
-    int oom = 0;
-    tia_task *t = calloc(1, sizeof *t);
+    enum { NTEXT = 7 };
+    static const int cols[NTEXT] = {C_AGENT,  C_TYPE,  C_DESC,    C_INPUT,
+                                    C_OUTPUT, C_ERROR, C_METADATA};
+    const char *text[NTEXT];
+    size_t len[NTEXT], total = 0;
+    for (int i = 0; i < NTEXT; i++) {
+        text[i] = tia__col_text(r, cols[i]);
+        len[i] = text[i] ? strlen(text[i]) + 1 : 0;
+        total += len[i];
+    }
+    tia_task *t = malloc(sizeof *t + total);
     if (t == NULL)
         return tia_error_set(err, TIA_ENOMEM, "out of memory reading a task");
-    copy_uuid(r, C_ID, t->id);
-    copy_uuid(r, C_WORKFLOW, t->workflow_id);
-    copy_uuid(r, C_PARENT, t->parent_task_id);
-    t->agent_id = tia__col_dup(r, C_AGENT, &oom);
-    t->task_type = tia__col_dup(r, C_TYPE, &oom);
-    t->description = tia__col_dup(r, C_DESC, &oom);
-    t->input_data = tia__col_dup(r, C_INPUT, &oom);
-    t->output_data = tia__col_dup(r, C_OUTPUT, &oom);
-    t->error_message = tia__col_dup(r, C_ERROR, &oom);
-    t->metadata = tia__col_dup(r, C_METADATA, &oom);
+    memset(t, 0, sizeof *t);
+    char **dst[NTEXT] = {&t->agent_id,    &t->task_type,     &t->description, &t->input_data,
+                         &t->output_data, &t->error_message, &t->metadata};
+    char *p = (char *)(t + 1);
+    for (int i = 0; i < NTEXT; i++) {
+        if (text[i] == NULL)
+            continue;
+        memcpy(p, text[i], len[i]);
+        *dst[i] = p;
+        p += len[i];
+    }
+    tia__col_uuid(r, C_ID, t->id);
+    tia__col_uuid(r, C_WORKFLOW, t->workflow_id);
+    tia__col_uuid(r, C_PARENT, t->parent_task_id);
     t->started_at = tia__col_time(r, C_STARTED);
     t->completed_at = tia__col_time(r, C_COMPLETED);
     t->duration_ms = tia__col_isnull(r, C_DURATION) ? -1 : tia__col_int(r, C_DURATION);
@@ -473,14 +477,10 @@ int tia__task_from_row(tia__rows *r, tia_task **out, tia_error *err)
     t->retry_count = tia__col_int(r, C_RETRY);
     t->created_at = tia__col_time(r, C_CREATED);
     const char *status = tia__col_text(r, C_STATUS);
-    int rc = 0;
-    if (oom)
-        rc = tia_error_set(err, TIA_ENOMEM, "out of memory reading a task");
-    else if (tia_run_status_parse(status, &t->status) != 0)
-        rc = tia_error_set(err, TIA_EDB, "task %s has status '%s', which is not a task status",
-                           t->id, status ? status : "NULL");
-    if (rc != 0) {
-        tia_task_free(t);
+    if (tia_run_status_parse(status, &t->status) != 0) {
+        int rc = tia_error_set(err, TIA_EDB, "task %s has status '%s', which is not a task status",
+                               t->id, status ? status : "NULL");
+        free(t);
         return rc;
     }
     *out = t;
