@@ -5,7 +5,9 @@
 # `tokyoia generate` (TIA_BENCH_TASKS tasks, default 1,000,000), starts `tokyoia
 # serve` on a loopback port, and for each workload runs the direct library calls
 # (bench_api, 16 threads with a connection each) and the same work over HTTP (wrk,
-# 16 connections), alternating, TIA_BENCH_API_ROUNDS times (default 2). Prints
+# 16 connections), alternating, TIA_BENCH_API_ROUNDS times (default 2); for the
+# reads also the direct calls with the token checked as the server checks it
+# (pipelined with the read: bench_api.c, auth_op). Prints
 # each side's rate, the ratio HTTP / direct, the floor (GET /ready: HTTP and wrk
 # alone) with the ratio it allows at best, and the server's peak RSS (VmHWM).
 # Results: BUILD_DIR/bench/results-api.txt. Removes everything it made.
