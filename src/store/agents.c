@@ -243,12 +243,8 @@ static const int agent_text_cols[AGENT_NTEXT] = {0, 1, 2, 3, 5, 6, 14};
 static int agent_from_row(tia__rows *r, tia_agent **out, tia_error *err)
 {
     const char *text[AGENT_NTEXT];
-    size_t len[AGENT_NTEXT], total = 0, n_sp = 0;
-    for (int i = 0; i < AGENT_NTEXT; i++) {
-        text[i] = tia__col_text(r, agent_text_cols[i]);
-        len[i] = text[i] ? strlen(text[i]) + 1 : 0;
-        total += len[i];
-    }
+    size_t len[AGENT_NTEXT], n_sp = 0;
+    size_t total = tia__col_texts(r, agent_text_cols, AGENT_NTEXT, text, len);
     const char *sp = tia__col_text(r, 4);
     size_t sp_len = sp ? strlen(sp) : 0;
     for (size_t i = 0; i < sp_len; i++)
@@ -260,18 +256,11 @@ static int agent_from_row(tia__rows *r, tia_agent **out, tia_error *err)
         return tia_error_set(err, TIA_ENOMEM, "out of memory reading an agent");
     memset(a, 0, sizeof *a);
     a->specialties = (char **)(a + 1);
-    char *p = (char *)(a->specialties + n_sp);
     char **dst[AGENT_NTEXT] = {&a->id,        &a->name,
                                &a->role,      &a->model,
                                &a->backstory, &a->personality_emoji,
                                &a->metadata};
-    for (int i = 0; i < AGENT_NTEXT; i++) {
-        if (text[i] == NULL)
-            continue;
-        memcpy(p, text[i], len[i]);
-        *dst[i] = p;
-        p += len[i];
-    }
+    char *p = tia__pack_texts((char *)(a->specialties + n_sp), text, len, dst, AGENT_NTEXT);
     if (sp_len > 0)
         memcpy(p, sp, sp_len);
     p[sp_len] = '\0';

@@ -124,6 +124,16 @@ int64_t tia__col_cost(tia__rows *r, int col);   /* micro-dollars, 0 when NULL */
 tia_time_us tia__col_time(tia__rows *r, int col); /* TIA_TIME_NONE when NULL */
 /* malloc'd copy of the text, NULL when NULL (sets *oom when the copy fails). */
 char *tia__col_dup(tia__rows *r, int col, int *oom);
+/*
+ * Records read as one allocation (agents, interactions, tasks): tia__col_texts
+ * reads the n text columns cols[] into text[] and len[] (lengths with the NUL; 0
+ * for NULL) and returns the bytes they need; tia__pack_texts copies them to p,
+ * points *dst[i] at each copy (a NULL column leaves *dst[i] as it is) and returns
+ * the end of what it wrote.
+ */
+size_t tia__col_texts(tia__rows *r, const int *cols, int n, const char **text, size_t *len);
+char *tia__pack_texts(char *p, const char *const *text, const size_t *len, char **const *dst,
+                      int n);
 /* A uuid column's text into out; "" when NULL (text longer than a uuid is cut). */
 void tia__col_uuid(tia__rows *r, int col, char out[TIA_UUID_BUF]);
 void tia__rows_free(tia__rows *r);

@@ -166,7 +166,6 @@ int tia_interaction_record(tia_store *s, const tia_interaction_new *in, char id_
     return rc;
 }
 
-/* Copies a uuid column (NULL: "") into a TIA_UUID_BUF buffer, cut at its size. */
 /*
  * Decodes the current row of sql_list into *it. Its seven strings are copied into
  * one allocation that from_agent_id (NOT NULL) opens, so that an interaction
@@ -176,14 +175,11 @@ int tia_interaction_record(tia_store *s, const tia_interaction_new *in, char id_
 static int interaction_from_row(tia__rows *r, tia_interaction *it, tia_error *err)
 {
     enum { NTEXT = 7 };
+    static const int cols[NTEXT] = {2, 3, 4, 5, 6, 7, 8};
     const char *text[NTEXT];
-    size_t len[NTEXT], total = 0;
+    size_t len[NTEXT];
     memset(it, 0, sizeof *it);
-    for (int i = 0; i < NTEXT; i++) {
-        text[i] = tia__col_text(r, 2 + i);
-        len[i] = text[i] ? strlen(text[i]) + 1 : 0;
-        total += len[i];
-    }
+    size_t total = tia__col_texts(r, cols, NTEXT, text, len);
     if (text[0] == NULL) /* the column is NOT NULL: the block must start somewhere */
         return tia_error_set(err, TIA_EDB, "an interaction has no from_agent_id");
     char *p = malloc(total);
@@ -192,13 +188,7 @@ static int interaction_from_row(tia__rows *r, tia_interaction *it, tia_error *er
     char **dst[NTEXT] = {&it->from_agent_id,   &it->to_agent_id, &it->from_agent_name,
                          &it->to_agent_name,   &it->interaction_type, &it->message,
                          &it->payload};
-    for (int i = 0; i < NTEXT; i++) {
-        if (text[i] == NULL)
-            continue;
-        memcpy(p, text[i], len[i]);
-        *dst[i] = p;
-        p += len[i];
-    }
+    tia__pack_texts(p, text, len, dst, NTEXT);
     tia__col_uuid(r, 0, it->id);
     tia__col_uuid(r, 1, it->workflow_id);
     it->created_at = tia__col_time(r, 9);

@@ -234,6 +234,30 @@ char *tia__col_dup(tia__rows *r, int col, int *oom)
     return d;
 }
 
+size_t tia__col_texts(tia__rows *r, const int *cols, int n, const char **text, size_t *len)
+{
+    size_t total = 0;
+    for (int i = 0; i < n; i++) {
+        text[i] = OPS(r)->col_text(r, COL(r, cols[i]));
+        len[i] = text[i] ? strlen(text[i]) + 1 : 0;
+        total += len[i];
+    }
+    return total;
+}
+
+char *tia__pack_texts(char *p, const char *const *text, const size_t *len, char **const *dst,
+                      int n)
+{
+    for (int i = 0; i < n; i++) {
+        if (text[i] == NULL)
+            continue;
+        memcpy(p, text[i], len[i]);
+        *dst[i] = p;
+        p += len[i];
+    }
+    return p;
+}
+
 void tia__col_uuid(tia__rows *r, int col, char out[TIA_UUID_BUF])
 {
     const char *v = OPS(r)->col_text(r, COL(r, col));

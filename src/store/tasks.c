@@ -446,26 +446,15 @@ int tia__task_from_row(tia__rows *r, tia_task **out, tia_error *err)
     static const int cols[NTEXT] = {C_AGENT,  C_TYPE,  C_DESC,    C_INPUT,
                                     C_OUTPUT, C_ERROR, C_METADATA};
     const char *text[NTEXT];
-    size_t len[NTEXT], total = 0;
-    for (int i = 0; i < NTEXT; i++) {
-        text[i] = tia__col_text(r, cols[i]);
-        len[i] = text[i] ? strlen(text[i]) + 1 : 0;
-        total += len[i];
-    }
+    size_t len[NTEXT];
+    size_t total = tia__col_texts(r, cols, NTEXT, text, len);
     tia_task *t = malloc(sizeof *t + total);
     if (t == NULL)
         return tia_error_set(err, TIA_ENOMEM, "out of memory reading a task");
     memset(t, 0, sizeof *t);
     char **dst[NTEXT] = {&t->agent_id,    &t->task_type,     &t->description, &t->input_data,
                          &t->output_data, &t->error_message, &t->metadata};
-    char *p = (char *)(t + 1);
-    for (int i = 0; i < NTEXT; i++) {
-        if (text[i] == NULL)
-            continue;
-        memcpy(p, text[i], len[i]);
-        *dst[i] = p;
-        p += len[i];
-    }
+    tia__pack_texts((char *)(t + 1), text, len, dst, NTEXT);
     tia__col_uuid(r, C_ID, t->id);
     tia__col_uuid(r, C_WORKFLOW, t->workflow_id);
     tia__col_uuid(r, C_PARENT, t->parent_task_id);
