@@ -58,14 +58,27 @@ void tia__uuid7(tia__uuid_gen *g, char out[37])
     b[7] = (unsigned char)(g->seq & 0xff);
     memcpy(b + 8, rnd + 2, 8);
     b[8] = (unsigned char)(0x80 | (b[8] & 0x3f));
+    tia__uuid_format(b, out);
+}
 
-    static const char hex[] = "0123456789abcdef";
+/* Two hex digits per byte value: a page of uuids is formatted a byte at a time. */
+static const char hex_pairs[513] = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+    "202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f"
+    "404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f"
+    "606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f"
+    "808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f"
+    "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
+    "c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedf"
+    "e0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff";
+
+void tia__uuid_format(const unsigned char b[16], char out[37])
+{
     int o = 0;
     for (int i = 0; i < 16; i++) {
         if (i == 4 || i == 6 || i == 8 || i == 10)
             out[o++] = '-';
-        out[o++] = hex[b[i] >> 4];
-        out[o++] = hex[b[i] & 15];
+        memcpy(out + o, hex_pairs + 2 * b[i], 2);
+        o += 2;
     }
     out[o] = '\0';
 }

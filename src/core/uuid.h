@@ -16,6 +16,10 @@ typedef struct tia__uuid_gen {
 /* Writes a new lowercase UUIDv7 and its NUL into out (37 bytes). */
 void tia__uuid7(tia__uuid_gen *g, char out[37]);
 
+/* Writes the 16 bytes of a UUID (network order, as PostgreSQL's binary format
+ * sends them) in lowercase 8-4-4-4-12 form and its NUL into out (37 bytes). */
+void tia__uuid_format(const unsigned char b[16], char out[37]);
+
 /* 1 when s is a UUID in 8-4-4-4-12 hex form (either case), else 0. */
 int tia__uuid_valid(const char *s);
 

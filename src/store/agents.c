@@ -74,6 +74,14 @@ static const tia__sql sql_list_all = {
     .binary = 1,
 };
 
+/* The seed's "active agents": the status as a literal, no parameter to send or bind. */
+static const tia__sql sql_list_active = {
+    .name = "agent.list_active",
+    .pg = PG_AGENT_COLS "WHERE status = 'active'",
+    .sqlite = LITE_AGENT_COLS "WHERE +status = 'active'",
+    .binary = 1,
+};
+
 static const tia__sql sql_list_status = {
     .name = "agent.list_status",
     .pg = PG_AGENT_COLS "WHERE status = $1",
@@ -379,8 +387,9 @@ int tia_agent_list(tia_store *s, const tia_agent_status *status, struct tia_agen
     tia__rows *r = NULL;
     size_t cap = 0;
     tia__param v = tia__p_text(name);
-    int rc = name ? tia__db_read(s, &sql_list_status, &v, 1, &r, err)
-                  : tia__db_read(s, &sql_list_all, NULL, 0, &r, err);
+    int rc = name == NULL                   ? tia__db_read(s, &sql_list_all, NULL, 0, &r, err)
+             : *status == TIA_AGENT_ACTIVE ? tia__db_read(s, &sql_list_active, NULL, 0, &r, err)
+                                           : tia__db_read(s, &sql_list_status, &v, 1, &r, err);
     if (rc != 0)
         goto done;
     while ((rc = tia__rows_next(r, err)) > 0) {

@@ -42,10 +42,11 @@ typedef struct tia__sql {
      * 1: PostgreSQL sends the rows in its binary format (pg.c), which spares the
      * server a text conversion per value: a timestamptz column is selected as it
      * is (no TIA_PG_US) and read with tia__col_time; integers and float8 are read
-     * with tia__col_int / tia__col_double; every column read as text
-     * (tia__col_text, tia__col_dup, tia__col_cost) must be text on the server,
-     * so uuid, jsonb and numeric columns are cast ::text, under an alias when an
-     * ORDER BY names the column. SQLite ignores it.
+     * with tia__col_int / tia__col_double; uuid and jsonb columns are read as
+     * text as they are (a binary uuid's text lives until the next read of its
+     * column); every other column read as text (tia__col_text, tia__col_dup,
+     * tia__col_cost) must be text on the server, so numeric columns are cast
+     * ::text, under an alias when an ORDER BY names the column. SQLite ignores it.
      */
     int binary;
 } tia__sql;

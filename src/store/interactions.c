@@ -43,13 +43,13 @@ static const tia__sql sql_refs = {
  * then id) is made in C (by_time): a workflow has few interactions, and sorting
  * them there costs less than the database's sort step. Only an empty answer
  * needs sql_workflow_exists, to tell a quiet workflow from an unknown one. The
- * rows come in binary format on PostgreSQL (tia__sql.binary): created_at as the
- * server stores it, no text conversion.
+ * rows come in binary format on PostgreSQL (tia__sql.binary): created_at, the
+ * uuids and the payload as the server stores them, no text conversion.
  */
 static const tia__sql sql_list = {
     .name = "interaction.list_for_workflow",
-    .pg = "SELECT i.id::text, i.workflow_id::text, i.from_agent_id, i.to_agent_id, a1.name, "
-          "a2.name, i.interaction_type, i.message, i.payload::text, i.created_at "
+    .pg = "SELECT i.id, i.workflow_id, i.from_agent_id, i.to_agent_id, a1.name, "
+          "a2.name, i.interaction_type, i.message, i.payload, i.created_at "
           "FROM agent_interactions i JOIN agents a1 ON i.from_agent_id = a1.id "
           "JOIN agents a2 ON i.to_agent_id = a2.id "
           "WHERE i.workflow_id = $1::uuid",

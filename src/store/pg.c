@@ -8,6 +8,7 @@
  * A broken connection is reset before the next statement, which forgets the
  * prepared statements, so the cache is cleared with it.
  */
+#include <endian.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,10 @@
 #define OID_FLOAT4 700
 #define OID_FLOAT8 701
 #define OID_TIMESTAMPTZ 1184
+#define OID_UUID 2950
+#define OID_JSONB 3802
+/* The version byte that starts a binary jsonb value; the JSON text follows it. */
+#define JSONB_BINARY_VERSION 1
 /* PostgreSQL counts timestamps in microseconds from 2000-01-01, the library from 1970. */
 #define PG_EPOCH_US INT64_C(946684800000000)
 
@@ -39,6 +44,8 @@ typedef struct pg_rows {
     int nrows;
     int64_t changes;
     int nfields;
+    /* The text of binary uuid columns, one slot per column (see pg_col_text). */
+    char (*uuid_text)[TIA_UUID_BUF];
     /* Each column's type when it came in binary format, 0 when in text: read once
      * per result rather than asked of libpq at every value. */
     Oid btype[];
@@ -192,8 +199,14 @@ static int take_result(tia_store *s, const tia__sql *q, PGresult *res, tia__rows
         PQclear(res);
         return rc;
     }
-    int nf = PQnfields(res);
-    pg_rows *r = malloc(sizeof *r + (size_t)(nf > 0 ? nf : 0) * sizeof(Oid));
+    int nf = PQnfields(res), nuuid = 0;
+    for (int c = 0; c < nf; c++)
+        nuuid += PQfformat(res, c) == 1 && PQftype(res, c) == OID_UUID;
+    /* One block: the rows, the column types, then a text slot per column when
+     * any column is a binary uuid. */
+    size_t types = (size_t)(nf > 0 ? nf : 0) * sizeof(Oid);
+    size_t slots = nuuid > 0 ? (size_t)nf * TIA_UUID_BUF : 0;
+    pg_rows *r = malloc(sizeof *r + types + slots);
     if (r == NULL) {
         PQclear(res);
         return tia_error_set(err, TIA_ENOMEM, "out of memory reading %s", q->name);
@@ -204,6 +217,7 @@ static int take_result(tia_store *s, const tia__sql *q, PGresult *res, tia__rows
     r->row = -1;
     r->nrows = PQntuples(res);
     r->nfields = nf;
+    r->uuid_text = nuuid > 0 ? (char (*)[TIA_UUID_BUF])((char *)r->btype + types) : NULL;
     for (int c = 0; c < nf; c++)
         r->btype[c] = PQfformat(res, c) == 1 ? PQftype(res, c) : 0;
     const char *ct = PQcmdTuples(res);
@@ -435,72 +449,110 @@ static int pg_col_isnull(tia__rows *rr, int col)
     return PQgetisnull(r->res, r->row, col);
 }
 
+/*
+ * A column as text. Binary jsonb is its JSON text behind a version byte; a binary
+ * uuid is 16 bytes, written out in the column's slot, where it lives until the
+ * next read of that column (every caller copies it at once).
+ */
 static const char *pg_col_text(tia__rows *rr, int col)
 {
     pg_rows *r = (pg_rows *)rr;
     if (PQgetisnull(r->res, r->row, col))
         return NULL;
-    return PQgetvalue(r->res, r->row, col);
-}
-
-/* A big-endian unsigned integer of n bytes (network order, as the binary format sends). */
-static uint64_t be_uint(const char *v, int n)
-{
-    uint64_t x = 0;
-    for (int i = 0; i < n; i++)
-        x = x << 8 | (unsigned char)v[i];
-    return x;
+    const char *v = PQgetvalue(r->res, r->row, col);
+    Oid t = col < r->nfields ? r->btype[col] : 0;
+    if (t == OID_JSONB && v[0] == JSONB_BINARY_VERSION)
+        return v + 1;
+    if (t == OID_UUID && r->uuid_text != NULL && PQgetlength(r->res, r->row, col) == 16) {
+        tia__uuid_format((const unsigned char *)v, r->uuid_text[col]);
+        return r->uuid_text[col];
+    }
+    return v;
 }
 
 /*
- * A binary number column: *is_int says which of *i and *d holds it. Returns 0
- * for a column that is not one of these types (a text column: read as text).
+ * A binary number column of len bytes (len > 0): *is_int says which of *i and *d
+ * holds it. Returns 0 for a column that is not one of these types (a text
+ * column: read as text).
  */
-static int bin_number(const pg_rows *r, int col, int64_t *i, double *d, int *is_int)
+static int bin_number(const pg_rows *r, int col, int len, int64_t *i, double *d, int *is_int)
 {
     const char *v = PQgetvalue(r->res, r->row, col);
-    int len = PQgetlength(r->res, r->row, col);
+    uint16_t u16;
+    uint32_t u32;
+    uint64_t u64;
     *is_int = 1;
     switch (r->btype[col]) {
     case OID_BOOL: *i = len == 1 && v[0] != 0; return 1;
-    case OID_INT2: *i = len == 2 ? (int16_t)be_uint(v, 2) : 0; return 1;
-    case OID_INT4: *i = len == 4 ? (int32_t)be_uint(v, 4) : 0; return 1;
-    case OID_INT8: *i = len == 8 ? (int64_t)be_uint(v, 8) : 0; return 1;
+    case OID_INT2:
+        *i = len == 2 ? (memcpy(&u16, v, 2), (int16_t)be16toh(u16)) : 0;
+        return 1;
+    case OID_INT4:
+        *i = len == 4 ? (memcpy(&u32, v, 4), (int32_t)be32toh(u32)) : 0;
+        return 1;
+    case OID_INT8:
+        *i = len == 8 ? (memcpy(&u64, v, 8), (int64_t)be64toh(u64)) : 0;
+        return 1;
     case OID_TIMESTAMPTZ:
-        *i = len == 8 ? (int64_t)be_uint(v, 8) : 0;
+        *i = len == 8 ? (memcpy(&u64, v, 8), (int64_t)be64toh(u64)) : 0;
         /* 'infinity' and '-infinity' are the int64 extremes: kept, not shifted. */
         if (*i != INT64_MAX && *i != INT64_MIN)
             *i += PG_EPOCH_US;
         return 1;
     case OID_FLOAT4: {
-        uint32_t bits = len == 4 ? (uint32_t)be_uint(v, 4) : 0;
+        u32 = 0;
+        if (len == 4) {
+            memcpy(&u32, v, 4);
+            u32 = be32toh(u32);
+        }
         float f;
-        memcpy(&f, &bits, sizeof f);
+        memcpy(&f, &u32, sizeof f);
         *d = f;
         *is_int = 0;
         return 1;
     }
-    case OID_FLOAT8: {
-        uint64_t bits = len == 8 ? be_uint(v, 8) : 0;
-        memcpy(d, &bits, sizeof *d);
+    case OID_FLOAT8:
+        u64 = 0;
+        if (len == 8) {
+            memcpy(&u64, v, 8);
+            u64 = be64toh(u64);
+        }
+        memcpy(d, &u64, sizeof *d);
         *is_int = 0;
         return 1;
-    }
     default: return 0;
     }
 }
 
+/*
+ * Reads a number column: 1 with the value, 0 for NULL. A binary column's length
+ * tells NULL (0: no binary number is empty) without asking libpq twice.
+ */
+static int number(pg_rows *r, int col, int64_t *i, double *d, int *is_int)
+{
+    if (col < r->nfields && r->btype[col] != 0) {
+        int len = PQgetlength(r->res, r->row, col);
+        if (len == 0 && PQgetisnull(r->res, r->row, col))
+            return 0;
+        if (len > 0 && bin_number(r, col, len, i, d, is_int))
+            return 1;
+    } else if (PQgetisnull(r->res, r->row, col)) {
+        return 0;
+    }
+    *is_int = 1;
+    *i = strtoll(PQgetvalue(r->res, r->row, col), NULL, 10);
+    *d = (double)*i;
+    return 1;
+}
+
 static int64_t pg_col_int(tia__rows *rr, int col)
 {
-    pg_rows *r = (pg_rows *)rr;
     int64_t i = 0;
     double d = 0;
-    int is_int;
-    if (PQgetisnull(r->res, r->row, col))
+    int is_int = 1;
+    if (!number((pg_rows *)rr, col, &i, &d, &is_int))
         return 0;
-    if (col < r->nfields && r->btype[col] != 0 && bin_number(r, col, &i, &d, &is_int))
-        return is_int ? i : (int64_t)d;
-    return strtoll(PQgetvalue(r->res, r->row, col), NULL, 10);
+    return is_int ? i : (int64_t)d;
 }
 
 static double pg_col_double(tia__rows *rr, int col)
@@ -508,12 +560,15 @@ static double pg_col_double(tia__rows *rr, int col)
     pg_rows *r = (pg_rows *)rr;
     int64_t i = 0;
     double d = 0;
-    int is_int;
-    if (PQgetisnull(r->res, r->row, col))
+    int is_int = 1;
+    if (!(col < r->nfields && r->btype[col] != 0)) { /* text: keep its precision */
+        if (PQgetisnull(r->res, r->row, col))
+            return 0.0;
+        return strtod(PQgetvalue(r->res, r->row, col), NULL);
+    }
+    if (!number(r, col, &i, &d, &is_int))
         return 0.0;
-    if (col < r->nfields && r->btype[col] != 0 && bin_number(r, col, &i, &d, &is_int))
-        return is_int ? (double)i : d;
-    return strtod(PQgetvalue(r->res, r->row, col), NULL);
+    return is_int ? (double)i : d;
 }
 
 static int64_t pg_col_cost(tia__rows *rr, int col)

@@ -38,15 +38,14 @@
 
 /*
  * COLS_PG is read in text format (src/ops/archive_rows.c). COLS_PG_BIN is for a
- * binary statement (tia__sql.binary): the same columns, with the timestamps as
- * stored and every column read as text cast to text. The ids get aliases so that
- * an ORDER BY id still names the uuid column (and its index), not this text.
+ * binary statement (tia__sql.binary): the same columns as stored, the uuids and
+ * jsonb too (pg.c reads them as text), all but cost_usd, cast to text. Casting
+ * the three uuids to text cost the server more than sending their 16 bytes.
  */
 #define COLS_PG_BIN                                                                                \
-    "id::text AS id_text, agent_id, workflow_id::text AS workflow_id_text, task_type, "           \
-    "description, status, input_data::text, output_data::text, error_message, started_at, "       \
-    "completed_at, duration_ms, tokens_used, cost_usd::text, retry_count, "                        \
-    "parent_task_id::text AS parent_task_id_text, created_at, metadata::text"
+    "id, agent_id, workflow_id, task_type, description, status, input_data, output_data, "         \
+    "error_message, started_at, completed_at, duration_ms, tokens_used, cost_usd::text, "          \
+    "retry_count, parent_task_id, created_at, metadata"
 
 /* Column indexes of COLS_PG / COLS_PG_BIN / COLS_LITE. */
 enum {

@@ -568,6 +568,50 @@ static void test_pagination(void **state)
     assert_null(l.items);
 }
 
+/*
+ * Pages whose edges fall inside groups of tasks with one created_at (every page
+ * size from 1 to 20 over groups of 13, 13 and 14): tia_task_list sees the tie at
+ * the page's edge and reads the page again in (created_at, id) order. walk()
+ * checks the order and that no task is lost or repeated. (Whether a page read by
+ * created_at alone would be wrong depends on the plan; test_pagination's
+ * batches, on both backends, fail without the second read.)
+ */
+static void test_pagination_ties(void **state)
+{
+    tia_store *s = *state;
+    char ids[40][TIA_UUID_BUF];
+    for (int i = 0; i < 40; i++) {
+        tia_task_new n = task_new("kenji-005", NULL, NULL);
+        create_ok(s, &n, ids[i]);
+    }
+    tia_error err = {0};
+    /* Groups of 13, 13 and 14 tasks at three times, in creation order (ids rise). */
+    TIA_OK_OR_FAIL(tia_test_exec(s,
+                                 "UPDATE agent_tasks SET created_at = TIMESTAMPTZ "
+                                 "'2026-01-01 00:00:00+00' + (((SELECT count(*) FROM agent_tasks "
+                                 "b WHERE b.agent_id = agent_tasks.agent_id AND b.id < "
+                                 "agent_tasks.id) / 13) * INTERVAL '1 second') "
+                                 "WHERE agent_id = 'kenji-005'",
+                                 "UPDATE agent_tasks SET created_at = 1767225600000000 + "
+                                 "((SELECT count(*) FROM agent_tasks b WHERE b.agent_id = "
+                                 "agent_tasks.agent_id AND b.id < agent_tasks.id) / 13) * "
+                                 "1000000 WHERE agent_id = 'kenji-005'",
+                                 &err),
+                   &err);
+    const walk_case w = {"kenji-005", NULL, -1};
+    for (size_t limit = 1; limit <= 20; limit++)
+        walk(s, &w, limit, 0);
+    walk(s, &w, 50, 0);
+    /* The first page: the newest group, greatest id first. */
+    tia_task_filter f = {"kenji-005", NULL, NULL, 5, NULL};
+    struct tia_task_list l;
+    TIA_OK_OR_FAIL(tia_task_list(s, &f, &l, &err), &err);
+    assert_int_equal(l.n, 5);
+    for (size_t i = 0; i < 5; i++)
+        assert_string_equal(l.items[i]->id, ids[39 - i]);
+    tia_task_list_free(&l);
+}
+
 static void test_workflow_delete_cascades(void **state)
 {
     tia_store *s = *state;
@@ -600,6 +644,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_illegal_transitions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pagination, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pagination_ties, setup, teardown),
         cmocka_unit_test_setup_teardown(test_workflow_delete_cascades, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
