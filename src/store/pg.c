@@ -199,13 +199,11 @@ static int take_result(tia_store *s, const tia__sql *q, PGresult *res, tia__rows
         PQclear(res);
         return rc;
     }
-    int nf = PQnfields(res), nuuid = 0;
-    for (int c = 0; c < nf; c++)
-        nuuid += PQfformat(res, c) == 1 && PQftype(res, c) == OID_UUID;
-    /* One block: the rows, the column types, then a text slot per column when
-     * any column is a binary uuid. */
+    int nf = PQnfields(res);
+    /* One block: the rows, the column types, then, for a binary statement (the only
+     * kind that can hold a binary uuid), a text slot per column. */
     size_t types = (size_t)(nf > 0 ? nf : 0) * sizeof(Oid);
-    size_t slots = nuuid > 0 ? (size_t)nf * TIA_UUID_BUF : 0;
+    size_t slots = q->binary ? (size_t)(nf > 0 ? nf : 0) * TIA_UUID_BUF : 0;
     pg_rows *r = malloc(sizeof *r + types + slots);
     if (r == NULL) {
         PQclear(res);
@@ -217,9 +215,9 @@ static int take_result(tia_store *s, const tia__sql *q, PGresult *res, tia__rows
     r->row = -1;
     r->nrows = PQntuples(res);
     r->nfields = nf;
-    r->uuid_text = nuuid > 0 ? (char (*)[TIA_UUID_BUF])((char *)r->btype + types) : NULL;
+    r->uuid_text = slots > 0 ? (char(*)[TIA_UUID_BUF])((char *)r->btype + types) : NULL;
     for (int c = 0; c < nf; c++)
-        r->btype[c] = PQfformat(res, c) == 1 ? PQftype(res, c) : 0;
+        r->btype[c] = q->binary && PQfformat(res, c) == 1 ? PQftype(res, c) : 0;
     const char *ct = PQcmdTuples(res);
     r->changes = (ct && *ct) ? strtoll(ct, NULL, 10) : 0;
     *out = (tia__rows *)r;
