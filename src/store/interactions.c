@@ -44,15 +44,19 @@ static const tia__sql sql_refs = {
  * them there costs less than the database's sort step. Only an empty answer
  * needs sql_workflow_exists, to tell a quiet workflow from an unknown one. The
  * rows come in binary format on PostgreSQL (tia__sql.binary): created_at, the
- * uuids and the payload as the server stores them, no text conversion.
+ * uuids and the payload as the server stores them, no text conversion. On
+ * PostgreSQL the agents' names are looked up by key for each row (both agents
+ * exist: foreign keys): with the connections' random_page_cost of 1.1 (pg.c) the
+ * seed's two joins were planned as a hash join and a Memoize, about 10 us slower
+ * than these lookups on a workflow's few rows (bench/README.md, session 7).
  */
 static const tia__sql sql_list = {
     .name = "interaction.list_for_workflow",
-    .pg = "SELECT i.id, i.workflow_id, i.from_agent_id, i.to_agent_id, a1.name, "
-          "a2.name, i.interaction_type, i.message, i.payload, i.created_at "
-          "FROM agent_interactions i JOIN agents a1 ON i.from_agent_id = a1.id "
-          "JOIN agents a2 ON i.to_agent_id = a2.id "
-          "WHERE i.workflow_id = $1::uuid",
+    .pg = "SELECT i.id, i.workflow_id, i.from_agent_id, i.to_agent_id, "
+          "(SELECT a.name FROM agents a WHERE a.id = i.from_agent_id), "
+          "(SELECT a.name FROM agents a WHERE a.id = i.to_agent_id), "
+          "i.interaction_type, i.message, i.payload, i.created_at "
+          "FROM agent_interactions i WHERE i.workflow_id = $1::uuid",
     .sqlite = "SELECT i.id, i.workflow_id, i.from_agent_id, i.to_agent_id, a1.name, a2.name, "
               "i.interaction_type, i.message, i.payload, i.created_at "
               "FROM agent_interactions i JOIN agents a1 ON i.from_agent_id = a1.id "

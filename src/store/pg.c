@@ -651,9 +651,12 @@ int tia__pg_open(tia_store *s, const char *conninfo, const tia_store_options *o,
     snprintf(timeout, sizeof timeout, "%d", o->connect_timeout_s);
     /*
      * Later keywords win: the caller's URL may override our defaults. The planner's
-     * default random_page_cost (4) models spinning disks and makes it prefer a
-     * filtered scan plus a sort over the index made for our lists; 1.1 is the usual
-     * value for SSDs and cached data (docs/architecture.md). The replica's own
+     * default random_page_cost (4) models spinning disks: with it an agent's page of
+     * tasks is read by scanning idx_tasks_created_at and filtering out the other
+     * agents' rows, work that grows as the agent's share of the tasks shrinks; with
+     * 1.1, the usual value for SSDs and cached data, it reads the page's rows from
+     * idx_tasks_agent_created_id, whatever the agent (docs/architecture.md). The
+     * replica's own
      * application_name lets an operator tell its sessions apart (pg_stat_activity).
      */
     const char *keys[] = {"connect_timeout", "application_name", "options", "dbname", NULL};

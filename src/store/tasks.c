@@ -84,25 +84,26 @@ static const tia__sql sql_get = {
 
 /*
  * One statement per combination of filters, so that each has a plan that uses
- * its index (agent: the seed's idx_tasks_created_at, or idx_tasks_agent_status
- * with a status; workflow: idx_tasks_workflow; status: idx_tasks_status; none:
- * idx_tasks_created_at) instead of one catch-all "$n IS NULL OR" plan, and a
+ * its index (agent: idx_tasks_agent_created_id, 0006; agent and status:
+ * idx_tasks_agent_status; workflow: idx_tasks_workflow; status: idx_tasks_status;
+ * none: idx_tasks_created_at) instead of one catch-all "$n IS NULL OR" plan, and a
  * first-page variant without the keyset condition, so that the first page of an
  * agent is exactly the seed's "recent tasks" query. Parameters: (next pages) the
  * cursor's created_at and id, then the filters in the order agent, workflow,
  * status.
  *
  * Pages are in (created_at, id) order, newest first, but the cached statements
- * order by created_at alone and tia_task_list orders ties by id in C. With the
- * id in the ORDER BY, PostgreSQL served an agent's page with an incremental sort
- * over the created_at index that read and projected at least 32 rows for a page
- * of 20 (and idx_tasks_agent_created_id, which needs no sort, fetched each row
- * from another heap page): about 20 microseconds more than the seed's query on
- * a page of 20. Ordering by created_at alone is exact whenever the row after the
- * page is older than the page's last row; when the two tie, a tie group crosses
- * the page's edge and the page is read again with the _exact statement, which
- * orders by (created_at, id) and is not kept prepared (it is rare: tasks created
- * in one transaction share created_at).
+ * order by created_at alone, as the seed's query does, and tia_task_list orders
+ * ties by id in C. With the library's planner costs (pg.c) both orders read an
+ * agent's page from idx_tasks_agent_created_id; at PostgreSQL's default costs
+ * (a URL that sets its own options), the id in the ORDER BY turned the plan into
+ * an incremental sort over idx_tasks_created_at that reads and projects at least
+ * 32 rows for a page of 20, about 20 microseconds more than the seed's query,
+ * where ordering by created_at alone gets the seed's plan. That order is exact
+ * whenever the row after the page is older than the page's last row; when the
+ * two tie, a tie group crosses the page's edge and the page is read again with
+ * the _exact statement, which orders by (created_at, id) and is not kept
+ * prepared (it is rare: tasks created in one transaction share created_at).
  *
  * The row count is a literal, one of LIST_FETCH's sizes (the smallest that holds
  * the page and the extra row that tells whether a page follows; the rows past
