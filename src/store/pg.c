@@ -455,9 +455,10 @@ static int pg_col_isnull(tia__rows *rr, int col)
 static const char *pg_col_text(tia__rows *rr, int col)
 {
     pg_rows *r = (pg_rows *)rr;
-    if (PQgetisnull(r->res, r->row, col))
-        return NULL;
+    /* libpq gives NULL as an empty string: only an empty value needs the question. */
     const char *v = PQgetvalue(r->res, r->row, col);
+    if (v[0] == '\0' && PQgetisnull(r->res, r->row, col))
+        return NULL;
     Oid t = col < r->nfields ? r->btype[col] : 0;
     if (t == OID_JSONB && v[0] == JSONB_BINARY_VERSION)
         return v + 1;
