@@ -246,7 +246,7 @@ static void fields_text(tia__jw *w, const void *rec, const field *fs, size_t n)
         case F_TIME: tia__jw_time(w, AT(rec, f, tia_time_us)); break;
         case F_COST: tia__jw_cost(w, AT(rec, f, int64_t)); break;
         case F_RAW: tia__jw_rawjson(w, AT(rec, f, char *)); break;
-        case F_REAL: tia__jw_value(w, json_real(AT(rec, f, double))); break;
+        case F_REAL: tia__jw_real(w, AT(rec, f, double)); break;
         case F_RUN_STATUS: tia__jw_str(w, tia_run_status_name(AT(rec, f, tia_run_status))); break;
         case F_AGENT_STATUS:
             tia__jw_str(w, tia_agent_status_name(AT(rec, f, tia_agent_status)));

@@ -7,6 +7,7 @@
 
 #include "core/validate.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -170,6 +171,84 @@ void tia__jw_int(tia__jw *w, int64_t v)
         *--p = '-';
     value(w);
     put(w, p, (size_t)(end - p));
+}
+
+/*
+ * A real as jansson prints it with JSON_REAL_PRECISION(15) ("%.15g", then ".0"
+ * when the text has neither '.' nor 'e'), without printf's multi-precision
+ * digits for the values an answer holds (averages, rates: 1e-4 <= |v| < 1e15).
+ * v is scaled by an exact power of ten to r in [1e14, 1e15), one correctly
+ * rounded product. Below 2^52 every k + 1/2 is a double and rounding is
+ * monotonic, so r is on the same side of each half as the exact product: r's
+ * nearest integer is the 15 digits printf would give, unless r is a half
+ * exactly (a tie, or a product rounded onto one), which jansson decides.
+ * Zero is "0.0" (or "-0.0"), as jansson prints it. Anything else (exponents,
+ * NaN and infinities: null) goes to jansson.
+ * tests/unit/test_json_write.c compares the two on random values and ties.
+ */
+static int fast_real(double v, char out[32], size_t *len)
+{
+    static const double p10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8, 1e9,
+                                 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18};
+    double a = v < 0 ? -v : v;
+    if (a == 0) { /* an agent with no task yet: zero durations and rates */
+        *len = signbit(v) ? 4 : 3;
+        memcpy(out, signbit(v) ? "-0.0" : "0.0", *len);
+        return 1;
+    }
+    if (!(a >= 1e-4 && a < 1e15))
+        return 0;
+    int e = 14; /* a's decimal exponent: 10^e <= a < 10^(e+1), or one less when a is near 10^e */
+    while (e > -4 && a < (e >= 0 ? p10[e] : 1.0 / p10[-e]))
+        e--;
+    double r = a * p10[14 - e], fl = floor(r), frac = r - fl;
+    if (frac == 0.5)
+        return 0;
+    uint64_t m = (uint64_t)fl + (frac > 0.5);
+    if (m < 100000000000000u || m >= 1000000000000000u)
+        return 0; /* the exponent was off by one */
+    char dg[15];
+    for (int i = 14; i >= 0; i--, m /= 10)
+        dg[i] = (char)('0' + m % 10);
+    int last = 14; /* the last digit printed: trailing zeros of the fraction go */
+    while (last > e && last > 0 && dg[last] == '0')
+        last--;
+    size_t n = 0;
+    if (v < 0)
+        out[n++] = '-';
+    if (e >= 0) {
+        memcpy(out + n, dg, (size_t)e + 1);
+        n += (size_t)e + 1;
+        if (last > e) {
+            out[n++] = '.';
+            memcpy(out + n, dg + e + 1, (size_t)(last - e));
+            n += (size_t)(last - e);
+        } else {
+            memcpy(out + n, ".0", 2);
+            n += 2;
+        }
+    } else {
+        out[n++] = '0';
+        out[n++] = '.';
+        for (int z = -1; z > e; z--)
+            out[n++] = '0';
+        memcpy(out + n, dg, (size_t)last + 1);
+        n += (size_t)last + 1;
+    }
+    *len = n;
+    return 1;
+}
+
+void tia__jw_real(tia__jw *w, double v)
+{
+    char buf[32];
+    size_t n;
+    if (!fast_real(v, buf, &n)) {
+        tia__jw_value(w, json_real(v)); /* NULL for NaN and infinities: null */
+        return;
+    }
+    value(w);
+    put(w, buf, n);
 }
 
 void tia__jw_time(tia__jw *w, tia_time_us t)

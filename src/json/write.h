@@ -43,6 +43,8 @@ void tia__jw_key(tia__jw *w, const char *key);
 void tia__jw_null(tia__jw *w);
 void tia__jw_str(tia__jw *w, const char *v); /* NULL, or text that is not UTF-8: null */
 void tia__jw_int(tia__jw *w, int64_t v);
+/* As jansson prints json_real(v) with TIA__JSON_DUMP_FLAGS; NaN and infinities: null. */
+void tia__jw_real(tia__jw *w, double v);
 void tia__jw_time(tia__jw *w, tia_time_us t); /* TIA_TIME_NONE: null */
 void tia__jw_cost(tia__jw *w, int64_t micros);
 void tia__jw_rawjson(tia__jw *w, const char *json_text); /* a stored JSON column; NULL: null */

@@ -23,18 +23,28 @@
  * LEFT JOIN keeps an agent whose totals row is missing, as the view would.
  */
 #define TOTAL "(t.pending + t.running + t.completed + t.failed + t.cancelled)"
-#define AGENTS_SQL(cost, avg)                                                                      \
-    "SELECT a.id, a.name, a.role, a.status, COALESCE(" TOTAL ", 0), COALESCE(t.completed, 0), "    \
-    "COALESCE(t.failed, 0), COALESCE(t.tokens, 0), COALESCE(t." cost ", 0), "                      \
-    "CASE WHEN COALESCE(t.duration_n, 0) = 0 THEN 0.0 ELSE " avg " END, "                          \
+#define RATE                                                                                       \
     "CASE WHEN COALESCE(" TOTAL ", 0) = 0 THEN 100.0 "                                             \
-    "ELSE ROUND(100.0 * t.completed / " TOTAL ", 2) END "                                          \
+    "ELSE ROUND(100.0 * t.completed / " TOTAL ", 2) END"
+#define AGENTS_SQL(cost, avg, rate)                                                                \
+    "SELECT a.id, a.name, a.role, a.status, COALESCE(" TOTAL ", 0), COALESCE(t.completed, 0), "    \
+    "COALESCE(t.failed, 0), COALESCE(t.tokens, 0), " cost ", "                                     \
+    "CASE WHEN COALESCE(t.duration_n, 0) = 0 THEN 0.0 ELSE " avg " END, " rate " "                 \
     "FROM agents a LEFT JOIN agent_task_totals t ON t.agent_id = a.id ORDER BY a.id"
 
+/*
+ * Binary rows on PostgreSQL (tia__sql.binary): the counts and the average come
+ * as bytes, not digits to parse. The cost stays text (NUMERIC has no binary
+ * form the reader knows); the rounded rate becomes float8 on the server, the
+ * same conversion (the NUMERIC's digits to the nearest double) the client made.
+ */
 static const tia__sql sql_agents = {
-    "stats.agents",
-    AGENTS_SQL("cost_usd", "(t.duration_sum::numeric / t.duration_n)::float8"),
-    AGENTS_SQL("cost_usd_micros", "CAST(t.duration_sum AS REAL) / t.duration_n"),
+    .name = "stats.agents",
+    .pg = AGENTS_SQL("COALESCE(t.cost_usd, 0)::text",
+                     "(t.duration_sum::numeric / t.duration_n)::float8", "(" RATE ")::float8"),
+    .sqlite = AGENTS_SQL("COALESCE(t.cost_usd_micros, 0)",
+                         "CAST(t.duration_sum AS REAL) / t.duration_n", RATE),
+    .binary = 1,
 };
 
 /*

@@ -6,7 +6,9 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "tia_test.h"
 
@@ -32,6 +34,46 @@ static void test_uuid7_layout_and_order(void **state)
             fail_msg("not increasing: %s then %s", prev, id);
         memcpy(prev, id, sizeof id);
     }
+}
+
+/*
+ * The random bytes come from a per-thread block (uuid.c): after a fork the
+ * child must not hand out the bytes its parent hands out next. Each side makes
+ * ids after the fork; no random tail (the last 12 hex digits) may repeat.
+ */
+static void test_uuid7_fork(void **state)
+{
+    (void)state;
+    tia__uuid_gen g = {0};
+    char id[37], child_ids[8][37], ids[8][37];
+    tia__uuid7(&g, id); /* the parent's block is filled and partly used */
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        for (int i = 0; i < 8; i++)
+            tia__uuid7(&g, child_ids[i]);
+        ssize_t w = write(fds[1], child_ids, sizeof child_ids);
+        _exit(w == (ssize_t)sizeof child_ids ? 0 : 1);
+    }
+    close(fds[1]);
+    for (int i = 0; i < 8; i++)
+        tia__uuid7(&g, ids[i]);
+    size_t got = 0;
+    while (got < sizeof child_ids) {
+        ssize_t r = read(fds[0], (char *)child_ids + got, sizeof child_ids - got);
+        assert_true(r > 0);
+        got += (size_t)r;
+    }
+    close(fds[0]);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    for (int i = 0; i < 8; i++)
+        for (int j = 0; j < 8; j++)
+            if (strcmp(ids[i] + 24, child_ids[j] + 24) == 0)
+                fail_msg("parent %s and child %s share their random bytes", ids[i], child_ids[j]);
 }
 
 static void test_uuid_valid(void **state)
@@ -235,6 +277,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_uuid7_layout_and_order),
+        cmocka_unit_test(test_uuid7_fork),
         cmocka_unit_test(test_uuid_valid),
         cmocka_unit_test(test_time_format),
         cmocka_unit_test(test_duration_parse),

@@ -7,6 +7,7 @@
  * equal, value for value, to the jansson tree the API printed before (tia__json_*),
  * with members set, unset and awkward.
  */
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -137,6 +138,65 @@ static void test_numbers_times_costs(void **state)
     assert_string_equal(t, want_text);
     free(t);
     free(want_text);
+}
+
+/* tia__jw_real's text for v against jansson's json_real(v) (NaN and infinities: null). */
+static void check_real(double v)
+{
+    tia__jw w = {0};
+    tia__jw_real(&w, v);
+    char *t = take(&w);
+    json_t *j = json_real(v);
+    char *want = j ? jansson_text(j) : strdup("null");
+    if (strcmp(t, want) != 0)
+        fail_msg("%.17g: writer %s, jansson %s", v, t, want);
+    free(t);
+    free(want);
+}
+
+/* 64 random bits (xorshift64*, a fixed seed: the same values on every run). */
+static uint64_t next_bits(uint64_t *x)
+{
+    *x ^= *x >> 12;
+    *x ^= *x << 25;
+    *x ^= *x >> 27;
+    return *x * 2685821657736338717u;
+}
+
+static void test_reals(void **state)
+{
+    (void)state;
+    /* clang-format off */
+    static const double fixed[] = {0.0, -0.0, 1.0, -1.0, 95.24, 100.0, 1e14, 1e15, 1e-4, 1e-5,
+                                   9.99999999999999e14, 999999999999999.9, 0.000099999999999999,
+                                   0.00010000000000000001, 44129.2280041146, 0.1, 0.5, 2.5,
+                                   1.0 / 3.0, 2.0 / 3.0, 123456789012345.6, 0.1234567890123455,
+                                   1e300, -1e-300, 5e-324, NAN, INFINITY, -INFINITY};
+    /* clang-format on */
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
+        check_real(fixed[i]);
+    uint64_t x = 0x9e3779b97f4a7c15u;
+    for (int i = 0; i < 200000; i++) {
+        uint64_t b = next_bits(&x);
+        double v;
+        switch (i % 4) {
+        case 0: /* any bit pattern in [1e-5, 1e16): every exponent the fast path takes, and past it
+                 */
+            v = ldexp(1.0 + (double)(b >> 12) / 4503599627370496.0, (int)(b % 74) - 17);
+            break;
+        case 1: /* decimals as averages and rates come: k / 10^j */
+            v = (double)(b % 100000000000u) / pow(10.0, (double)(b >> 60));
+            break;
+        case 2: /* halves between two 15-digit values: where the rounding is decided */
+            v = ((double)(b % 900000000000000u + 100000000000000u) + 0.5) /
+                pow(10.0, (double)((b >> 58) % 19));
+            break;
+        default: /* next to a power of ten */
+            v = nextafter(pow(10.0, (double)((int)(b % 20) - 5)), (b >> 63) ? 0.0 : INFINITY);
+            break;
+        }
+        check_real((b >> 62) & 1 ? -v : v);
+    }
 }
 
 static void test_raw_json(void **state)
@@ -345,6 +405,7 @@ int main(void)
         cmocka_unit_test(test_structure),
         cmocka_unit_test(test_strings),
         cmocka_unit_test(test_numbers_times_costs),
+        cmocka_unit_test(test_reals),
         cmocka_unit_test(test_raw_json),
         cmocka_unit_test(test_tasks),
         cmocka_unit_test(test_workflow_and_interactions),
