@@ -113,14 +113,17 @@ typedef enum {
 
 typedef struct {
     const char *key;
+    size_t keylen;
     field_kind kind;
     size_t off;
 } field;
 
-#define FIELD(type, member, kind)                                                                  \
+/* A member named as its record's member, or with another name. */
+#define FIELD_AS(type, member, name, kind)                                                         \
     {                                                                                              \
-#member, kind, offsetof(type, member)                                                      \
+        name, sizeof(name) - 1, kind, offsetof(type, member)                                       \
     }
+#define FIELD(type, member, kind) FIELD_AS(type, member, #member, kind)
 
 static const field task_fields[] = {
     FIELD(tia_task, id, F_ASTR),
@@ -136,7 +139,7 @@ static const field task_fields[] = {
     FIELD(tia_task, completed_at, F_TIME),
     FIELD(tia_task, duration_ms, F_DURATION),
     FIELD(tia_task, tokens_used, F_INT),
-    {"cost_usd", F_COST, offsetof(tia_task, cost_micros)},
+    FIELD_AS(tia_task, cost_micros, "cost_usd", F_COST),
     FIELD(tia_task, retry_count, F_INT),
     FIELD(tia_task, parent_task_id, F_ASTR_OPT),
     FIELD(tia_task, created_at, F_TIME),
@@ -157,7 +160,7 @@ static const field workflow_fields[] = {
     FIELD(tia_workflow, completed_at, F_TIME),
     FIELD(tia_workflow, duration_ms, F_DURATION),
     FIELD(tia_workflow, total_tokens_used, F_INT),
-    {"total_cost_usd", F_COST, offsetof(tia_workflow, total_cost_micros)},
+    FIELD_AS(tia_workflow, total_cost_micros, "total_cost_usd", F_COST),
     FIELD(tia_workflow, created_at, F_TIME),
     FIELD(tia_workflow, updated_at, F_TIME),
     FIELD(tia_workflow, metadata, F_RAW),
@@ -185,7 +188,7 @@ static const field agent_stats_fields[] = {
     FIELD(tia_agent_stats, completed_tasks, F_INT),
     FIELD(tia_agent_stats, failed_tasks, F_INT),
     FIELD(tia_agent_stats, total_tokens, F_INT),
-    {"total_cost", F_COST, offsetof(tia_agent_stats, total_cost_micros)},
+    FIELD_AS(tia_agent_stats, total_cost_micros, "total_cost", F_COST),
     FIELD(tia_agent_stats, avg_duration_ms, F_REAL),
     FIELD(tia_agent_stats, success_rate, F_REAL),
 };
@@ -194,7 +197,7 @@ static const field window_stats_fields[] = {
     FIELD(tia_agent_window_stats, total_tasks, F_INT),
     FIELD(tia_agent_window_stats, avg_latency_ms, F_REAL),
     FIELD(tia_agent_window_stats, total_tokens, F_INT),
-    {"total_cost", F_COST, offsetof(tia_agent_window_stats, total_cost_micros)},
+    FIELD_AS(tia_agent_window_stats, total_cost_micros, "total_cost", F_COST),
 };
 
 #define AT(rec, f, type) (*(const type *)((const char *)(rec) + (f)->off))
@@ -231,7 +234,7 @@ static void fields_text(tia__jw *w, const void *rec, const field *fs, size_t n)
     tia__jw_obj(w);
     for (size_t i = 0; i < n; i++) {
         const field *f = &fs[i];
-        tia__jw_key(w, f->key);
+        tia__jw_keyn(w, f->key, f->keylen);
         switch (f->kind) {
         case F_PSTR: tia__jw_str(w, AT(rec, f, char *)); break;
         case F_ASTR: tia__jw_str(w, (const char *)rec + f->off); break;

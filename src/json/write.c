@@ -96,13 +96,26 @@ void tia__jw_end_arr(tia__jw *w)
     close_container(w, ']');
 }
 
+void tia__jw_keyn(tia__jw *w, const char *key, size_t n)
+{
+    /* One reservation for the comma, the quotes, the name and the colon. */
+    if (reserve(w, n + 4) != 0)
+        return;
+    char *p = w->p + w->len;
+    if (w->comma)
+        *p++ = ',';
+    *p++ = '"';
+    memcpy(p, key, n);
+    p += n;
+    *p++ = '"';
+    *p++ = ':';
+    w->len = (size_t)(p - w->p);
+    w->comma = 0; /* the member's value follows without one */
+}
+
 void tia__jw_key(tia__jw *w, const char *key)
 {
-    value(w);
-    put_char(w, '"');
-    put(w, key, strlen(key));
-    put(w, "\":", 2);
-    w->comma = 0; /* the member's value follows without one */
+    tia__jw_keyn(w, key, strlen(key));
 }
 
 void tia__jw_null(tia__jw *w)
@@ -130,30 +143,49 @@ static void dump(tia__jw *w, json_t *v)
     json_decref(v);
 }
 
+/* 1 for the bytes JSON's encoding would change or that need a check: controls,
+   '"', '\\', DEL and every byte of a multi-byte UTF-8 sequence. */
+static const unsigned char not_plain[256] = {
+    [0 ... 0x1f] = 1,
+    ['"'] = 1,
+    ['\\'] = 1,
+    [0x7f ... 0xff] = 1,
+};
+
 /* Printable ASCII without '"' or '\\': text that JSON's encoding leaves as it is. */
 static int plain(const char *s, size_t *len)
 {
+    const unsigned char *u = (const unsigned char *)s;
     size_t i = 0;
-    for (; s[i]; i++) {
-        unsigned char b = (unsigned char)s[i];
-        if (b < 0x20 || b >= 0x7f || b == '"' || b == '\\')
+    for (; u[i]; i++)
+        if (not_plain[u[i]])
             return 0;
-    }
     *len = i;
     return 1;
+}
+
+/* n bytes of plain text (see plain) as a JSON string, with one reservation. */
+static void put_quoted(tia__jw *w, const char *v, size_t n)
+{
+    value(w);
+    if (reserve(w, n + 2) != 0)
+        return;
+    char *p = w->p + w->len;
+    *p++ = '"';
+    memcpy(p, v, n);
+    p[n] = '"';
+    w->len += n + 2;
 }
 
 void tia__jw_str(tia__jw *w, const char *v)
 {
     size_t n;
-    value(w);
-    if (v == NULL) {
-        put(w, "null", 4);
-    } else if (plain(v, &n)) {
-        put_char(w, '"');
-        put(w, v, n);
-        put_char(w, '"');
-    } else {
+    if (v == NULL)
+        tia__jw_null(w);
+    else if (plain(v, &n))
+        put_quoted(w, v, n);
+    else {
+        value(w);
         dump(w, json_string(v)); /* NULL for text that is not UTF-8: null */
     }
 }
@@ -259,14 +291,14 @@ void tia__jw_time(tia__jw *w, tia_time_us t)
     }
     char buf[40];
     tia_time_format(t, buf, sizeof buf);
-    tia__jw_str(w, buf);
+    put_quoted(w, buf, strlen(buf)); /* digits and "-:.TZ": plain */
 }
 
 void tia__jw_cost(tia__jw *w, int64_t micros)
 {
     char buf[32];
     tia_cost_format(micros, buf, sizeof buf);
-    tia__jw_str(w, buf);
+    put_quoted(w, buf, strlen(buf)); /* digits, '-' and '.': plain */
 }
 
 void tia__jw_rawjson(tia__jw *w, const char *json_text)

@@ -38,6 +38,8 @@ void tia__jw_arr(tia__jw *w);     /* [ */
 void tia__jw_end_arr(tia__jw *w); /* ] */
 /* A member's name (a literal, see above), with the comma before it when needed. */
 void tia__jw_key(tia__jw *w, const char *key);
+/* The same with the name's length given (a table's keys, measured at compile time). */
+void tia__jw_keyn(tia__jw *w, const char *key, size_t n);
 
 /* Values: as members (after tia__jw_key) or as array elements. */
 void tia__jw_null(tia__jw *w);
