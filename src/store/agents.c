@@ -35,11 +35,15 @@ _Static_assert(TIA_AGENT_SET_NAME == 1 && TIA_AGENT_SET_ROLE == 2 && TIA_AGENT_S
 /*
  * Read in binary format (tia__sql.binary): the timestamps come as the server
  * stores them, the numbers as bytes, with no text conversion on either side.
+ * The columns are the table's, in its order, with no expression: the server
+ * returns the scanned rows as they are, without a projection (as for the
+ * seed's SELECT *), and the specialties come as a binary text[] (pg.c joins
+ * its elements by TIA__ARRAY_SEP), the metadata as binary jsonb.
  */
 #define PG_AGENT_COLS                                                                              \
-    "SELECT id, name, role, model, array_to_string(specialties, chr(31)), backstory, "           \
-    "personality_emoji, status, total_tasks_completed, total_tokens_used, average_latency_ms, "    \
-    "success_rate, created_at, updated_at, metadata::text FROM agents "
+    "SELECT id, name, role, model, specialties, backstory, personality_emoji, status, "            \
+    "total_tasks_completed, total_tokens_used, average_latency_ms, success_rate, created_at, "     \
+    "updated_at, metadata FROM agents "
 #define LITE_AGENT_COLS                                                                            \
     "SELECT id, name, role, model, specialties_packed, backstory, personality_emoji, status, "            \
     "total_tasks_completed, total_tokens_used, average_latency_ms, success_rate, created_at, "     \
@@ -229,12 +233,12 @@ done:
 }
 
 /*
- * Specialties arrive packed: joined by U+001F (PostgreSQL's array_to_string;
- * SQLite's agents.specialties_packed, migration 0007), a character a specialty
- * may not contain (check_specialties). Splitting is then all a row needs: no
- * JSON parse per agent.
+ * Specialties arrive packed: joined by U+001F (PostgreSQL's binary text[], as
+ * pg.c reads it; SQLite's agents.specialties_packed, migration 0007), a
+ * character a specialty may not contain (check_specialties). Splitting is then
+ * all a row needs: no JSON parse per agent.
  */
-#define SPECIALTY_SEP '\x1f'
+#define SPECIALTY_SEP TIA__ARRAY_SEP
 
 /* The text columns of PG_AGENT_COLS / LITE_AGENT_COLS but the specialties (4). */
 enum { AGENT_NTEXT = 7 };
@@ -402,8 +406,14 @@ int tia_agent_list(tia_store *s, const tia_agent_status *status, struct tia_agen
             goto done;
         }
     }
-    if (rc == 0 && out->n > 1)
-        qsort(out->items, out->n, sizeof *out->items, by_id);
+    /* By id: insertion, as the rows mostly come in id order (the order of their inserts). */
+    for (size_t i = 1; rc == 0 && i < out->n; i++) {
+        tia_agent *a = out->items[i];
+        size_t j = i;
+        for (; j > 0 && by_id(&a, &out->items[j - 1]) < 0; j--)
+            out->items[j] = out->items[j - 1];
+        out->items[j] = a;
+    }
 done:
     tia__rows_free(r);
     if (rc < 0)

@@ -44,12 +44,18 @@ typedef struct tia__sql {
      * is (no TIA_PG_US) and read with tia__col_time; integers and float8 are read
      * with tia__col_int / tia__col_double; uuid and jsonb columns are read as
      * text as they are (a binary uuid's text lives until the next read of its
-     * column); every other column read as text (tia__col_text, tia__col_dup,
-     * tia__col_cost) must be text on the server, so numeric columns are cast
+     * column); a text[] column is read as text, its elements joined by
+     * TIA__ARRAY_SEP (NULL elements left out, as array_to_string does; the text
+     * lives until the next read of an array column); every other column read as text
+     * (tia__col_text, tia__col_dup, tia__col_cost) must be text on the server, so numeric columns
+     * are cast
      * ::text, under an alias when an ORDER BY names the column. SQLite ignores it.
      */
     int binary;
 } tia__sql;
+
+/* What joins the elements of a binary text[] column read as text (tia__sql.binary). */
+#define TIA__ARRAY_SEP '\x1f'
 
 typedef enum tia__ptype {
     TIA__P_NULL = 0,

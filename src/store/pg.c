@@ -31,6 +31,8 @@
 #define OID_FLOAT8 701
 #define OID_TIMESTAMPTZ 1184
 #define OID_UUID 2950
+#define OID_TEXT_ARRAY 1009
+#define OID_VARCHAR_ARRAY 1015
 #define OID_JSONB 3802
 /* The version byte that starts a binary jsonb value; the JSON text follows it. */
 #define JSONB_BINARY_VERSION 1
@@ -42,10 +44,12 @@ typedef struct pg_rows {
     PGresult *res;
     int row;
     int nrows;
-    int64_t changes;
     int nfields;
     /* The text of binary uuid columns, one slot per column (see pg_col_text). */
     char (*uuid_text)[TIA_UUID_BUF];
+    /* The text of the last binary text[] read (see array_text), and its size. */
+    char *array_text;
+    size_t array_cap;
     /* Each column's type when it came in binary format, 0 when in text: read once
      * per result rather than asked of libpq at every value. */
     Oid btype[];
@@ -216,10 +220,11 @@ static int take_result(tia_store *s, const tia__sql *q, PGresult *res, tia__rows
     r->nrows = PQntuples(res);
     r->nfields = nf;
     r->uuid_text = slots > 0 ? (char(*)[TIA_UUID_BUF])((char *)r->btype + types) : NULL;
+    r->array_text = NULL;
+    r->array_cap = 0;
+    /* A binary statement asks for every column in binary (resultFormat 1). */
     for (int c = 0; c < nf; c++)
-        r->btype[c] = q->binary && PQfformat(res, c) == 1 ? PQftype(res, c) : 0;
-    const char *ct = PQcmdTuples(res);
-    r->changes = (ct && *ct) ? strtoll(ct, NULL, 10) : 0;
+        r->btype[c] = q->binary ? PQftype(res, c) : 0;
     *out = (tia__rows *)r;
     return 0;
 }
@@ -447,10 +452,63 @@ static int pg_col_isnull(tia__rows *rr, int col)
     return PQgetisnull(r->res, r->row, col);
 }
 
+static uint32_t be32_at(const char *p)
+{
+    uint32_t u;
+    memcpy(&u, p, sizeof u);
+    return be32toh(u);
+}
+
+/*
+ * A binary text[] of len bytes (array_send: dimensions, flags, element type, a
+ * size and lower bound per dimension, then each element as a length, -1 for
+ * NULL, and its bytes) as its elements joined by TIA__ARRAY_SEP, NULLs left out,
+ * as array_to_string(a, chr(31)) gives it. The text lives in r->array_text until
+ * the next array read. NULL when malformed or out of memory.
+ */
+static const char *array_text(pg_rows *r, const char *v, int len)
+{
+    size_t n = (size_t)len, at = 12, out = 0;
+    if (n < at)
+        return NULL;
+    uint32_t ndim = be32_at(v);
+    if (ndim > 6 || n < at + 8 * (size_t)ndim) /* PostgreSQL's MAXDIM is 6 */
+        return NULL;
+    at += 8 * (size_t)ndim;
+    if (r->array_cap < n + 1) {                 /* the joined text is never longer than the array */
+        size_t cap = n + 1 > 256 ? n + 1 : 256; /* a list's arrays: one allocation */
+        char *p = realloc(r->array_text, cap);
+        if (p == NULL)
+            return NULL;
+        r->array_text = p;
+        r->array_cap = cap;
+    }
+    int first = 1;
+    while (ndim > 0 && at + 4 <= n) {
+        uint32_t el = be32_at(v + at);
+        at += 4;
+        if (el == UINT32_MAX) /* NULL */
+            continue;
+        if (el > n - at)
+            return NULL;
+        if (!first)
+            r->array_text[out++] = TIA__ARRAY_SEP;
+        first = 0;
+        memcpy(r->array_text + out, v + at, el);
+        out += el;
+        at += el;
+    }
+    if (at != n)
+        return NULL;
+    r->array_text[out] = '\0';
+    return r->array_text;
+}
+
 /*
  * A column as text. Binary jsonb is its JSON text behind a version byte; a binary
  * uuid is 16 bytes, written out in the column's slot, where it lives until the
- * next read of that column (every caller copies it at once).
+ * next read of that column (every caller copies it at once); a binary text[] is
+ * its elements joined by TIA__ARRAY_SEP (array_text), until the next array read.
  */
 static const char *pg_col_text(tia__rows *rr, int col)
 {
@@ -466,6 +524,8 @@ static const char *pg_col_text(tia__rows *rr, int col)
         tia__uuid_format((const unsigned char *)v, r->uuid_text[col]);
         return r->uuid_text[col];
     }
+    if (t == OID_TEXT_ARRAY || t == OID_VARCHAR_ARRAY)
+        return array_text(r, v, PQgetlength(r->res, r->row, col));
     return v;
 }
 
@@ -582,12 +642,18 @@ static int64_t pg_col_cost(tia__rows *rr, int col)
     return v;
 }
 
-static int64_t pg_rows_changes(tia__rows *rr) { return ((pg_rows *)rr)->changes; }
+/* Asked only after writes: a read's rows are not counted from the command tag. */
+static int64_t pg_rows_changes(tia__rows *rr)
+{
+    const char *ct = PQcmdTuples(((pg_rows *)rr)->res);
+    return (ct && *ct) ? strtoll(ct, NULL, 10) : 0;
+}
 
 static void pg_rows_free(tia__rows *rr)
 {
     pg_rows *r = (pg_rows *)rr;
     PQclear(r->res);
+    free(r->array_text);
     free(r);
 }
 

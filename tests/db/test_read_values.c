@@ -149,6 +149,66 @@ static void test_agent_values(void **state)
     tia_agent_list_free(&l);
 }
 
+/*
+ * Specialties written past the library. On PostgreSQL they come back as a binary
+ * text[] (pg.c): NULL elements are left out and a two-dimensional array is read
+ * in element order, as array_to_string gave them; an empty array is none. On
+ * SQLite the JSON array of strings is what the schema allows.
+ */
+static void test_agent_specialty_arrays(void **state)
+{
+    tia_store *s = *state;
+    tia_error err = {0};
+    static const struct {
+        const char *id, *pg, *lite;
+        size_t n;
+        const char *want[4];
+    } cases[] = {
+        {"arr-001", "ARRAY['a', NULL, 'b']", "'[\"a\", \"b\"]'", 2, {"a", "b"}},
+        {"arr-002",
+         "'{{x,y},{z,\"w w\"}}'",
+         "'[\"x\", \"y\", \"z\", \"w w\"]'",
+         4,
+         {"x", "y", "z", "w w"}},
+        {"arr-003", "'{}'", "'[]'", 0, {NULL}},
+        {"arr-004", "ARRAY[NULL, NULL]::text[]", "'[]'", 0, {NULL}},
+        {"arr-005", "ARRAY['', 'c']", "'[\"\", \"c\"]'", 2, {"", "c"}},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        tia_agent_new a = {.id = cases[i].id,
+                           .name = "A",
+                           .role = "r",
+                           .model = "m",
+                           .status = TIA_AGENT_INACTIVE};
+        TIA_OK_OR_FAIL(tia_agent_create(s, &a, &err), &err);
+        char pg[200], lite[200];
+        snprintf(pg, sizeof pg, "UPDATE agents SET specialties = %s WHERE id = '%s'", cases[i].pg,
+                 cases[i].id);
+        snprintf(lite, sizeof lite, "UPDATE agents SET specialties = %s WHERE id = '%s'",
+                 cases[i].lite, cases[i].id);
+        set_raw(s, pg, lite);
+    }
+    tia_agent_status st = TIA_AGENT_INACTIVE;
+    struct tia_agent_list l = {0};
+    TIA_OK_OR_FAIL(tia_agent_list(s, &st, &l, &err), &err);
+    assert_int_equal(l.n, sizeof cases / sizeof cases[0]);
+    for (size_t i = 0; i < l.n; i++) {
+        tia_agent *got = NULL;
+        TIA_OK_OR_FAIL(tia_agent_get(s, cases[i].id, &got, &err), &err);
+        const tia_agent *reads[2] = {got, l.items[i]};
+        for (int k = 0; k < 2; k++) {
+            assert_string_equal(reads[k]->id, cases[i].id);
+            if (reads[k]->n_specialties != cases[i].n)
+                fail_msg("%s: %zu specialties, want %zu", cases[i].id, reads[k]->n_specialties,
+                         cases[i].n);
+            for (size_t j = 0; j < cases[i].n; j++)
+                assert_string_equal(reads[k]->specialties[j], cases[i].want[j]);
+        }
+        tia_agent_free(got);
+    }
+    tia_agent_list_free(&l);
+}
+
 /* Checks a task read against the values test_workflow_and_task_values wrote. */
 static void check_task(const tia_task *t, const char *id, const char *wf)
 {
@@ -302,6 +362,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_agent_values, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_agent_specialty_arrays, setup, teardown),
         cmocka_unit_test_setup_teardown(test_workflow_and_task_values, setup, teardown),
         cmocka_unit_test_setup_teardown(test_interaction_values, setup, teardown),
     };
