@@ -46,10 +46,11 @@ typedef struct tia__sql {
      * text as they are (a binary uuid's text lives until the next read of its
      * column); a text[] column is read as text, its elements joined by
      * TIA__ARRAY_SEP (NULL elements left out, as array_to_string does; the text
-     * lives until the next read of an array column); every other column read as text
-     * (tia__col_text, tia__col_dup, tia__col_cost) must be text on the server, so numeric columns
-     * are cast
-     * ::text, under an alias when an ORDER BY names the column. SQLite ignores it.
+     * lives until the next read of an array column); a NUMERIC column is read
+     * with tia__col_cost (micro-units); every other column read as text
+     * (tia__col_text, tia__col_dup) must be text on the server, so other types
+     * are cast ::text, under an alias when an ORDER BY names the column. SQLite
+     * ignores it.
      */
     int binary;
 } tia__sql;

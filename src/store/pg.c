@@ -31,6 +31,7 @@
 #define OID_FLOAT8 701
 #define OID_TIMESTAMPTZ 1184
 #define OID_UUID 2950
+#define OID_NUMERIC 1700
 #define OID_TEXT_ARRAY 1009
 #define OID_VARCHAR_ARRAY 1015
 #define OID_JSONB 3802
@@ -630,8 +631,67 @@ static double pg_col_double(tia__rows *rr, int col)
     return is_int ? (double)i : d;
 }
 
+/*
+ * A binary NUMERIC (numeric_send: the count of base-10000 digits, the weight of
+ * the first, the sign, the display scale, then the digits) in micro-units, with
+ * the text form's rounding (half away from zero past the sixth decimal). NaN and
+ * infinities: 0; beyond int64: its limit. Sets *ok to 0 when malformed.
+ */
+static int64_t numeric_micros(const char *v, int len, int *ok)
+{
+    *ok = 0;
+    if (len < 8)
+        return 0;
+    uint16_t h[4];
+    memcpy(h, v, sizeof h);
+    int ndigits = (int16_t)be16toh(h[0]), weight = (int16_t)be16toh(h[1]);
+    uint16_t sign = be16toh(h[2]);
+    if (ndigits < 0 || len != 8 + 2 * ndigits)
+        return 0;
+    *ok = 1;
+    if (sign != 0x0000 && sign != 0x4000)
+        return 0; /* NaN, Infinity, -Infinity */
+    /* Each digit d at base-10000 exponent e is d * 10^(4e + 6) micro-units. */
+    unsigned __int128 m = 0;
+    int round_up = 0;
+    for (int i = 0; i < ndigits; i++) {
+        uint16_t d16;
+        memcpy(&d16, v + 8 + 2 * i, 2);
+        uint64_t d = be16toh(d16);
+        int e = weight - i;
+        if (e > 3) { /* 10^22 micro-units and more: past the limit */
+            m = (unsigned __int128)INT64_MAX;
+            break;
+        }
+        if (e >= 0) {
+            uint64_t scale = 1000000;
+            for (int k = 0; k < e; k++)
+                scale *= 10000;
+            m += (unsigned __int128)d * scale;
+        } else if (e == -1) {
+            m += d * 100;
+        } else if (e == -2) {
+            m += d / 100;
+            round_up = d % 100 >= 50;
+        }
+    }
+    m += (unsigned)round_up;
+    if (m > (unsigned __int128)INT64_MAX)
+        m = (unsigned __int128)INT64_MAX;
+    return sign == 0x4000 ? -(int64_t)m : (int64_t)m;
+}
+
 static int64_t pg_col_cost(tia__rows *rr, int col)
 {
+    pg_rows *r = (pg_rows *)rr;
+    if (col < r->nfields && r->btype[col] == OID_NUMERIC) {
+        int len = PQgetlength(r->res, r->row, col), ok = 0;
+        if (len == 0 && PQgetisnull(r->res, r->row, col))
+            return 0;
+        int64_t v = numeric_micros(PQgetvalue(r->res, r->row, col), len, &ok);
+        if (ok)
+            return v;
+    }
     const char *t = pg_col_text(rr, col);
     int64_t v = 0;
     if (t != NULL && tia_cost_parse(t, &v) != 0) {

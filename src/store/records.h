@@ -38,13 +38,15 @@
 
 /*
  * COLS_PG is read in text format (src/ops/archive_rows.c). COLS_PG_BIN is for a
- * binary statement (tia__sql.binary): the same columns as stored, the uuids and
- * jsonb too (pg.c reads them as text), all but cost_usd, cast to text. Casting
- * the three uuids to text cost the server more than sending their 16 bytes.
+ * binary statement (tia__sql.binary): the columns as stored, with no expression,
+ * so that the server's projection only copies them; pg.c reads the uuids and the
+ * jsonb as text and the NUMERIC cost_usd as micro-dollars. Casting the three
+ * uuids to text cost the server more than sending their 16 bytes, and the cost's
+ * cast to text (numeric_out) more than its binary form.
  */
 #define COLS_PG_BIN                                                                                \
     "id, agent_id, workflow_id, task_type, description, status, input_data, output_data, "         \
-    "error_message, started_at, completed_at, duration_ms, tokens_used, cost_usd::text, "          \
+    "error_message, started_at, completed_at, duration_ms, tokens_used, cost_usd, "                \
     "retry_count, parent_task_id, created_at, metadata"
 
 /* Column indexes of COLS_PG / COLS_PG_BIN / COLS_LITE. */

@@ -209,6 +209,71 @@ static void test_agent_specialty_arrays(void **state)
     tia_agent_list_free(&l);
 }
 
+/*
+ * NUMERIC amounts in binary (pg.c decodes numeric_send's base-10000 digits into
+ * micro-units, as the task reads take cost_usd) against the values they must
+ * be and against the same amounts read as text: rounding half away from zero
+ * past the sixth decimal, signs, digits on both sides of the point, the int64
+ * limit, NaN. PostgreSQL only: SQLite keeps amounts as integers.
+ */
+static const tia__sql sql_numeric_bin = {
+    .name = "test.numeric_bin", .pg = "SELECT $1::numeric", .sqlite = "SELECT ?1", .binary = 1};
+static const tia__sql sql_numeric_text = {
+    .name = "test.numeric_text", .pg = "SELECT $1::numeric::text", .sqlite = "SELECT ?1"};
+
+static int64_t read_cost(tia_store *s, const tia__sql *q, const char *amount)
+{
+    tia_error err = {0};
+    tia__rows *r = NULL;
+    tia__param p = tia__p_text(amount);
+    TIA_OK_OR_FAIL(tia__db_read(s, q, &p, 1, &r, &err), &err);
+    assert_int_equal(tia__rows_next(r, &err), 1);
+    int64_t v = tia__col_cost(r, 0);
+    tia__rows_free(r);
+    return v;
+}
+
+static void test_numeric_costs(void **state)
+{
+    tia_store *s = *state;
+    if (!tia_test_is_pg())
+        skip();
+    static const struct {
+        const char *amount;
+        int64_t micros;
+        int text_too; /* the text path gives the same (not for NaN and the limit) */
+    } cases[] = {
+        {"0", 0, 1},
+        {"0.000001", 1, 1},
+        {"1", 1000000, 1},
+        {"0.5", 500000, 1},
+        {"10000", 10000000000, 1},
+        {"1234.56789", 1234567890, 1},
+        {"9999.999999", 9999999999, 1},
+        {"-2.5", -2500000, 1},
+        {"0.0000005", 1, 1},
+        {"0.00000049", 0, 1},
+        {"-0.0000005", -1, 1},
+        {"0.00000000001", 0, 1},
+        {"100000000", 100000000000000, 1},
+        {"123456789012.123456", INT64_C(123456789012123456), 1},
+        {"10000000000000", INT64_MAX, 0},
+        {"NaN", 0, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int64_t bin = read_cost(s, &sql_numeric_bin, cases[i].amount);
+        if (bin != cases[i].micros)
+            fail_msg("%s: binary %lld, want %lld", cases[i].amount, (long long)bin,
+                     (long long)cases[i].micros);
+        if (cases[i].text_too) {
+            int64_t text = read_cost(s, &sql_numeric_text, cases[i].amount);
+            if (text != cases[i].micros)
+                fail_msg("%s: text %lld, want %lld", cases[i].amount, (long long)text,
+                         (long long)cases[i].micros);
+        }
+    }
+}
+
 /* Checks a task read against the values test_workflow_and_task_values wrote. */
 static void check_task(const tia_task *t, const char *id, const char *wf)
 {
@@ -363,6 +428,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_agent_values, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_specialty_arrays, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_numeric_costs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_workflow_and_task_values, setup, teardown),
         cmocka_unit_test_setup_teardown(test_interaction_values, setup, teardown),
     };

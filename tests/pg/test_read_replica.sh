@@ -125,7 +125,7 @@ at() {
 S_STATS='ROUND\(100\.0 \* t\.completed'            # tia_stats_agents
 S_TOTALS='r\.deps_pending = 0'                      # tia_stats_totals
 S_WINDOW="FROM agent_tasks WHERE agent_id = \\\$1 AND status = 'completed'" # window stats
-S_AGENTS='metadata::text FROM agents ?(WHERE status = \$1)?$' # tia_agent_list
+S_AGENTS='updated_at, metadata FROM agents ?(WHERE status = \$1)?$' # tia_agent_list
 S_TASKS='FROM agent_tasks WHERE .*ORDER BY created_at DESC LIMIT' # tia_task_list
 S_WORKFLOWS='FROM workflows WHERE \(\$1::text IS NULL OR status' # tia_workflow_list
 S_INTERACTIONS='FROM agent_interactions i (JOIN|WHERE)'        # interaction list
