@@ -259,8 +259,10 @@ static int agent_from_row(tia__rows *r, tia_agent **out, tia_error *err)
     size_t total = tia__col_texts(r, agent_text_cols, AGENT_NTEXT, text, len);
     const char *sp = tia__col_text(r, 4);
     size_t sp_len = sp ? strlen(sp) : 0;
-    for (size_t i = 0; i < sp_len; i++)
-        n_sp += sp[i] == SPECIALTY_SEP;
+    const char *sp_end = sp ? sp + sp_len : NULL;
+    for (const char *q = sp; sp_len > 0 && (q = memchr(q, SPECIALTY_SEP, (size_t)(sp_end - q)));
+         q++)
+        n_sp++;
     n_sp += sp_len > 0;
     /* sizeof (tia_agent) is a multiple of its alignment, so the pointers that follow are aligned. */
     tia_agent *a = malloc(sizeof *a + n_sp * sizeof(char *) + total + sp_len + 1);
@@ -276,12 +278,14 @@ static int agent_from_row(tia__rows *r, tia_agent **out, tia_error *err)
     if (sp_len > 0)
         memcpy(p, sp, sp_len);
     p[sp_len] = '\0';
+    char *end = p + sp_len;
     for (size_t i = 0; i < n_sp; i++) {
         a->specialties[i] = p;
-        char *end = strchr(p, SPECIALTY_SEP);
-        if (end != NULL)
-            *end = '\0';
-        p += strlen(p) + 1;
+        char *sep = memchr(p, SPECIALTY_SEP, (size_t)(end - p));
+        if (sep == NULL)
+            break; /* the last one, ended by the NUL */
+        *sep = '\0';
+        p = sep + 1;
     }
     a->n_specialties = n_sp;
     a->total_tasks_completed = tia__col_int(r, 8);

@@ -19,6 +19,7 @@ typedef struct tia__backend_ops {
     int64_t (*col_int)(tia__rows *r, int col);
     double (*col_double)(tia__rows *r, int col);
     int64_t (*col_cost)(tia__rows *r, int col);
+    int64_t (*col_time)(tia__rows *r, int col); /* TIA_TIME_NONE for NULL */
     int64_t (*rows_changes)(tia__rows *r);
     void (*rows_free)(tia__rows *r);
     void (*close)(tia_store *s);

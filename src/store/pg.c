@@ -631,6 +631,17 @@ static double pg_col_double(tia__rows *rr, int col)
     return is_int ? (double)i : d;
 }
 
+/* One libpq question less than asking for NULL first: number() tells NULL itself. */
+static int64_t pg_col_time(tia__rows *rr, int col)
+{
+    int64_t i = 0;
+    double d = 0;
+    int is_int = 1;
+    if (!number((pg_rows *)rr, col, &i, &d, &is_int))
+        return TIA_TIME_NONE;
+    return is_int ? i : (int64_t)d;
+}
+
 /*
  * A binary NUMERIC (numeric_send: the count of base-10000 digits, the weight of
  * the first, the sign, the display scale, then the digits) in micro-units, with
@@ -742,8 +753,8 @@ static int pg_exec_script(tia_store *s, const char *sql, tia_error *err)
 static void pg_close(tia_store *s) { PQfinish(conn_of(s)); }
 
 static const tia__backend_ops pg_ops = {
-    pg_query,      pg_exec_script, pg_rows_next, pg_col_isnull,   pg_col_text, pg_col_int,
-    pg_col_double, pg_col_cost,    pg_rows_changes, pg_rows_free, pg_close,
+    pg_query,      pg_exec_script, pg_rows_next, pg_col_isnull,   pg_col_text,  pg_col_int,
+    pg_col_double, pg_col_cost,    pg_col_time,  pg_rows_changes, pg_rows_free, pg_close,
 };
 
 /*

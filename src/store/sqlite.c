@@ -148,6 +148,13 @@ static int64_t lite_col_int(tia__rows *rr, int col)
     return sqlite3_column_int64(((lite_rows *)rr)->st, col);
 }
 
+static int64_t lite_col_time(tia__rows *rr, int col)
+{
+    sqlite3_stmt *st = ((lite_rows *)rr)->st;
+    return sqlite3_column_type(st, col) == SQLITE_NULL ? TIA_TIME_NONE
+                                                       : sqlite3_column_int64(st, col);
+}
+
 static double lite_col_double(tia__rows *rr, int col)
 {
     return sqlite3_column_double(((lite_rows *)rr)->st, col);
@@ -227,9 +234,9 @@ static int set_pragmas(sqlite3 *db, int busy_timeout_ms, char **msg)
 }
 
 static const tia__backend_ops lite_ops = {
-    lite_query,      lite_exec_script, lite_rows_next, lite_col_isnull,   lite_col_text,
-    lite_col_int,    lite_col_double,  lite_col_int,   lite_rows_changes, lite_rows_free,
-    lite_close,
+    lite_query,    lite_exec_script,  lite_rows_next,  lite_col_isnull,
+    lite_col_text, lite_col_int,      lite_col_double, lite_col_int,
+    lite_col_time, lite_rows_changes, lite_rows_free,  lite_close,
 };
 
 int tia__sqlite_open(tia_store *s, const char *path, const tia_store_options *o, tia_error *err)

@@ -218,9 +218,7 @@ int64_t tia__col_cost(tia__rows *r, int col) { return OPS(r)->col_cost(r, COL(r,
 
 tia_time_us tia__col_time(tia__rows *r, int col)
 {
-    if (OPS(r)->col_isnull(r, COL(r, col)))
-        return TIA_TIME_NONE;
-    return OPS(r)->col_int(r, COL(r, col));
+    return OPS(r)->col_time(r, COL(r, col));
 }
 
 char *tia__col_dup(tia__rows *r, int col, int *oom)
