@@ -68,7 +68,7 @@ static const tia__sql sql_get = {
 /*
  * Two statements rather than "$1 IS NULL OR status = $1", so each plan fits, and
  * no ORDER BY: there are a handful of agents, and sorting them by id in C
- * (by_id, byte order on both backends) costs less than a sort step in the
+ * (id_before, byte order on both backends) costs less than a sort step in the
  * database.
  */
 static const tia__sql sql_list_all = {
@@ -379,9 +379,9 @@ done:
     return rc;
 }
 
-static int by_id(const void *a, const void *b)
+static int id_before(const void *a, const void *b)
 {
-    return strcmp((*(tia_agent *const *)a)->id, (*(tia_agent *const *)b)->id);
+    return strcmp(((const tia_agent *)a)->id, ((const tia_agent *)b)->id) < 0;
 }
 
 int tia_agent_list(tia_store *s, const tia_agent_status *status, struct tia_agent_list *out,
@@ -410,14 +410,9 @@ int tia_agent_list(tia_store *s, const tia_agent_status *status, struct tia_agen
             goto done;
         }
     }
-    /* By id: insertion, as the rows mostly come in id order (the order of their inserts). */
-    for (size_t i = 1; rc == 0 && i < out->n; i++) {
-        tia_agent *a = out->items[i];
-        size_t j = i;
-        for (; j > 0 && by_id(&a, &out->items[j - 1]) < 0; j--)
-            out->items[j] = out->items[j - 1];
-        out->items[j] = a;
-    }
+    /* By id: the rows mostly come in id order (the order of their inserts). */
+    if (rc == 0)
+        tia__vec_sort((void **)out->items, out->n, id_before);
 done:
     tia__rows_free(r);
     if (rc < 0)

@@ -605,14 +605,20 @@ static int number(pg_rows *r, int col, int64_t *i, double *d, int *is_int)
     return 1;
 }
 
-static int64_t pg_col_int(tia__rows *rr, int col)
+/* A number column as an integer; if_null when NULL (number() tells it by the length). */
+static int64_t integer_or(tia__rows *rr, int col, int64_t if_null)
 {
     int64_t i = 0;
     double d = 0;
     int is_int = 1;
     if (!number((pg_rows *)rr, col, &i, &d, &is_int))
-        return 0;
+        return if_null;
     return is_int ? i : (int64_t)d;
+}
+
+static int64_t pg_col_int(tia__rows *rr, int col)
+{
+    return integer_or(rr, col, 0);
 }
 
 static double pg_col_double(tia__rows *rr, int col)
@@ -631,15 +637,10 @@ static double pg_col_double(tia__rows *rr, int col)
     return is_int ? (double)i : d;
 }
 
-/* One libpq question less than asking for NULL first: number() tells NULL itself. */
+/* One libpq question less than asking for NULL first. */
 static int64_t pg_col_time(tia__rows *rr, int col)
 {
-    int64_t i = 0;
-    double d = 0;
-    int is_int = 1;
-    if (!number((pg_rows *)rr, col, &i, &d, &is_int))
-        return TIA_TIME_NONE;
-    return is_int ? i : (int64_t)d;
+    return integer_or(rr, col, TIA_TIME_NONE);
 }
 
 /*

@@ -34,14 +34,14 @@
 
 /*
  * Binary rows on PostgreSQL (tia__sql.binary): the counts and the average come
- * as bytes, not digits to parse. The cost stays text (NUMERIC has no binary
- * form the reader knows); the rounded rate becomes float8 on the server, the
- * same conversion (the NUMERIC's digits to the nearest double) the client made.
+ * as bytes, not digits to parse, the cost as a binary NUMERIC (tia__col_cost);
+ * the rounded rate becomes float8 on the server, the same conversion (the
+ * NUMERIC's digits to the nearest double) the client made from its text.
  */
 static const tia__sql sql_agents = {
     .name = "stats.agents",
-    .pg = AGENTS_SQL("COALESCE(t.cost_usd, 0)::text",
-                     "(t.duration_sum::numeric / t.duration_n)::float8", "(" RATE ")::float8"),
+    .pg = AGENTS_SQL("COALESCE(t.cost_usd, 0)", "(t.duration_sum::numeric / t.duration_n)::float8",
+                     "(" RATE ")::float8"),
     .sqlite = AGENTS_SQL("COALESCE(t.cost_usd_micros, 0)",
                          "CAST(t.duration_sum AS REAL) / t.duration_n", RATE),
     .binary = 1,

@@ -576,8 +576,9 @@ static int prepare_list(const tia_task_filter *f, list_query *lq, tia_error *err
 }
 
 /* Newer first; within one created_at, the greater id first (the keyset order). */
-static int newer(const tia_task *a, const tia_task *b)
+static int newer(const void *pa, const void *pb)
 {
+    const tia_task *a = pa, *b = pb;
     return a->created_at != b->created_at ? a->created_at > b->created_at
                                           : strcmp(a->id, b->id) > 0;
 }
@@ -636,15 +637,9 @@ int tia_task_list(tia_store *s, const tia_task_filter *f, struct tia_task_list *
     }
     if (rc < 0)
         goto done;
-    /* Ties in created_at come in any order: put them in id order (insertion sort,
-     * linear on a page that is already in order, as pages almost always are). */
-    for (size_t i = 1; i < n; i++) {
-        void *t = items[i];
-        size_t j = i;
-        for (; j > 0 && newer(t, items[j - 1]); j--)
-            items[j] = items[j - 1];
-        items[j] = t;
-    }
+    /* Ties in created_at come in any order: put them in id order (a page is
+     * almost always in order already). */
+    tia__vec_sort(items, n, newer);
     if (more) {
         const tia_task *last = items[n - 1];
         tia__cursor_encode(last->created_at, last->id, out->next_cursor);
