@@ -3,13 +3,16 @@
 #   bench/run-api.sh BUILD_DIR
 # Starts a throwaway durable PostgreSQL cluster (as bench/run.sh), loads it with
 # `tokyoia generate` (TIA_BENCH_TASKS tasks, default 1,000,000), starts `tokyoia
-# serve` on a loopback port, and for each workload runs the direct library calls
+# serve` on a loopback port (and, for the reads, a second one with
+# --shared-reads off), and for each workload runs the direct library calls
 # (bench_api, 16 threads with a connection each) and the same work over HTTP (wrk,
 # 16 connections), alternating, TIA_BENCH_API_ROUNDS times (default 2); for the
 # reads also the direct calls with the token checked as the server checks it
-# (pipelined with the read: bench_api.c, auth_op). Prints
+# (pipelined with the read: bench_api.c, auth_op), and HTTP with shared reads
+# off (every request runs its own statements). Prints
 # each side's rate, the ratio HTTP / direct, the floor (GET /ready: HTTP and wrk
 # alone) with the ratio it allows at best, and the server's peak RSS (VmHWM).
+# A read whose answers average under 200 bytes fails the run (an empty 200).
 # Results: BUILD_DIR/bench/results-api.txt. Removes everything it made.
 # Environment: TIA_BENCH_TASKS, TIA_BENCH_API_SECONDS (per run, default 10),
 #   TIA_BENCH_API_ROUNDS, TIA_BENCH_API_CONNS (default 16),
@@ -32,8 +35,10 @@ command -v wrk > /dev/null || { echo "bench/run-api.sh: wrk is missing (apt-get 
 work=$(mktemp -d "${TMPDIR:-/tmp}/tia-bench-api.XXXXXX")
 state=$work/pg.state
 server_pid=
+off_pid=
 cleanup() {
   [ -n "$server_pid" ] && kill "$server_pid" 2> /dev/null && wait "$server_pid" 2> /dev/null
+  [ -n "$off_pid" ] && kill "$off_pid" 2> /dev/null && wait "$off_pid" 2> /dev/null
   "$src/scripts/pg-test-cluster.sh" stop "$state" > /dev/null 2>&1 || true
   rm -rf "$work"
 }
@@ -64,26 +69,36 @@ token=$("$build/tokyoia" --db "$db" --json sessions create --user bench --ttl 24
 export TIA_TOKEN=$token
 
 port=$((20000 + RANDOM % 20000))
+port_off=$((port + 1))
 "$build/tokyoia" --db "$db" serve --listen "127.0.0.1:$port" --threads "$conns" \
   --db-pool "$conns" --auth "$auth" --access-log off > "$work/serve.log" 2>&1 &
 server_pid=$!
-for _ in $(seq 100); do
-  curl -sf "http://127.0.0.1:$port/health" > /dev/null 2>&1 && break
-  sleep 0.1
+"$build/tokyoia" --db "$db" serve --listen "127.0.0.1:$port_off" --threads "$conns" \
+  --db-pool "$conns" --auth "$auth" --access-log off --shared-reads off > "$work/serve-off.log" 2>&1 &
+off_pid=$!
+for p in "$port" "$port_off"; do
+  for _ in $(seq 100); do
+    curl -sf "http://127.0.0.1:$p/health" > /dev/null 2>&1 && break
+    sleep 0.1
+  done
 done
 base=http://127.0.0.1:$port
+base_off=http://127.0.0.1:$port_off
 
-http_run() { # name script [env...]; prints the rate
+http_run() { # [--off] script [env...]; prints the rate, the failures and bytes per answer
+  local url=$base
+  if [ "$1" = --off ]; then url=$base_off; shift; fi
   local script=$1; shift
-  env "$@" wrk -t2 -c"$conns" -d"${secs}s" -s "$src/bench/wrk/$script" "$base" 2>&1 |
-    tee -a "$work/wrk.log" | sed -n 's/^wrk-result [a-z]*\/s \([0-9.]*\) non-20[01] \([0-9]*\).*/\1 \2/p'
+  env "$@" wrk -t2 -c"$conns" -d"${secs}s" -s "$src/bench/wrk/$script" "$url" 2>&1 |
+    tee -a "$work/wrk.log" |
+    sed -n 's/^wrk-result [a-z]*\/s \([0-9.]*\) non-20[01] \([0-9]*\)\( .*bytes\/request \([0-9]*\)\)\{0,1\}.*/\1 \2 \4/p'
 }
 direct_run() { # op [args]; prints the rate
   "$build/bench/bench_api" --db "$db" --threads "$conns" --seconds "$secs" --op "$@" |
     sed -n 's/^[a-z+]* ops\/s \([0-9.]*\).*/\1/p'
 }
 
-declare -A sum_http sum_direct sum_auth
+declare -A sum_http sum_direct sum_auth sum_off
 sum_floor=0
 workloads=(stats recent create cycle)
 for r in $(seq "$rounds"); do
@@ -101,7 +116,7 @@ for r in $(seq "$rounds"); do
       create) d=$(direct_run create); h=$(http_run post_task.lua) ;;
       cycle) d=$(direct_run cycle --agent bench-direct); h=$(http_run cycle.lua TIA_AGENT=bench-http) ;;
     esac
-    read -r hrate herr <<< "$h"
+    read -r hrate herr hbytes <<< "$h"
     if [ -z "$d" ] || [ -z "$hrate" ] || [ "${herr:-1}" != 0 ]; then
       say "round $r $w: failed (direct '$d', http '$h'); wrk output in the log:"
       tail -n 20 "$work/wrk.log" | tee -a "$out"
@@ -110,8 +125,18 @@ for r in $(seq "$rounds"); do
     if [ "$w" = stats ] || [ "$w" = recent ]; then
       a=$(direct_run "$w+auth")
       [ -n "$a" ] || { say "round $r $w+auth: failed"; exit 1; }
+      case $w in
+        stats) o=$(http_run --off get.lua TIA_PATH=/api/v1/stats) ;;
+        recent) o=$(http_run --off get.lua "TIA_PATH=/api/v1/agents/{agent}/tasks?limit=20") ;;
+      esac
+      read -r orate oerr obytes <<< "$o"
+      [ -n "$orate" ] && [ "${oerr:-1}" = 0 ] || { say "round $r $w, shared reads off: failed ('$o')"; exit 1; }
+      for b in "$hbytes" "$obytes"; do
+        [ "${b:-0}" -ge 200 ] || { say "round $r $w: answers of ${b:-?} bytes on average: empty?"; exit 1; }
+      done
       sum_auth[$w]=$(awk -v a="${sum_auth[$w]:-0}" -v b="$a" 'BEGIN{print a + b}')
-      say "round $r $w: direct $d/s, direct with the token check $a/s, http $hrate/s"
+      sum_off[$w]=$(awk -v a="${sum_off[$w]:-0}" -v b="$orate" 'BEGIN{print a + b}')
+      say "round $r $w: direct $d/s, direct with the token check $a/s, http $hrate/s ($hbytes bytes/answer), http with shared reads off $orate/s"
     else
       say "round $r $w: direct $d/s, http $hrate/s"
     fi
@@ -124,14 +149,14 @@ rss=$(sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$server_pid/status
 say ""
 # The ceiling: what HTTP / direct would be if a request cost the cores only the
 # direct call plus the floor (no token check, no JSON, no handler): 1 / (1 + direct / floor).
-say "| workload | direct library (ops/s) | direct + token check (ops/s) | HTTP (ops/s) | HTTP / direct | HTTP / direct + token check | ceiling: 1 / (1 + direct / floor) |"
-say "| --- | --- | --- | --- | --- | --- | --- |"
+say "| workload | direct library (ops/s) | direct + token check (ops/s) | HTTP (ops/s) | HTTP / direct | HTTP / direct + token check | HTTP, shared reads off (ops/s) | off / direct | ceiling: 1 / (1 + direct / floor) |"
+say "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 for w in "${workloads[@]}"; do
   say "$(awk -v w="$w" -v d="${sum_direct[$w]}" -v h="${sum_http[$w]}" -v a="${sum_auth[$w]:-}" -v r="$rounds" \
-    -v f="$sum_floor" \
+    -v o="${sum_off[$w]:-}" -v f="$sum_floor" \
     'BEGIN{c = 1 / (1 + d / f);
-           if (a == "") printf "| %s | %.0f | - | %.0f | %.2f | - | %.2f |", w, d / r, h / r, h / d, c;
-           else printf "| %s | %.0f | %.0f | %.0f | %.2f | %.2f | %.2f |", w, d / r, a / r, h / r, h / d, h / a, c}')"
+           if (a == "") printf "| %s | %.0f | - | %.0f | %.2f | - | - | - | %.2f |", w, d / r, h / r, h / d, c;
+           else printf "| %s | %.0f | %.0f | %.0f | %.2f | %.2f | %.0f | %.2f | %.2f |", w, d / r, a / r, h / r, h / d, h / a, o / r, o / d, c}')"
 done
 say ""
 say "floor (GET /ready over HTTP, no database): $(awk -v f="$sum_floor" -v r="$rounds" 'BEGIN{printf "%.0f", f / r}') requests/s"
@@ -140,4 +165,7 @@ say "server peak RSS (VmHWM): $((hwm / 1024)) MB ($hwm kB); RSS at the end: $((r
 kill -TERM "$server_pid"
 wait "$server_pid" || say "server exit status $?"
 server_pid=
+kill -TERM "$off_pid"
+wait "$off_pid" || say "server (shared reads off) exit status $?"
+off_pid=
 say "bench/run-api.sh: results in $out"

@@ -24,6 +24,8 @@ request = function()
 end
 
 done = function(summary, latency, requests)
-  io.write(string.format("wrk-result requests/s %.1f non-200 %d\n",
-                         summary.requests / (summary.duration / 1e6), summary.errors.status))
+  -- bytes/request: an answer that came empty (a 200 without its body) shows here.
+  io.write(string.format("wrk-result requests/s %.1f non-200 %d bytes/request %.0f\n",
+                         summary.requests / (summary.duration / 1e6), summary.errors.status,
+                         summary.bytes / math.max(summary.requests, 1)))
 end

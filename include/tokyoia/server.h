@@ -63,6 +63,13 @@ typedef struct tia_server_config {
     int replica_retry_ms;     /* retry a down replica after this long; 0: 30000 */
     FILE *warnings;           /* "tokyoia: warning: ..." lines (replica down, lagging,
                                  back; at most one per change); NULL: none */
+    /*
+     * 1: every read runs its own statements. 0 (the default): identical reads
+     * (same target, same token) that arrive while one is being answered wait
+     * and share the next answer, read after they all arrived, so no answer is
+     * older than its request; the database sees one query per turn.
+     */
+    int no_shared_reads;
 } tia_server_config;
 
 typedef struct tia_server tia_server;

@@ -439,17 +439,17 @@ done:
 }
 
 static const tia__route routes[] = {
-    {"GET", "/api/v1/agents", agents_list, 0, "List agents (?status=)"},
+    {"GET", "/api/v1/agents", agents_list, TIA__R_SHARED, "List agents (?status=)"},
     {"POST", "/api/v1/agents", agents_create, TIA__R_JSON, "Create an agent"},
-    {"GET", "/api/v1/agents/{id}", agents_get, 0, "Get an agent"},
+    {"GET", "/api/v1/agents/{id}", agents_get, TIA__R_SHARED, "Get an agent"},
     {"PATCH", "/api/v1/agents/{id}", agents_update, TIA__R_JSON, "Update an agent (partial)"},
     {"DELETE", "/api/v1/agents/{id}", agents_delete, 0, "Delete an agent"},
     {"PUT", "/api/v1/agents/{id}/status", agents_set_status, TIA__R_JSON, "Set an agent's status"},
-    {"GET", "/api/v1/agents/{id}/stats", agent_stats, 0,
+    {"GET", "/api/v1/agents/{id}/stats", agent_stats, TIA__R_SHARED,
      "An agent's agent_stats row (?window= adds windowed statistics)"},
-    {"GET", "/api/v1/agents/{id}/tasks", agent_tasks, 0,
+    {"GET", "/api/v1/agents/{id}/tasks", agent_tasks, TIA__R_SHARED,
      "An agent's recent tasks, newest first (?limit=&status=&cursor=)"},
-    {"GET", "/api/v1/stats", stats_all, 0,
+    {"GET", "/api/v1/stats", stats_all, TIA__R_SHARED,
      "agent_stats of every agent (?window= adds windowed statistics)"},
 };
 

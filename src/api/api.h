@@ -41,7 +41,9 @@ enum {
     TIA__R_OPEN = 1 << 0,   /* never needs a token (/health, /ready, /metrics) */
     TIA__R_COMPAT = 1 << 1, /* original Registry API: errors as {"error": "..."} */
     TIA__R_JSON = 1 << 2,   /* takes a JSON body (parsed into c->body) */
-    TIA__R_STREAM = 1 << 3  /* answers with a stream (SSE): not timed, not counted in flight */
+    TIA__R_STREAM = 1 << 3, /* answers with a stream (SSE): not timed, not counted in flight */
+    TIA__R_SHARED = 1 << 4  /* a read whose answer depends on its target and token only:
+                               identical ones waiting together share one (share.c) */
 };
 
 /*
@@ -162,6 +164,55 @@ int tia__may_act_for(tia__call *c, const char *user_id);
 /* 1 when the caller is one of the configured admin users. */
 int tia__is_admin(tia__call *c);
 
+/* ---- share.c: identical reads answered once ---- */
+
+typedef struct tia__sharing tia__sharing;
+typedef struct tia__share tia__share; /* one batch of identical reads */
+
+/* An answer as the server sends it, for the members of a batch. */
+typedef struct tia__shared_answer {
+    int ok; /* 0: the leader's answer is not for sharing: each member answers alone */
+    int status;
+    char *text; /* the JSON answer with its newline (malloc'd); NULL: none */
+    size_t len;
+    char retry_after[16];
+    char location[640];
+    char allow[64];
+    char err_code[32];
+    char err_msg[TIA_ERROR_MSG_MAX];
+    char session_id[TIA_UUID_BUF]; /* the token's session ("": none), for the rate limit */
+    char *user_id;                 /* its user, for the access log (malloc'd); NULL: none */
+} tia__shared_answer;
+
+void tia__shared_answer_clear(tia__shared_answer *a);
+
+int tia__sharing_new(tia__sharing **out);
+/* Once no request is in flight. NULL accepted. */
+void tia__sharing_free(tia__sharing *sh);
+/* Requests answered with another's answer so far. */
+uint64_t tia__sharing_count(tia__sharing *sh);
+/* Requests waiting in tia__share_enter now (for tests). */
+int tia__sharing_waiting(tia__sharing *sh);
+
+typedef enum tia__share_role {
+    TIA__SHARE_ALONE = 0, /* answer alone (out of memory) */
+    TIA__SHARE_LEADER,    /* make the answer, then tia__share_publish it */
+    TIA__SHARE_MEMBER     /* the answer is ready: tia__share_answer, then tia__share_leave */
+} tia__share_role;
+
+/*
+ * Enters the read named by key (n bytes: the target and token) into the batch
+ * gathering for it, or opens one. A member returns once its leader published;
+ * a leader returns once the batch before it (if one is running) has ended, and
+ * from then on nobody joins: every member arrived before the leader started.
+ */
+tia__share_role tia__share_enter(tia__sharing *sh, const char *key, size_t n, tia__share **out);
+const tia__shared_answer *tia__share_answer(const tia__share *s);
+/* The leader's answer (taken: *ans is left empty) to its members; the leader's part ends. */
+void tia__share_publish(tia__sharing *sh, tia__share *s, tia__shared_answer *ans);
+/* A member is done reading the answer. */
+void tia__share_leave(tia__sharing *sh, tia__share *s);
+
 /* ---- prom.c: Prometheus counters ---- */
 
 typedef struct tia__prom tia__prom;
@@ -192,6 +243,7 @@ struct tia__api {
     tia__limiter *limiter;
     tia__prom *prom;
     tia__hub *hub;
+    tia__sharing *sharing; /* NULL: reads are not shared (cfg.no_shared_reads) */
     struct MHD_Daemon *daemon;
     int port;
     tia_time_us started_at;
@@ -273,6 +325,7 @@ struct tia__call {
     size_t bytes_out;
     char err_code[32];
     char err_msg[TIA_ERROR_MSG_MAX];
+    char *shared_user; /* the user of a shared answer's session (for the access log) */
 };
 
 /*

@@ -413,20 +413,25 @@ static void metrics_list(tia__call *c)
 
 #define COMPAT TIA__R_COMPAT
 static const tia__route routes[] = {
-    {"GET", "/api/agents", agents_list, COMPAT, "Original API: list agents"},
-    {"GET", "/api/agents/{id}", agent_get, COMPAT, "Original API: get an agent"},
-    {"GET", "/api/agents/{id}/stats", agent_stats, COMPAT, "Original API: an agent's stats"},
-    {"GET", "/api/agents/{id}/tasks", agent_tasks, COMPAT, "Original API: an agent's tasks"},
+    {"GET", "/api/agents", agents_list, COMPAT | TIA__R_SHARED, "Original API: list agents"},
+    {"GET", "/api/agents/{id}", agent_get, COMPAT | TIA__R_SHARED, "Original API: get an agent"},
+    {"GET", "/api/agents/{id}/stats", agent_stats, COMPAT | TIA__R_SHARED,
+     "Original API: an agent's stats"},
+    {"GET", "/api/agents/{id}/tasks", agent_tasks, COMPAT | TIA__R_SHARED,
+     "Original API: an agent's tasks"},
     {"POST", "/api/tasks", task_create, COMPAT | TIA__R_JSON, "Original API: create a task"},
     {"PUT", "/api/tasks/{id}", task_update, COMPAT | TIA__R_JSON,
      "Original API: change a task's status"},
-    {"GET", "/api/workflows", workflows_list, COMPAT, "Original API: list workflows"},
+    {"GET", "/api/workflows", workflows_list, COMPAT | TIA__R_SHARED,
+     "Original API: list workflows"},
     {"POST", "/api/workflows", workflow_create, COMPAT | TIA__R_JSON,
      "Original API: create a workflow"},
-    {"GET", "/api/workflows/{id}", workflow_get, COMPAT, "Original API: get a workflow"},
-    {"GET", "/api/workflows/{id}/tasks", workflow_tasks, COMPAT,
+    {"GET", "/api/workflows/{id}", workflow_get, COMPAT | TIA__R_SHARED,
+     "Original API: get a workflow"},
+    {"GET", "/api/workflows/{id}/tasks", workflow_tasks, COMPAT | TIA__R_SHARED,
      "Original API: a workflow's tasks"},
-    {"GET", "/api/metrics", metrics_list, COMPAT, "Original API: recent metric points"},
+    {"GET", "/api/metrics", metrics_list, COMPAT | TIA__R_SHARED,
+     "Original API: recent metric points"},
 };
 
 const tia__route_table tia__routes_compat = {routes, sizeof routes / sizeof routes[0]};

@@ -128,7 +128,7 @@ static void interaction_list(tia__call *c)
 static const tia__route routes[] = {
     {"POST", "/api/v1/interactions", interaction_create, TIA__R_JSON,
      "Record an interaction between agents"},
-    {"GET", "/api/v1/workflows/{id}/interactions", interaction_list, 0,
+    {"GET", "/api/v1/workflows/{id}/interactions", interaction_list, TIA__R_SHARED,
      "List a workflow's interactions"},
 };
 

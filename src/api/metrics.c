@@ -246,11 +246,11 @@ static void agent_metrics(tia__call *c)
 static const tia__route routes[] = {
     {"POST", "/api/v1/metrics", metrics_ingest, TIA__R_JSON,
      "Record metric points (1..10000, all or none)"},
-    {"GET", "/api/v1/metrics", metrics_list, 0,
+    {"GET", "/api/v1/metrics", metrics_list, TIA__R_SHARED,
      "The newest metric points (?agent_id=&metric_type=&limit=)"},
-    {"GET", "/api/v1/metrics/series", metrics_series, 0,
+    {"GET", "/api/v1/metrics/series", metrics_series, TIA__R_SHARED,
      "Bucketed metric series (?agent_id=&metric_type=&bucket=&from=&to=)"},
-    {"GET", "/api/v1/agents/{id}/metrics", agent_metrics, 0,
+    {"GET", "/api/v1/agents/{id}/metrics", agent_metrics, TIA__R_SHARED,
      "An agent's bucketed metric series (?metric_type=&bucket=&from=&to=)"},
 };
 

@@ -165,6 +165,10 @@ static void metrics(tia__call *c)
            "Requests that found no pool connection free in time.");
     fprintf(f, "tokyoia_db_pool_timeouts_total %llu\n",
             (unsigned long long)tia__pool_timeouts(api->pool));
+    family(f, "tokyoia_http_shared_reads_total", "counter",
+           "Reads answered with an identical read's answer, made after they arrived.");
+    fprintf(f, "tokyoia_http_shared_reads_total %llu\n",
+            (unsigned long long)(api->sharing ? tia__sharing_count(api->sharing) : 0));
     tia_replica_status rs;
     tia__pool_replica_status(api->pool, &rs);
     tia__prom_write_replica(f, &rs);

@@ -69,7 +69,7 @@ done:
 }
 
 static const tia__route routes[] = {
-    {"GET", "/api/v1/prices", prices_list, 0, "List model prices"},
+    {"GET", "/api/v1/prices", prices_list, TIA__R_SHARED, "List model prices"},
     {"PUT", "/api/v1/prices/{model}", prices_set, TIA__R_JSON, "Set a model's price (admins only)"},
 };
 

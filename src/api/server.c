@@ -296,6 +296,18 @@ void tia__unanswer(tia__call *c)
     c->retry_after[0] = c->location[0] = c->allow[0] = c->err_code[0] = c->err_msg[0] = '\0';
 }
 
+/* 429 when key's bucket is empty (0 when the request may go on). */
+static int rate_limited(tia__call *c, const char *key)
+{
+    int wait = tia__limit(c->api->limiter, key, mono_us());
+    if (wait <= 0)
+        return 0;
+    snprintf(c->retry_after, sizeof c->retry_after, "%d", wait);
+    tia__fail(c, MHD_HTTP_TOO_MANY_REQUESTS, "rate_limited", "rate limit exceeded; retry in %d s",
+              wait);
+    return -1;
+}
+
 /* Everything between the end of the request and the handler, and the handler. */
 static void run_route(tia__call *c)
 {
@@ -308,14 +320,8 @@ static void run_route(tia__call *c)
     if (!(c->route->flags & TIA__R_OPEN)) {
         if (tia__authenticate(c) != 0)
             return;
-        const char *key = c->session ? c->session->id : c->client_ip;
-        int wait = tia__limit(api->limiter, key, mono_us());
-        if (wait > 0) {
-            snprintf(c->retry_after, sizeof c->retry_after, "%d", wait);
-            tia__fail(c, MHD_HTTP_TOO_MANY_REQUESTS, "rate_limited",
-                      "rate limit exceeded; retry in %d s", wait);
+        if (rate_limited(c, c->session ? c->session->id : c->client_ip) != 0)
             return;
-        }
     }
     if (c->route->flags & TIA__R_JSON) {
         parse_body(c);
@@ -325,13 +331,105 @@ static void run_route(tia__call *c)
     c->route->fn(c);
 }
 
+static char *reply_text(tia__call *c, size_t *len);
+
+/*
+ * The key under which identical reads share an answer: the request target as
+ * sent (path and query) and the Authorization header, which are all a shared
+ * route's answer depends on. 0 when this request is not for sharing.
+ */
+static size_t share_key(tia__call *c, char *key, size_t cap)
+{
+    if (c->api->sharing == NULL || !(c->route->flags & TIA__R_SHARED) ||
+        strcmp(c->method, "GET") != 0 || c->raw_uri == NULL || c->raw_len > 0 || c->too_large)
+        return 0;
+    const char *auth = tia__value(c, MHD_HEADER_KIND, "Authorization");
+    int n = snprintf(key, cap, "%s%c%s", c->raw_uri, '\0', auth ? auth : "");
+    return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+}
+
+/* A member's answer: the member's own rate limit, then the leader's answer. */
+static int take_shared(tia__call *c, const tia__shared_answer *a)
+{
+    if (!a->ok)
+        return 0;
+    /* The token passed (else the answer is its 401): the bucket is the session's. */
+    if (c->api->cfg.rate_limit > 0 && a->status != MHD_HTTP_UNAUTHORIZED &&
+        rate_limited(c, a->session_id[0] ? a->session_id : c->client_ip) != 0)
+        return 1;
+    if (a->text != NULL) {
+        if ((c->reply_text = malloc(a->len + 1)) == NULL)
+            return 0;
+        memcpy(c->reply_text, a->text, a->len + 1);
+        c->reply_len = a->len;
+    }
+    if (a->user_id != NULL)
+        c->shared_user = strdup(a->user_id);
+    c->status = a->status;
+    c->answered = 1;
+    memcpy(c->retry_after, a->retry_after, sizeof c->retry_after);
+    memcpy(c->location, a->location, sizeof c->location);
+    memcpy(c->allow, a->allow, sizeof c->allow);
+    memcpy(c->err_code, a->err_code, sizeof c->err_code);
+    memcpy(c->err_msg, a->err_msg, sizeof c->err_msg);
+    return 1;
+}
+
+/*
+ * The leader's answer for its members: as text (which the leader sends too),
+ * unless it is a prepared response, a refusal by the rate limit (members have
+ * buckets of their own) or a server error (each member tries for itself).
+ */
+static void publish(tia__call *c, tia__share *sh)
+{
+    tia__shared_answer a = {0};
+    if (c->response == NULL && c->status != MHD_HTTP_TOO_MANY_REQUESTS && c->status < 500) {
+        size_t len;
+        char *text = reply_text(c, &len); /* takes c->reply_text when it is set */
+        c->reply_text = text;
+        c->reply_len = len;
+        json_decref(c->reply);
+        c->reply = NULL;
+        a.ok = c->reply_text == NULL || (a.text = malloc(c->reply_len + 1)) != NULL;
+        if (a.text != NULL) {
+            memcpy(a.text, c->reply_text, c->reply_len + 1);
+            a.len = c->reply_len;
+        }
+        a.status = c->status;
+        memcpy(a.retry_after, c->retry_after, sizeof a.retry_after);
+        memcpy(a.location, c->location, sizeof a.location);
+        memcpy(a.allow, c->allow, sizeof a.allow);
+        memcpy(a.err_code, c->err_code, sizeof a.err_code);
+        memcpy(a.err_msg, c->err_msg, sizeof a.err_msg);
+        if (c->session != NULL) {
+            snprintf(a.session_id, sizeof a.session_id, "%s", c->session->id);
+            a.user_id = strdup(c->session->user_id);
+            a.ok = a.ok && a.user_id != NULL;
+        }
+    }
+    tia__share_publish(c->api->sharing, sh, &a);
+}
+
 static void dispatch(tia__call *c)
 {
+    char key[4096];
+    size_t n = share_key(c, key, sizeof key);
+    tia__share *sh = NULL;
+    tia__share_role role =
+        n > 0 ? tia__share_enter(c->api->sharing, key, n, &sh) : TIA__SHARE_ALONE;
+    if (role == TIA__SHARE_MEMBER) {
+        int taken = take_shared(c, tia__share_answer(sh));
+        tia__share_leave(c->api->sharing, sh);
+        if (taken)
+            return;
+    }
     run_route(c);
     /* A token check that rode with the handler's first read: its verdict decides. */
     tia__auth_finish(c);
     if (!c->answered)
         tia__fail(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "the handler gave no answer");
+    if (role == TIA__SHARE_LEADER)
+        publish(c, sh);
 }
 
 static void add_headers(tia__call *c, struct MHD_Response *r)
@@ -635,9 +733,9 @@ static void access_log(tia_server *srv, tia__call *c, int64_t dur_us)
     json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s?,s:i,s:f,s:I,s:s,s:s?}", "ts", ts, "request_id",
                           c->request_id, "method", c->method ? c->method : "", "path",
                           c->path ? c->path : "", "route", c->route ? c->route->pattern : NULL,
-                          "status", c->status, "duration_ms", (double)(dur_us / 10) / 100.0, "bytes",
-                          (json_int_t)c->bytes_out, "remote", c->client_ip, "user",
-                          c->session ? c->session->user_id : NULL);
+                          "status", c->status, "duration_ms", (double)(dur_us / 10) / 100.0,
+                          "bytes", (json_int_t)c->bytes_out, "remote", c->client_ip, "user",
+                          c->session ? c->session->user_id : c->shared_user);
     if (o && c->err_code[0])
         json_object_set_new(o, "error", json_string(c->err_code));
     char *line = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(12)) : NULL;
@@ -670,6 +768,7 @@ static void call_end(tia_server *srv, tia__call *c)
     free(c->reply_text);
     json_decref(c->body);
     tia_session_free(c->session);
+    free(c->shared_user);
     free(c->raw);
     free(c->raw_uri);
     atomic_fetch_sub(&srv->api.in_flight, 1);
@@ -873,7 +972,8 @@ int tia__server_open(const tia_server_config *cfg_in, tia_server **out, tia_erro
     if ((rc = check_schema(api->pool, api->cfg.migrate, err)) != 0)
         goto done;
     if (tia__limiter_new(api->cfg.rate_limit, api->cfg.rate_burst, &api->limiter) != 0 ||
-        tia__prom_new(n_routes, &api->prom) != 0) {
+        tia__prom_new(n_routes, &api->prom) != 0 ||
+        (!api->cfg.no_shared_reads && tia__sharing_new(&api->sharing) != 0)) {
         rc = tia_error_set(err, TIA_ENOMEM, "out of memory");
         goto done;
     }
@@ -887,6 +987,7 @@ done:
         tia__hub_stop(srv->api.hub);
         tia__prom_free(srv->api.prom);
         tia__limiter_free(srv->api.limiter);
+        tia__sharing_free(srv->api.sharing);
         tia__pool_close(srv->api.pool);
         pthread_mutex_destroy(&srv->log_lock);
         free(srv);
@@ -965,6 +1066,7 @@ int tia_server_shutdown(tia_server *srv)
         MHD_stop_daemon(api->daemon);
     tia__prom_free(api->prom);
     tia__limiter_free(api->limiter);
+    tia__sharing_free(api->sharing);
     tia__pool_close(api->pool);
     pthread_mutex_destroy(&srv->log_lock);
     free(srv);

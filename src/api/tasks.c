@@ -584,9 +584,9 @@ done:
 
 static const tia__route routes[] = {
     {"POST", "/api/v1/tasks", task_create, TIA__R_JSON, "Create a task"},
-    {"GET", "/api/v1/tasks", task_list, 0, "List tasks (filters, cursor pagination)"},
+    {"GET", "/api/v1/tasks", task_list, TIA__R_SHARED, "List tasks (filters, cursor pagination)"},
     {"POST", "/api/v1/tasks/claim", task_claim, TIA__R_JSON, "Claim ready tasks under a lease"},
-    {"GET", "/api/v1/tasks/{id}", task_get, 0, "Get a task"},
+    {"GET", "/api/v1/tasks/{id}", task_get, TIA__R_SHARED, "Get a task"},
     {"POST", "/api/v1/tasks/{id}/heartbeat", task_heartbeat, TIA__R_JSON, "Extend a lease"},
     {"POST", "/api/v1/tasks/{id}/complete", task_complete, TIA__R_JSON, "Complete a task"},
     {"POST", "/api/v1/tasks/{id}/fail", task_fail, TIA__R_JSON, "Fail an attempt"},

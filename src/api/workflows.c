@@ -311,8 +311,9 @@ static void template_list(tia__call *c)
 static const tia__route routes[] = {
     {"POST", "/api/v1/workflows", workflow_submit, TIA__R_JSON,
      "Submit a workflow from a template or a task list"},
-    {"GET", "/api/v1/workflows", workflow_list, 0, "List workflows (filters, cursor pagination)"},
-    {"GET", "/api/v1/workflows/{id}", workflow_get, 0,
+    {"GET", "/api/v1/workflows", workflow_list, TIA__R_SHARED,
+     "List workflows (filters, cursor pagination)"},
+    {"GET", "/api/v1/workflows/{id}", workflow_get, TIA__R_SHARED,
      "Get a workflow with tasks and interactions"},
     {"POST", "/api/v1/workflows/{id}/cancel", workflow_cancel, 0, "Cancel a workflow"},
     {"GET", "/api/v1/templates", template_list, 0, "List the built-in workflow templates"},

@@ -19,7 +19,7 @@
 
 typedef struct serve_args {
     tia_cli_pos pos;
-    const char *listen, *auth, *access_log, *flag_help;
+    const char *listen, *auth, *access_log, *shared_reads, *flag_help;
     tia_cli_strv admins;
     int64_t threads, pool, rate_burst, max_body, max_header, max_conn;
     int64_t idle, grace, activity, db_wait, budget;
@@ -126,6 +126,10 @@ static int build_config(serve_args *a, const tia_cli_opts *opts, tia_server_conf
     cfg->shutdown_grace_ms = to_int(a->grace / 1000);
     cfg->migrate = a->migrate;
     cfg->daily_budget_micros = a->budget;
+    if (a->shared_reads != NULL && strcmp(a->shared_reads, "on") != 0 &&
+        strcmp(a->shared_reads, "off") != 0)
+        return tia_cli_usage_error("serve", "--shared-reads must be on or off");
+    cfg->no_shared_reads = a->shared_reads != NULL && strcmp(a->shared_reads, "off") == 0;
     *log = NULL;
     if (a->access_log == NULL || strcmp(a->access_log, "-") == 0) {
         cfg->access_log = stderr;
@@ -179,6 +183,10 @@ int tia_cli_serve(int argc, char **argv, const tia_cli_opts *opts)
          "on SIGTERM, how long in-flight requests may finish (default 10s)", NULL},
         {"--access-log", TIA_OPT_STR, &a.access_log, 0, "FILE",
          "JSON lines, one per request: a file, - for stderr (default) or off", NULL},
+        {"--shared-reads", TIA_OPT_STR, &a.shared_reads, 0, "on|off",
+         "identical reads (same path, query and token) waiting together share one answer, "
+         "read after they all arrived (default on)",
+         NULL},
         {"--migrate", TIA_OPT_STR, &a.flag_help, 0, NULL, "apply pending migrations first", NULL},
         {"--daily-budget", TIA_OPT_COST, &a.budget, 0, "USD",
          "daily spend budget shown (and warned about) by the dashboard", NULL},

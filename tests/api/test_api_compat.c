@@ -32,25 +32,6 @@ static int setup(void **state)
     return 0;
 }
 
-typedef struct sink {
-    char *p;
-    size_t n;
-} sink;
-
-static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
-{
-    sink *b = ud;
-    size_t n = size * nmemb;
-    char *p = realloc(b->p, b->n + n + 1);
-    if (p == NULL)
-        return 0;
-    memcpy(p + b->n, ptr, n);
-    b->p = p;
-    b->n += n;
-    p[b->n] = '\0';
-    return n;
-}
-
 /*
  * A request as an original client sends it: no Authorization, and a body
  * without any Content-Type (curl's own is suppressed). Returns the JSON answer
@@ -60,7 +41,7 @@ static json_t *bare(tia_api_fixture *f, const char *method, const char *path, co
                     long want)
 {
     char url[2048];
-    sink b = {0};
+    tia_http_buf b = {0};
     long status = 0;
     struct curl_slist *h = NULL;
     snprintf(url, sizeof url, "%s%s", f->base, path);
@@ -69,7 +50,7 @@ static json_t *bare(tia_api_fixture *f, const char *method, const char *path, co
     curl_easy_setopt(cu, CURLOPT_URL, url);
     curl_easy_setopt(cu, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(cu, CURLOPT_TIMEOUT, 30L);
-    curl_easy_setopt(cu, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(cu, CURLOPT_WRITEFUNCTION, tia_http_buf_append);
     curl_easy_setopt(cu, CURLOPT_WRITEDATA, &b);
     h = curl_slist_append(h, "Content-Type:");
     h = curl_slist_append(h, "Expect:");

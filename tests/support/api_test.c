@@ -47,14 +47,9 @@ void tia_api_stop(tia_api_fixture *f)
         fail_msg("%d request(s) still in flight at shutdown", left);
 }
 
-typedef struct buf {
-    char *p;
-    size_t n;
-} buf;
-
-static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
+size_t tia_http_buf_append(char *ptr, size_t size, size_t nmemb, void *ud)
 {
-    buf *b = ud;
+    tia_http_buf *b = ud;
     size_t n = size * nmemb;
     char *p = realloc(b->p, b->n + n + 1);
     if (p == NULL)
@@ -71,7 +66,7 @@ void tia_http(tia_api_fixture *f, const char *method, const char *path, const ch
 {
     static const tia_http_opts none = {0};
     char url[2048], line[256];
-    buf b = {0}, h = {0};
+    tia_http_buf b = {0}, h = {0};
     struct curl_slist *hdrs = NULL;
     if (o == NULL)
         o = &none;
@@ -87,9 +82,9 @@ void tia_http(tia_api_fixture *f, const char *method, const char *path, const ch
     /* 30 s; scripts/valgrind-tests.sh sets more: a 10,000-task workflow takes longer there. */
     const char *limit = getenv("TIA_TEST_HTTP_TIMEOUT_S");
     curl_easy_setopt(cu, CURLOPT_TIMEOUT, limit ? atol(limit) : 30L);
-    curl_easy_setopt(cu, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(cu, CURLOPT_WRITEFUNCTION, tia_http_buf_append);
     curl_easy_setopt(cu, CURLOPT_WRITEDATA, &b);
-    curl_easy_setopt(cu, CURLOPT_HEADERFUNCTION, on_data);
+    curl_easy_setopt(cu, CURLOPT_HEADERFUNCTION, tia_http_buf_append);
     curl_easy_setopt(cu, CURLOPT_HEADERDATA, &h);
     const char *token = o->token ? o->token : f->token;
     if (token[0]) {

@@ -56,6 +56,13 @@ typedef struct tia_http_opts {
 void tia_http(tia_api_fixture *f, const char *method, const char *path, const char *body,
               const tia_http_opts *o, tia_http_resp *r);
 
+/* A libcurl write callback (CURLOPT_WRITEFUNCTION) appending to a NUL-terminated buffer. */
+typedef struct tia_http_buf {
+    char *p; /* malloc'd */
+    size_t n;
+} tia_http_buf;
+size_t tia_http_buf_append(char *ptr, size_t size, size_t nmemb, void *ud);
+
 /* The value of response header name (case-insensitive), malloc'd; NULL when absent. */
 char *tia_http_header(const tia_http_resp *r, const char *name);
 
