@@ -105,7 +105,7 @@ for r in $(seq "$rounds"); do
   # The floor: GET /ready, an answer without database or handler work, what HTTP
   # and wrk alone cost on these cores.
   f=$(http_run get.lua TIA_PATH=/ready)
-  read -r frate ferr <<< "$f"
+  read -r frate ferr _ <<< "$f"
   [ -n "$frate" ] && [ "${ferr:-1}" = 0 ] || { say "round $r floor: failed ('$f')"; exit 1; }
   say "round $r floor (GET /ready): http $frate/s"
   sum_floor=$(awk -v a="$sum_floor" -v b="$frate" 'BEGIN{print a + b}')

@@ -29,8 +29,9 @@ static int prices_json(tia_store *s, const char *model, json_t **out, tia_error 
         else if (strcmp(l.items[i].model, model) == 0)
             *out = tia__json_price(&l.items[i]);
     }
-    if (rc == 0 && *out == NULL)
-        rc = tia_error_set(err, TIA_ENOTFOUND, "model '%s' has no price", model);
+    if (rc == 0 && *out == NULL) /* no such model, or no memory for the array */
+        rc = model ? tia_error_set(err, TIA_ENOTFOUND, "model '%s' has no price", model)
+                   : tia_error_set(err, TIA_ENOMEM, "out of memory");
     tia_price_list_free(&l);
     return rc;
 }
