@@ -208,6 +208,8 @@ typedef enum tia__share_role {
  */
 tia__share_role tia__share_enter(tia__sharing *sh, const char *key, size_t n, tia__share **out);
 const tia__shared_answer *tia__share_answer(const tia__share *s);
+/* A leader's count of members: final, since nobody joins a running batch. */
+int tia__share_members(tia__sharing *sh, const tia__share *s);
 /* The leader's answer (taken: *ans is left empty) to its members; the leader's part ends. */
 void tia__share_publish(tia__sharing *sh, tia__share *s, tia__shared_answer *ans);
 /* A member is done reading the answer. */

@@ -376,14 +376,16 @@ static int take_shared(tia__call *c, const tia__shared_answer *a)
 }
 
 /*
- * The leader's answer for its members: as text (which the leader sends too),
- * unless it is a prepared response, a refusal by the rate limit (members have
- * buckets of their own) or a server error (each member tries for itself).
+ * The leader's answer for its members, if it has any: as text (which the leader
+ * sends too), unless it is a prepared response, a refusal by the rate limit
+ * (members have buckets of their own) or a server error (each member tries for
+ * itself).
  */
 static void publish(tia__call *c, tia__share *sh)
 {
     tia__shared_answer a = {0};
-    if (c->response == NULL && c->status != MHD_HTTP_TOO_MANY_REQUESTS && c->status < 500) {
+    if (c->response == NULL && c->status != MHD_HTTP_TOO_MANY_REQUESTS && c->status < 500 &&
+        tia__share_members(c->api->sharing, sh) > 0) {
         size_t len;
         char *text = reply_text(c, &len); /* takes c->reply_text when it is set */
         c->reply_text = text;

@@ -38,6 +38,7 @@ typedef struct batch {
     int running;              /* the leader has started: nobody joins any more */
     int done;                 /* the answer is published */
     int refs;                 /* the leader until it publishes, and each member until it leaves */
+    int members;              /* requests that joined (final once running) */
     pthread_cond_t done_cond; /* broadcast once done: its members and the next leader wait */
     tia__shared_answer ans;
 } batch;
@@ -163,6 +164,7 @@ tia__share_role tia__share_enter(tia__sharing *sh, const char *key, size_t n, ti
     batch *b = gathering(sh, h, key, n);
     if (b != NULL) { /* a batch not started yet: its answer will be read after now */
         b->refs++;
+        b->members++;
         sh->waiting++;
         while (!b->done)
             pthread_cond_wait(&b->done_cond, &sh->lock);
@@ -201,6 +203,14 @@ tia__share_role tia__share_enter(tia__sharing *sh, const char *key, size_t n, ti
     pthread_mutex_unlock(&sh->lock);
     *out = (tia__share *)nb;
     return TIA__SHARE_LEADER;
+}
+
+int tia__share_members(tia__sharing *sh, const tia__share *s)
+{
+    pthread_mutex_lock(&sh->lock);
+    int n = ((const batch *)s)->members;
+    pthread_mutex_unlock(&sh->lock);
+    return n;
 }
 
 const tia__shared_answer *tia__share_answer(const tia__share *s)

@@ -28,6 +28,7 @@ typedef struct entrant {
     tia__share_role role;
     char got[64]; /* the answer it ended with */
     int got_ok;
+    int members; /* as a leader: its members, as tia__share_members counts them */
 } entrant;
 
 static void *enter_thread(void *arg)
@@ -41,6 +42,7 @@ static void *enter_thread(void *arg)
         snprintf(e->got, sizeof e->got, "%s", a->text ? a->text : "");
         tia__share_leave(sh, s);
     } else if (e->role == TIA__SHARE_LEADER) {
+        e->members = tia__share_members(sh, s);
         tia__shared_answer a = {0};
         a.ok = e->ok;
         a.text = strdup(e->answer);
@@ -97,6 +99,7 @@ static void test_alone_leads(void **state)
     start(&a);
     join(&a);
     assert_int_equal(a.role, TIA__SHARE_LEADER);
+    assert_int_equal(a.members, 0);
     assert_int_equal(tia__sharing_count(sh), 0);
 }
 
@@ -116,6 +119,7 @@ static void test_members_get_the_next_answer(void **state)
     start(&c);
     start(&d);
     wait_waiting(3); /* c and d wait in b's batch */
+    assert_int_equal(tia__share_members(sh, sa), 0); /* c and d are b's, not a's */
     tia__shared_answer ans = {0};
     ans.ok = 1;
     ans.text = strdup("a");
@@ -126,6 +130,7 @@ static void test_members_get_the_next_answer(void **state)
     join(&c);
     join(&d);
     assert_int_equal(b.role, TIA__SHARE_LEADER);
+    assert_int_equal(b.members, 2);
     assert_int_equal(c.role, TIA__SHARE_MEMBER);
     assert_int_equal(d.role, TIA__SHARE_MEMBER);
     assert_string_equal(c.got, "b");
