@@ -263,6 +263,8 @@ refused 2 workflows list --after 2020-13-01
 refused 2 agents show
 refused 2 agents show a b
 refused 2 interactions
+refused 2 serve --shared-reads maybe
+refused 2 serve --auth sometimes
 refused 2 --db
 "$BIN" >"$OUT" 2>"$ERR"
 same "no command" "$?" 2
