@@ -616,8 +616,42 @@ static int64_t integer_or(tia__rows *rr, int col, int64_t if_null)
     return is_int ? i : (int64_t)d;
 }
 
+/*
+ * The 8 bytes of a binary column of an 8-byte type (int8, float8, timestamptz) as
+ * a host integer: 1, or 0 for NULL (the only empty value of these types), or -1
+ * when the column is not of type oid (number() then reads it). The fast path of
+ * the typed reads: two libpq questions and a byte swap, where a page of tasks
+ * reads about twenty such values per row.
+ */
+static int bin8(pg_rows *r, int col, Oid oid, uint64_t *out)
+{
+    if (col >= r->nfields || r->btype[col] != oid)
+        return -1;
+    int len = PQgetlength(r->res, r->row, col);
+    if (len != 8)
+        return len == 0 ? 0 : -1;
+    memcpy(out, PQgetvalue(r->res, r->row, col), 8);
+    *out = be64toh(*out);
+    return 1;
+}
+
 static int64_t pg_col_int(tia__rows *rr, int col)
 {
+    pg_rows *r = (pg_rows *)rr;
+    if (col < r->nfields && r->btype[col] == OID_INT4) { /* most counters are integer */
+        int len = PQgetlength(r->res, r->row, col);
+        uint32_t u;
+        if (len == 4) {
+            memcpy(&u, PQgetvalue(r->res, r->row, col), 4);
+            return (int32_t)be32toh(u);
+        }
+        if (len == 0)
+            return 0; /* NULL */
+    }
+    uint64_t u;
+    int got = bin8(r, col, OID_INT8, &u);
+    if (got >= 0)
+        return got ? (int64_t)u : 0;
     return integer_or(rr, col, 0);
 }
 
@@ -627,6 +661,12 @@ static double pg_col_double(tia__rows *rr, int col)
     int64_t i = 0;
     double d = 0;
     int is_int = 1;
+    uint64_t u;
+    int got = bin8(r, col, OID_FLOAT8, &u);
+    if (got >= 0) {
+        memcpy(&d, &u, sizeof d);
+        return got ? d : 0.0;
+    }
     if (!(col < r->nfields && r->btype[col] != 0)) { /* text: keep its precision */
         if (PQgetisnull(r->res, r->row, col))
             return 0.0;
@@ -640,6 +680,15 @@ static double pg_col_double(tia__rows *rr, int col)
 /* One libpq question less than asking for NULL first. */
 static int64_t pg_col_time(tia__rows *rr, int col)
 {
+    uint64_t u;
+    int got = bin8((pg_rows *)rr, col, OID_TIMESTAMPTZ, &u);
+    if (got == 0)
+        return TIA_TIME_NONE;
+    if (got > 0) {
+        int64_t t = (int64_t)u;
+        /* 'infinity' and '-infinity' are the int64 extremes: kept, not shifted (as number()). */
+        return t == INT64_MAX || t == INT64_MIN ? t : t + PG_EPOCH_US;
+    }
     return integer_or(rr, col, TIA_TIME_NONE);
 }
 
