@@ -24,9 +24,10 @@
 #include "api/api.h"
 
 /*
- * Batches of one key that may run at once. Measured with 16 connections on two
- * cores (bench/run-api.sh), one gave 21,300 stats answers/s and two 16,100-17,500:
- * a second batch halves the next one and doubles the database's work.
+ * Batches of one key that may run at once. With 16 connections on two cores
+ * (bench/README, session 9), two or three were no faster than one within the
+ * machine's noise, and each more halves the batches and multiplies the
+ * database's work: one, the cheapest for the database.
  */
 #define SHARE_RUNNING 1
 
