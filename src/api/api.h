@@ -191,21 +191,54 @@ int tia__sharing_new(tia__sharing **out);
 void tia__sharing_free(tia__sharing *sh);
 /* Requests answered with another's answer so far. */
 uint64_t tia__sharing_count(tia__sharing *sh);
-/* Requests waiting in tia__share_enter now (for tests). */
+/*
+ * The server stops: every waiting request is woken and none waits from now
+ * on (a member whose answer is not in answers alone; a leader starts at once),
+ * so that no connection stays suspended. NULL not accepted.
+ */
+void tia__sharing_close(tia__sharing *sh);
+/* Requests waiting (blocked or parked) now (for tests). */
 int tia__sharing_waiting(tia__sharing *sh);
 
 typedef enum tia__share_role {
     TIA__SHARE_ALONE = 0, /* answer alone (out of memory) */
     TIA__SHARE_LEADER,    /* make the answer, then tia__share_publish it */
-    TIA__SHARE_MEMBER     /* the answer is ready: tia__share_answer, then tia__share_leave */
+    TIA__SHARE_MEMBER,    /* the answer is ready: tia__share_answer, then tia__share_leave */
+    TIA__SHARE_WAIT       /* parked: wake comes later, then tia__share_continue */
 } tia__share_role;
 
 /*
- * Enters the read named by key (n bytes: the target and token) into the batch
- * gathering for it, or opens one. A member returns once its leader published;
- * a leader returns once the batch before it (if one is running) has ended, and
- * from then on nobody joins: every member arrived before the leader started.
+ * One request's place in the sharing. park and wake are the caller's, both
+ * called with the sharing's lock held (so a wake never comes before its park
+ * has returned): park when the request must wait (it gives up its thread, as
+ * MHD_suspend_connection does), wake once it may go on (MHD_resume_connection).
+ * Without park, tia__share_join blocks the thread instead. The rest is
+ * share.c's; the caller keeps the struct in place while the request waits.
  */
+typedef struct tia__share_waiter {
+    void (*park)(void *arg);
+    void (*wake)(void *arg);
+    void *arg;
+    tia__share *batch; /* the batch it leads or joined: for tia__share_answer/publish/leave */
+    tia__share *after; /* a leader's running batch it waits to end */
+    int member;
+    int yielded; /* as a leader, gave the CPU away once before starting */
+    int parked;  /* on a batch's list of waiters, not woken yet */
+    struct tia__share_waiter *next;
+} tia__share_waiter;
+
+/*
+ * Enters the read named by key (n bytes: the target and token) into the batch
+ * gathering for it, or opens one. A member goes on once its leader published;
+ * a leader once the batch before it (if one is running) has ended, and from
+ * then on nobody joins: every member arrived before the leader started. With
+ * w->park set, a request that must wait is parked and TIA__SHARE_WAIT returned;
+ * after its wake, tia__share_continue says what it is now (or parks it again).
+ * w->batch is its batch once the role is LEADER or MEMBER.
+ */
+tia__share_role tia__share_join(tia__sharing *sh, const char *key, size_t n, tia__share_waiter *w);
+tia__share_role tia__share_continue(tia__sharing *sh, tia__share_waiter *w);
+/* tia__share_join that blocks: *out is the batch. */
 tia__share_role tia__share_enter(tia__sharing *sh, const char *key, size_t n, tia__share **out);
 const tia__shared_answer *tia__share_answer(const tia__share *s);
 /* A leader's count of members: final, since nobody joins a running batch. */
@@ -214,6 +247,12 @@ int tia__share_members(tia__sharing *sh, const tia__share *s);
 void tia__share_publish(tia__sharing *sh, tia__share *s, tia__shared_answer *ans);
 /* A member is done reading the answer. */
 void tia__share_leave(tia__sharing *sh, tia__share *s);
+/*
+ * A request that returned TIA__SHARE_WAIT ends before it went on (its client
+ * went away while it waited; the server stops): it leaves its batch, and if it
+ * was to lead, the batch ends unanswered (ok = 0), so its members answer alone.
+ */
+void tia__share_abandon(tia__sharing *sh, tia__share_waiter *w);
 
 /* ---- prom.c: Prometheus counters ---- */
 
@@ -328,6 +367,8 @@ struct tia__call {
     char err_code[32];
     char err_msg[TIA_ERROR_MSG_MAX];
     char *shared_user; /* the user of a shared answer's session (for the access log) */
+    tia__share_waiter share; /* its place in a shared read (share.c) */
+    int share_parked;        /* suspended until its batch, or the one before, is done */
 };
 
 /*
@@ -352,6 +393,10 @@ int tia__server_open(const tia_server_config *cfg, tia_server **out, tia_error *
  */
 int tia__server_request(tia_server *srv, const tia__request *req, int *status, char **body,
                         size_t *body_len);
+
+/* Requests in flight, and shared reads parked now (-1: sharing off); for tests. */
+int tia__server_in_flight(tia_server *srv);
+int tia__server_parked(tia_server *srv);
 
 /*
  * Percent-decodes s in place (the path and query arguments of every request),

@@ -412,18 +412,47 @@ static void publish(tia__call *c, tia__share *sh)
     tia__share_publish(c->api->sharing, sh, &a);
 }
 
-static void dispatch(tia__call *c)
+static void share_park(void *conn)
 {
-    char key[4096];
-    size_t n = share_key(c, key, sizeof key);
-    tia__share *sh = NULL;
-    tia__share_role role =
-        n > 0 ? tia__share_enter(c->api->sharing, key, n, &sh) : TIA__SHARE_ALONE;
+    MHD_suspend_connection(conn);
+}
+
+static void share_wake(void *conn)
+{
+    MHD_resume_connection(conn);
+}
+
+/*
+ * Answers c, or (a shared read that must wait) suspends its connection and
+ * returns 1: libmicrohttpd calls on_request again once it is resumed, and this
+ * goes on where it stopped. So a request waiting for another's answer holds no
+ * thread, and the threads serve the other connections meanwhile.
+ */
+static int dispatch(tia__call *c)
+{
+    tia__sharing *sharing = c->api->sharing;
+    tia__share_role role = TIA__SHARE_ALONE;
+    if (c->share_parked) {
+        role = tia__share_continue(sharing, &c->share);
+    } else {
+        char key[4096];
+        size_t n = share_key(c, key, sizeof key);
+        if (n > 0 && c->conn != NULL) {
+            c->share.park = share_park;
+            c->share.wake = share_wake;
+            c->share.arg = c->conn;
+        }
+        if (n > 0)
+            role = tia__share_join(sharing, key, n, &c->share);
+    }
+    c->share_parked = role == TIA__SHARE_WAIT;
+    if (c->share_parked)
+        return 1;
     if (role == TIA__SHARE_MEMBER) {
-        int taken = take_shared(c, tia__share_answer(sh));
-        tia__share_leave(c->api->sharing, sh);
+        int taken = take_shared(c, tia__share_answer(c->share.batch));
+        tia__share_leave(sharing, c->share.batch);
         if (taken)
-            return;
+            return 0;
     }
     run_route(c);
     /* A token check that rode with the handler's first read: its verdict decides. */
@@ -431,7 +460,8 @@ static void dispatch(tia__call *c)
     if (!c->answered)
         tia__fail(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "the handler gave no answer");
     if (role == TIA__SHARE_LEADER)
-        publish(c, sh);
+        publish(c, c->share.batch);
+    return 0;
 }
 
 static void add_headers(tia__call *c, struct MHD_Response *r)
@@ -717,7 +747,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     if (c->answered)
         return MHD_YES; /* already queued */
-    dispatch(c);
+    if (dispatch(c))
+        return MHD_YES; /* suspended: called again once resumed */
     if (c->store) {
         tia__pool_release(c->api->pool, c->store);
         c->store = NULL;
@@ -762,6 +793,13 @@ static void call_end(tia_server *srv, tia__call *c)
         tia__prom_observe(srv->api.prom, c->route_id, c->status, dur);
         access_log(srv, c, dur);
     }
+    /*
+     * A shared read that waited and never went on: its client closed the
+     * connection (libmicrohttpd sees that only once it is resumed), or the
+     * server stops. Its place in the batch must not hold the others up.
+     */
+    if (c->share_parked)
+        tia__share_abandon(srv->api.sharing, &c->share);
     if (c->store)
         tia__pool_release(srv->api.pool, c->store);
     if (c->response)
@@ -1042,6 +1080,16 @@ done:
     return rc;
 }
 
+int tia__server_in_flight(tia_server *srv)
+{
+    return atomic_load(&srv->api.in_flight);
+}
+
+int tia__server_parked(tia_server *srv)
+{
+    return srv->api.sharing ? tia__sharing_waiting(srv->api.sharing) : -1;
+}
+
 int tia_server_port(const tia_server *srv)
 {
     return srv->api.port;
@@ -1064,6 +1112,13 @@ int tia_server_shutdown(tia_server *srv)
         nanosleep(&ts, NULL);
     }
     int left = atomic_load(&api->in_flight);
+    /*
+     * Past the grace, reads may still wait for a batch whose leader is slow:
+     * woken now, they answer alone or are closed by the stop, since
+     * libmicrohttpd refuses to stop with a connection suspended.
+     */
+    if (api->sharing != NULL)
+        tia__sharing_close(api->sharing);
     if (api->daemon)
         MHD_stop_daemon(api->daemon);
     tia__prom_free(api->prom);

@@ -12,11 +12,17 @@
  * that finds no batch gathering opens one, and leads it once fewer than
  * SHARE_RUNNING run.
  *
+ * A request that must wait is parked (the server suspends its connection, so
+ * it holds no thread) and woken when the batch it waits for is published; one
+ * whose client goes away meanwhile is abandoned, and a batch whose leader is
+ * abandoned ends unanswered, so that its members answer alone.
+ *
  * All state sits behind one mutex, with a condition variable per batch (so an
  * answer wakes only who waits for it): the live batches are a few per key, and
  * a server has a few dozen requests in flight.
  */
 #include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +47,7 @@ typedef struct batch {
     int refs;                 /* the leader until it publishes, and each member until it leaves */
     int members;              /* requests that joined (final once running) */
     pthread_cond_t done_cond; /* broadcast once done: its members and the next leader wait */
+    tia__share_waiter *waiters; /* parked ones waiting for it, woken once done */
     tia__shared_answer ans;
 } batch;
 
@@ -49,6 +56,7 @@ struct tia__sharing {
     batch *live; /* gathering, running, or done and still read */
     uint64_t shared;
     int waiting; /* requests blocked in tia__share_enter */
+    int closing; /* tia__sharing_close: nobody waits any more */
 };
 
 int tia__sharing_new(tia__sharing **out)
@@ -157,30 +165,14 @@ static void unref(tia__sharing *sh, batch *b)
         unlink_free(sh, b);
 }
 
-tia__share_role tia__share_enter(tia__sharing *sh, const char *key, size_t n, tia__share **out)
+/* Under the lock: a new batch of key, gathering, with its leader's reference. */
+static batch *open_batch(tia__sharing *sh, uint64_t h, const char *key, size_t n)
 {
-    *out = NULL;
-    uint64_t h = fnv1a64(key, n);
-    pthread_mutex_lock(&sh->lock);
-    batch *b = gathering(sh, h, key, n);
-    if (b != NULL) { /* a batch not started yet: its answer will be read after now */
-        b->refs++;
-        b->members++;
-        sh->waiting++;
-        while (!b->done)
-            pthread_cond_wait(&b->done_cond, &sh->lock);
-        sh->waiting--;
-        sh->shared++;
-        pthread_mutex_unlock(&sh->lock);
-        *out = (tia__share *)b;
-        return TIA__SHARE_MEMBER;
-    }
     batch *nb = calloc(1, sizeof *nb);
     char *k = nb ? malloc(n) : NULL;
     if (k == NULL) {
-        pthread_mutex_unlock(&sh->lock);
         free(nb);
-        return TIA__SHARE_ALONE; /* out of memory: answer alone */
+        return NULL;
     }
     memcpy(k, key, n);
     nb->key = k;
@@ -190,20 +182,122 @@ tia__share_role tia__share_enter(tia__sharing *sh, const char *key, size_t n, ti
     pthread_cond_init(&nb->done_cond, NULL);
     nb->next = sh->live;
     sh->live = nb;
-    /* Gather the requests that come while the running ones run; lead them once one ends. */
-    batch *prev;
-    while ((prev = running_full(sh, h, key, n)) != NULL) {
-        prev->refs++;
-        sh->waiting++;
-        while (!prev->done)
-            pthread_cond_wait(&prev->done_cond, &sh->lock);
-        sh->waiting--;
-        unref(sh, prev);
+    return nb;
+}
+
+/*
+ * Under the lock: where w stands. A member goes on once its batch is done; a
+ * leader once no batch of its key runs (it waits for the oldest running one,
+ * holding a reference to it). TIA__SHARE_WAIT: w->after is what it waits for.
+ */
+static tia__share_role step(tia__sharing *sh, tia__share_waiter *w)
+{
+    batch *b = (batch *)w->batch;
+    if (w->member) {
+        if (b->done) {
+            sh->shared++;
+            return TIA__SHARE_MEMBER;
+        }
+        if (!sh->closing)
+            return TIA__SHARE_WAIT;
+        unref(sh, b); /* the server stops: nobody waits any more */
+        w->batch = NULL;
+        w->member = 0;
+        return TIA__SHARE_ALONE;
     }
-    nb->running = 1;
-    pthread_mutex_unlock(&sh->lock);
-    *out = (tia__share *)nb;
+    batch *prev = (batch *)w->after;
+    if (prev != NULL) {
+        if (!prev->done && !sh->closing)
+            return TIA__SHARE_WAIT;
+        unref(sh, prev);
+        w->after = NULL;
+    }
+    if (!sh->closing && (prev = running_full(sh, b->hash, b->key, b->key_len)) != NULL) {
+        prev->refs++;
+        w->after = (tia__share *)prev;
+        return TIA__SHARE_WAIT;
+    }
+    if (!w->yielded && !sh->closing) {
+        /*
+         * Before it starts, the leader gives its core away once: requests for
+         * the same key that other threads are about to read join it now
+         * instead of finding it running. With 16 connections over five
+         * agents' recent tasks this halved the queries per request (0.65 to
+         * 0.35) and gave 25-35% more answers per second; an idle server
+         * yields to nobody and goes on at once.
+         */
+        w->yielded = 1;
+        pthread_mutex_unlock(&sh->lock);
+        sched_yield();
+        pthread_mutex_lock(&sh->lock);
+        return step(sh, w);
+    }
+    b->running = 1;
     return TIA__SHARE_LEADER;
+}
+
+/* Under the lock: the batch w waits on. */
+static batch *awaited(tia__share_waiter *w)
+{
+    return (batch *)(w->member ? w->batch : w->after);
+}
+
+/* Under the lock: w waits for its batch; a parked one until publish wakes it. */
+static tia__share_role wait_step(tia__sharing *sh, tia__share_waiter *w)
+{
+    tia__share_role role;
+    while ((role = step(sh, w)) == TIA__SHARE_WAIT) {
+        batch *on = awaited(w);
+        sh->waiting++;
+        if (w->park != NULL) {
+            w->next = on->waiters;
+            on->waiters = w;
+            w->parked = 1;
+            w->park(w->arg);
+            return TIA__SHARE_WAIT;
+        }
+        pthread_cond_wait(&on->done_cond, &sh->lock);
+        sh->waiting--;
+    }
+    return role;
+}
+
+tia__share_role tia__share_join(tia__sharing *sh, const char *key, size_t n, tia__share_waiter *w)
+{
+    w->batch = w->after = NULL;
+    w->member = w->yielded = w->parked = 0;
+    w->next = NULL;
+    uint64_t h = fnv1a64(key, n);
+    pthread_mutex_lock(&sh->lock);
+    batch *b = gathering(sh, h, key, n);
+    if (b != NULL) { /* a batch not started yet: its answer will be read after now */
+        b->refs++;
+        b->members++;
+        w->member = 1;
+    } else if ((b = open_batch(sh, h, key, n)) == NULL) {
+        pthread_mutex_unlock(&sh->lock);
+        return TIA__SHARE_ALONE; /* out of memory: answer alone */
+    }
+    w->batch = (tia__share *)b;
+    tia__share_role role = wait_step(sh, w);
+    pthread_mutex_unlock(&sh->lock);
+    return role;
+}
+
+tia__share_role tia__share_continue(tia__sharing *sh, tia__share_waiter *w)
+{
+    pthread_mutex_lock(&sh->lock);
+    tia__share_role role = wait_step(sh, w);
+    pthread_mutex_unlock(&sh->lock);
+    return role;
+}
+
+tia__share_role tia__share_enter(tia__sharing *sh, const char *key, size_t n, tia__share **out)
+{
+    tia__share_waiter w = {0};
+    tia__share_role role = tia__share_join(sh, key, n, &w);
+    *out = w.batch;
+    return role;
 }
 
 int tia__share_members(tia__sharing *sh, const tia__share *s)
@@ -219,15 +313,73 @@ const tia__shared_answer *tia__share_answer(const tia__share *s)
     return &((const batch *)s)->ans;
 }
 
+/*
+ * Under the lock: whoever waits for b takes its next step (blocked ones on the
+ * condition; parked ones are woken once each and taken off b's list).
+ */
+static void wake_all(tia__sharing *sh, batch *b)
+{
+    pthread_cond_broadcast(&b->done_cond);
+    for (tia__share_waiter *w = b->waiters; w != NULL; w = w->next) {
+        sh->waiting--;
+        w->parked = 0;
+        w->wake(w->arg);
+    }
+    b->waiters = NULL;
+}
+
+/* Under the lock: b's answer is in; whoever waits for b goes on. */
+static void finish(tia__sharing *sh, batch *b)
+{
+    b->done = 1;
+    wake_all(sh, b);
+    unref(sh, b);
+}
+
 void tia__share_publish(tia__sharing *sh, tia__share *s, tia__shared_answer *ans)
 {
     batch *b = (batch *)s;
     pthread_mutex_lock(&sh->lock);
     b->ans = *ans;
     memset(ans, 0, sizeof *ans);
-    b->done = 1;
-    pthread_cond_broadcast(&b->done_cond);
-    unref(sh, b);
+    finish(sh, b);
+    pthread_mutex_unlock(&sh->lock);
+}
+
+void tia__sharing_close(tia__sharing *sh)
+{
+    pthread_mutex_lock(&sh->lock);
+    sh->closing = 1;
+    for (batch *b = sh->live; b != NULL; b = b->next)
+        wake_all(sh, b);
+    pthread_mutex_unlock(&sh->lock);
+}
+
+void tia__share_abandon(tia__sharing *sh, tia__share_waiter *w)
+{
+    pthread_mutex_lock(&sh->lock);
+    batch *on = awaited(w);
+    if (w->parked) { /* still on its list: off it */
+        for (tia__share_waiter **p = &on->waiters; *p; p = &(*p)->next)
+            if (*p == w) {
+                *p = w->next;
+                break;
+            }
+        w->parked = 0;
+        sh->waiting--;
+    }
+    batch *b = (batch *)w->batch;
+    if (w->member) {
+        unref(sh, b);
+    } else {
+        if (w->after != NULL)
+            unref(sh, (batch *)w->after);
+        /* Its members must not wait for a leader that is gone: no answer to
+           share (ok = 0), so each of them answers alone; nobody joins it now. */
+        b->running = 1;
+        finish(sh, b);
+    }
+    w->batch = w->after = NULL;
     pthread_mutex_unlock(&sh->lock);
 }
 

@@ -6,7 +6,10 @@
  * next read of its agent's tasks while a crowd reads the same page; a session
  * revoked through the library is refused on the very next read while a crowd
  * reads with the same token; every member of a shared answer is logged with its
- * user and counted by the rate limit on its own.
+ * user and counted by the rate limit on its own. On PostgreSQL, where a table
+ * lock can hold a read while others wait for it: a client that goes away while
+ * its read waits holds nobody up, and a server that stops while reads wait
+ * stops cleanly.
  *
  * The crowd's threads use libcurl directly and record what they saw; only the
  * main thread asserts (cmocka's failures jump, which a thread cannot).
@@ -19,9 +22,11 @@
 #include <time.h>
 
 #include <curl/curl.h>
+#include <libpq-fe.h>
 
 #include <tokyoia/sessions.h>
 
+#include "api/api.h"
 #include "api_test.h"
 
 #define HOUR_US INT64_C(3600000000)
@@ -185,8 +190,13 @@ static int setup_limited(void **state)
     return start_with(state, &cfg);
 }
 
+static PGconn *lock_conn; /* holds a table lock; a failed test's is dropped by teardown */
+
 static int teardown(void **state)
 {
+    if (lock_conn != NULL)
+        PQfinish(lock_conn); /* first: a read it holds can end, and the server stop */
+    lock_conn = NULL;
     if (running != NULL) {
         atomic_store(&running->stop, 1);
         crowd_join(running);
@@ -350,6 +360,159 @@ static void test_rate_limit_per_member(void **state)
     assert_true(shared_count(f) > 0);
 }
 
+/* ---- a client that goes away while its read waits ---- */
+
+typedef struct lone {
+    tia_api_fixture *f;
+    const char *path;
+    atomic_int abort; /* set: the client closes its connection */
+    long status;      /* 0: no answer */
+    pthread_t th;
+} lone;
+
+static int lone_progress(void *ud, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
+{
+    (void)a, (void)b, (void)c, (void)d;
+    return atomic_load(&((lone *)ud)->abort) ? 1 : 0;
+}
+
+static void *lone_thread(void *arg)
+{
+    lone *l = arg;
+    char url[512], auth[256];
+    snprintf(url, sizeof url, "%s%s", l->f->base, l->path);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", l->f->token);
+    CURL *cu = curl_easy_init();
+    if (cu == NULL)
+        return NULL;
+    struct curl_slist *h = curl_slist_append(NULL, auth);
+    tia_http_buf s = {0};
+    curl_easy_setopt(cu, CURLOPT_URL, url);
+    curl_easy_setopt(cu, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(cu, CURLOPT_WRITEFUNCTION, tia_http_buf_append);
+    curl_easy_setopt(cu, CURLOPT_WRITEDATA, &s);
+    curl_easy_setopt(cu, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(cu, CURLOPT_XFERINFOFUNCTION, lone_progress);
+    curl_easy_setopt(cu, CURLOPT_XFERINFODATA, l);
+    curl_easy_setopt(cu, CURLOPT_TIMEOUT, 20L); /* a read left waiting fails, not hangs */
+    if (curl_easy_perform(cu) == CURLE_OK)
+        curl_easy_getinfo(cu, CURLINFO_RESPONSE_CODE, &l->status);
+    free(s.p);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(cu);
+    return NULL;
+}
+
+/*
+ * Waits (up to 10 s) until the server has n requests in flight, parked of them
+ * waiting for a shared read. Not through /metrics: that reads the database,
+ * which the test holds.
+ */
+static void wait_in_flight(tia_api_fixture *f, int n, int parked)
+{
+    for (int i = 0; i < 1000; i++) {
+        if (tia__server_in_flight(f->srv) == n && tia__server_parked(f->srv) == parked)
+            return;
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    fail_msg("requests in flight: %d, parked %d; want %d and %d", tia__server_in_flight(f->srv),
+             tia__server_parked(f->srv), n, parked);
+}
+
+/*
+ * Holds agent_tasks with a table lock (lock_conn, in a transaction) and lines
+ * up three reads of one page: a leads and waits for the lock, b waits for a to
+ * lead the next batch, c joins b's batch. Returns the locking connection.
+ */
+static PGconn *line_up(tia_api_fixture *f, lone *a, lone *b, lone *c)
+{
+    static const char path[] = "/api/v1/agents/akira-001/tasks?limit=5";
+    PGconn *pg = lock_conn = PQconnectdb(tia_test_url(f->store));
+    assert_int_equal(PQstatus(pg), CONNECTION_OK);
+    PQclear(PQexec(pg, "BEGIN"));
+    PGresult *r = PQexec(pg, "LOCK TABLE agent_tasks IN ACCESS EXCLUSIVE MODE");
+    assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+    PQclear(r);
+    lone *l[3] = {a, b, c};
+    for (int i = 0; i < 3; i++) {
+        *l[i] = (lone){.f = f, .path = path};
+        assert_int_equal(pthread_create(&l[i]->th, NULL, lone_thread, l[i]), 0);
+        wait_in_flight(f, i + 1, i); /* parked: b, then b and c */
+    }
+    return pg;
+}
+
+/*
+ * On PostgreSQL (where a table lock holds a read): a reads and holds the key;
+ * b waits to lead the next batch and c joins it; b's client goes away while it
+ * waits. Once a ends, c must still be answered (by itself, b's batch having no
+ * leader any more), and the server must be left with nothing in flight. SQLite
+ * in WAL mode lets nothing hold a read, so there is no way to line them up.
+ */
+static void test_client_gone_while_waiting(void **state)
+{
+    tia_api_fixture *f = *state;
+    if (!tia_test_is_pg())
+        skip();
+    lone a, b, c;
+    PGconn *pg = line_up(f, &a, &b, &c);
+    atomic_store(&b.abort, 1);
+    assert_int_equal(pthread_join(b.th, NULL), 0);
+    assert_int_equal(b.status, 0); /* b went away unanswered */
+
+    PQclear(PQexec(pg, "COMMIT"));
+    PQfinish(pg);
+    lock_conn = NULL;
+    assert_int_equal(pthread_join(a.th, NULL), 0);
+    assert_int_equal(pthread_join(c.th, NULL), 0);
+    assert_int_equal(a.status, 200);
+    assert_int_equal(c.status, 200);
+    wait_in_flight(f, 0, 0);
+    /* And the key is free: the next read is answered. */
+    char *again = body_of(f, a.path);
+    free(again);
+}
+
+static int setup_short_grace(void **state)
+{
+    tia_server_config cfg = {.threads = CROWD + 2, .db_pool = 4, .shutdown_grace_ms = 300};
+    return start_with(state, &cfg);
+}
+
+static void *unlock_later(void *arg)
+{
+    struct timespec ts = {1, 500 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    PQclear(PQexec(arg, "COMMIT"));
+    return NULL;
+}
+
+/*
+ * The server stops while reads wait for a slow one (held by a table lock past
+ * the grace): the waiting ones must not stay suspended, which libmicrohttpd
+ * refuses at stop (it aborts the process). The stop returns once the slow read
+ * ends, and every client gets an answer or a closed connection.
+ */
+static void test_stop_while_waiting(void **state)
+{
+    tia_api_fixture *f = *state;
+    if (!tia_test_is_pg())
+        skip();
+    lone a, b, c;
+    PGconn *pg = line_up(f, &a, &b, &c);
+
+    pthread_t unlocker;
+    assert_int_equal(pthread_create(&unlocker, NULL, unlock_later, pg), 0);
+    int left = tia_server_shutdown(f->srv); /* the grace (300 ms) ends before the lock */
+    f->srv = NULL;
+    assert_int_equal(pthread_join(unlocker, NULL), 0);
+    assert_true(left >= 1);
+    assert_int_equal(pthread_join(a.th, NULL), 0);
+    assert_int_equal(pthread_join(b.th, NULL), 0);
+    assert_int_equal(pthread_join(c.th, NULL), 0);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -359,6 +522,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_acknowledged_write_is_read, setup_default, teardown),
         cmocka_unit_test_setup_teardown(test_revoked_refused_next, setup_default, teardown),
         cmocka_unit_test_setup_teardown(test_rate_limit_per_member, setup_limited, teardown),
+        cmocka_unit_test_setup_teardown(test_client_gone_while_waiting, setup_default, teardown),
+        cmocka_unit_test_setup_teardown(test_stop_while_waiting, setup_short_grace, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();

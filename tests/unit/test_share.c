@@ -4,7 +4,8 @@
  * one read after it arrived and never the one running when it came; a request
  * that finds its key running leads the next batch once the running one ends;
  * other keys never wait; an answer the leader does not share (ok = 0) tells the
- * members to answer alone; a crowd on a few keys gets each key's answer.
+ * members to answer alone; a crowd on a few keys gets each key's answer; a
+ * parked request (park and wake instead of blocking) goes the same way.
  * Steps are sequenced by waiting for tia__sharing_waiting to reach a count, not
  * by sleeping.
  */
@@ -200,6 +201,156 @@ static void test_crowd(void **state)
     assert_int_equal(tia__sharing_waiting(sh), 0);
 }
 
+/* A parked request's park and wake calls (as a server's suspend and resume). */
+typedef struct tally {
+    int parks;
+    int wakes;
+} tally;
+
+static void park(void *arg)
+{
+    ((tally *)arg)->parks++;
+}
+
+static void wake(void *arg)
+{
+    tally *t = arg;
+    assert_true(t->wakes < t->parks); /* never woken but after its park */
+    t->wakes++;
+}
+
+static tia__share_role join_parked(const char *key, tia__share_waiter *w, tally *t)
+{
+    *w = (tia__share_waiter){.park = park, .wake = wake, .arg = t};
+    return tia__share_join(sh, key, strlen(key), w);
+}
+
+static void publish_text(tia__share *s, const char *text)
+{
+    tia__shared_answer ans = {0};
+    ans.ok = 1;
+    ans.text = strdup(text);
+    ans.len = strlen(text);
+    ans.status = 200;
+    tia__share_publish(sh, s, &ans);
+}
+
+/*
+ * With park set nothing blocks, so one thread plays every request: a waits for
+ * nobody; b finds a running, is parked, and is woken by a's answer to lead; c
+ * joins b's batch, is parked, is not woken by a's answer, and gets b's.
+ */
+static void test_parked(void **state)
+{
+    (void)state;
+    tia__share_waiter wa, wb, wc;
+    tally ta = {0}, tb = {0}, tc = {0};
+    assert_int_equal(join_parked("GET /p", &wa, &ta), TIA__SHARE_LEADER);
+    assert_int_equal(join_parked("GET /p", &wb, &tb), TIA__SHARE_WAIT);
+    assert_int_equal(join_parked("GET /p", &wc, &tc), TIA__SHARE_WAIT);
+    assert_int_equal(ta.parks, 0);
+    assert_int_equal(tb.parks, 1);
+    assert_int_equal(tc.parks, 1);
+    assert_int_equal(tia__sharing_waiting(sh), 2);
+    assert_int_equal(tia__share_members(sh, wa.batch), 0); /* c is b's */
+
+    publish_text(wa.batch, "a");
+    assert_int_equal(tb.wakes, 1);
+    assert_int_equal(tc.wakes, 0); /* a's answer is older than c */
+    assert_int_equal(tia__sharing_waiting(sh), 1);
+    assert_int_equal(tia__share_continue(sh, &wb), TIA__SHARE_LEADER);
+    assert_int_equal(tia__share_members(sh, wb.batch), 1);
+
+    /* A request that comes now finds b running: it waits for the batch after b. */
+    tia__share_waiter wd;
+    tally td = {0};
+    assert_int_equal(join_parked("GET /p", &wd, &td), TIA__SHARE_WAIT);
+
+    publish_text(wb.batch, "b");
+    assert_int_equal(tc.wakes, 1);
+    assert_int_equal(td.wakes, 1);
+    assert_int_equal(tia__share_continue(sh, &wc), TIA__SHARE_MEMBER);
+    assert_string_equal(tia__share_answer(wc.batch)->text, "b");
+    tia__share_leave(sh, wc.batch);
+    assert_int_equal(tia__share_continue(sh, &wd), TIA__SHARE_LEADER);
+    publish_text(wd.batch, "d");
+    assert_int_equal(tia__sharing_waiting(sh), 0);
+    assert_int_equal(tia__sharing_count(sh), 1);
+    assert_int_equal(tb.parks + tc.parks + td.parks, 3); /* each parked once */
+}
+
+/*
+ * A parked request whose client goes away is abandoned: a member just leaves;
+ * a leader-to-be ends its batch unanswered (ok = 0) so that its member, woken,
+ * answers alone instead of waiting for nobody; nothing is left waiting.
+ */
+static void test_abandoned(void **state)
+{
+    (void)state;
+    tia__share_waiter wa, wb, wc, wd;
+    tally ta = {0}, tb = {0}, tc = {0}, td = {0};
+    assert_int_equal(join_parked("GET /q", &wa, &ta), TIA__SHARE_LEADER);
+    assert_int_equal(join_parked("GET /q", &wb, &tb), TIA__SHARE_WAIT); /* leads next */
+    assert_int_equal(join_parked("GET /q", &wc, &tc), TIA__SHARE_WAIT); /* b's member */
+    assert_int_equal(join_parked("GET /q", &wd, &td), TIA__SHARE_WAIT); /* b's member */
+    assert_int_equal(tia__sharing_waiting(sh), 3);
+
+    tia__share_abandon(sh, &wd); /* d's client left while parked */
+    assert_int_equal(tia__sharing_waiting(sh), 2);
+    assert_int_equal(td.wakes, 0);
+
+    publish_text(wa.batch, "a"); /* wakes b, whose client left before it went on */
+    assert_int_equal(tb.wakes, 1);
+    assert_int_equal(tc.wakes, 0);
+    tia__share_abandon(sh, &wb);
+    assert_int_equal(tc.wakes, 1); /* b's batch ended without an answer */
+    assert_int_equal(tia__share_continue(sh, &wc), TIA__SHARE_MEMBER);
+    assert_int_equal(tia__share_answer(wc.batch)->ok, 0); /* answer alone */
+    tia__share_leave(sh, wc.batch);
+    assert_int_equal(tia__sharing_waiting(sh), 0);
+
+    /* The key is free again: the next request leads at once. */
+    tia__share_waiter we;
+    tally te = {0};
+    assert_int_equal(join_parked("GET /q", &we, &te), TIA__SHARE_LEADER);
+    publish_text(we.batch, "e");
+}
+
+/*
+ * tia__sharing_close (the server stops): parked requests are woken, a member
+ * whose answer is not in answers alone, a leader-to-be starts though the batch
+ * before it still runs, and a thread blocked in tia__share_enter goes on too.
+ */
+static void test_close(void **state)
+{
+    (void)state;
+    tia__share_waiter wa, wb, wc;
+    tally ta = {0}, tb = {0}, tc = {0};
+    assert_int_equal(join_parked("GET /s", &wa, &ta), TIA__SHARE_LEADER);
+    assert_int_equal(join_parked("GET /s", &wb, &tb), TIA__SHARE_WAIT);
+    assert_int_equal(join_parked("GET /s", &wc, &tc), TIA__SHARE_WAIT);
+    entrant d = {"GET /s", "d", 1}; /* blocked, not parked: joins b's batch */
+    start(&d);
+    wait_waiting(3);
+
+    tia__sharing_close(sh);
+    assert_int_equal(tb.wakes, 1);
+    assert_int_equal(tc.wakes, 1);
+    join(&d);
+    assert_int_equal(d.role, TIA__SHARE_ALONE);
+    assert_int_equal(tia__share_continue(sh, &wc), TIA__SHARE_ALONE);
+    assert_int_equal(tia__share_continue(sh, &wb), TIA__SHARE_LEADER);
+    assert_int_equal(tia__sharing_waiting(sh), 0);
+    /* Nobody waits from now on. */
+    tia__share_waiter we;
+    tally te = {0};
+    assert_int_equal(join_parked("GET /s", &we, &te), TIA__SHARE_LEADER);
+    publish_text(wa.batch, "a");
+    publish_text(wb.batch, "b");
+    publish_text(we.batch, "e");
+    assert_int_equal(te.parks, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -208,6 +359,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_keys_apart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unshared_answer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crowd, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_parked, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_abandoned, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_close, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
