@@ -208,10 +208,12 @@ typedef enum tia__share_role {
 } tia__share_role;
 
 /*
- * One request's place in the sharing. park and wake are the caller's, both
- * called with the sharing's lock held (so a wake never comes before its park
- * has returned): park when the request must wait (it gives up its thread, as
- * MHD_suspend_connection does), wake once it may go on (MHD_resume_connection).
+ * One request's place in the sharing. park and wake are the caller's: park
+ * when the request must wait (it gives up its thread, as
+ * MHD_suspend_connection does), called with the sharing's lock held; wake once
+ * it may go on (MHD_resume_connection), called after the lock (but for
+ * tia__sharing_close) on a waiter taken off its list under the lock, so never
+ * before its park has returned, and once.
  * Without park, tia__share_join blocks the thread instead. The rest is
  * share.c's; the caller keeps the struct in place while the request waits.
  */

@@ -314,26 +314,48 @@ const tia__shared_answer *tia__share_answer(const tia__share *s)
 }
 
 /*
- * Under the lock: whoever waits for b takes its next step (blocked ones on the
- * condition; parked ones are woken once each and taken off b's list).
+ * Under the lock: whoever waits for b may take its next step. Blocked ones are
+ * signalled; parked ones are taken off b's list and returned, for wake_list to
+ * wake once the lock is released (each woken request takes the lock at once,
+ * so waking them while holding it made them queue on it: 2.5 futex calls per
+ * request on recent tasks).
  */
-static void wake_all(tia__sharing *sh, batch *b)
+static tia__share_waiter *detach(tia__sharing *sh, batch *b)
 {
     pthread_cond_broadcast(&b->done_cond);
-    for (tia__share_waiter *w = b->waiters; w != NULL; w = w->next) {
+    tia__share_waiter *list = b->waiters;
+    for (tia__share_waiter *w = list; w != NULL; w = w->next) {
         sh->waiting--;
         w->parked = 0;
-        w->wake(w->arg);
     }
     b->waiters = NULL;
+    return list;
 }
 
-/* Under the lock: b's answer is in; whoever waits for b goes on. */
-static void finish(tia__sharing *sh, batch *b)
+/*
+ * Wakes a detached list. Its requests stay suspended until their wake (the
+ * server's connections are not freed while suspended, and none is parked any
+ * more when the server stops: tia__sharing_close), so each waiter is still in
+ * place; it is read before its wake, after which its request may go on.
+ */
+static void wake_list(tia__share_waiter *w)
+{
+    while (w != NULL) {
+        tia__share_waiter *next = w->next;
+        void (*wake)(void *) = w->wake;
+        void *arg = w->arg;
+        wake(arg);
+        w = next;
+    }
+}
+
+/* Under the lock: b's answer is in; returns its parked waiters, to wake after the lock. */
+static tia__share_waiter *finish(tia__sharing *sh, batch *b)
 {
     b->done = 1;
-    wake_all(sh, b);
+    tia__share_waiter *woken = detach(sh, b);
     unref(sh, b);
+    return woken;
 }
 
 void tia__share_publish(tia__sharing *sh, tia__share *s, tia__shared_answer *ans)
@@ -342,8 +364,9 @@ void tia__share_publish(tia__sharing *sh, tia__share *s, tia__shared_answer *ans
     pthread_mutex_lock(&sh->lock);
     b->ans = *ans;
     memset(ans, 0, sizeof *ans);
-    finish(sh, b);
+    tia__share_waiter *woken = finish(sh, b);
     pthread_mutex_unlock(&sh->lock);
+    wake_list(woken);
 }
 
 void tia__sharing_close(tia__sharing *sh)
@@ -351,12 +374,13 @@ void tia__sharing_close(tia__sharing *sh)
     pthread_mutex_lock(&sh->lock);
     sh->closing = 1;
     for (batch *b = sh->live; b != NULL; b = b->next)
-        wake_all(sh, b);
+        wake_list(detach(sh, b)); /* under the lock: the stop follows, see wake_list */
     pthread_mutex_unlock(&sh->lock);
 }
 
 void tia__share_abandon(tia__sharing *sh, tia__share_waiter *w)
 {
+    tia__share_waiter *woken = NULL;
     pthread_mutex_lock(&sh->lock);
     batch *on = awaited(w);
     if (w->parked) { /* still on its list: off it */
@@ -377,10 +401,11 @@ void tia__share_abandon(tia__sharing *sh, tia__share_waiter *w)
         /* Its members must not wait for a leader that is gone: no answer to
            share (ok = 0), so each of them answers alone; nobody joins it now. */
         b->running = 1;
-        finish(sh, b);
+        woken = finish(sh, b);
     }
     w->batch = w->after = NULL;
     pthread_mutex_unlock(&sh->lock);
+    wake_list(woken);
 }
 
 void tia__share_leave(tia__sharing *sh, tia__share *s)
