@@ -55,7 +55,7 @@ struct tia__sharing {
     pthread_mutex_t lock;
     batch *live; /* gathering, running, or done and still read */
     uint64_t shared;
-    int waiting; /* requests blocked in tia__share_enter */
+    int waiting; /* requests waiting, blocked or parked (tia__sharing_waiting) */
     int closing; /* tia__sharing_close: nobody waits any more */
 };
 
