@@ -13,7 +13,8 @@
  *         recent  tia_task_list(agent, limit 20)          (GET /api/v1/agents/{id}/tasks?limit=20)
  *         create  tia_engine_submit_task                  (POST /api/v1/tasks)
  *         cycle   tia_engine_claim(1) + tia_engine_complete (POST .../claim, .../complete)
- *       recent rotates over the five seed agents; cycle claims tasks of --agent.
+ *       recent rotates over the five seed agents, create over bench-new-1..5
+ *       (prepared like the cycle agents); cycle claims tasks of --agent.
  *       stats+auth and recent+auth also check the session token in $TIA_TOKEN the
  *       way the server does for every request (auth_op): the same database work,
  *       in the same round trips, as an authenticated HTTP request, without HTTP.
@@ -39,6 +40,14 @@
 
 static const char *const seed_agents[] = {"akira-001", "yuki-002", "hiro-003", "sakura-004",
                                           "kenji-005"};
+/*
+ * The create workload's agents (bench/run-api.sh prepares them; so does
+ * bench/wrk/post_task.lua use them): tasks created for the seed agents would
+ * become those agents' newest, so that a later round's recent-tasks reads would
+ * read the benchmark's own small tasks instead of the generated ones.
+ */
+static const char *const create_agents[] = {"bench-new-1", "bench-new-2", "bench-new-3",
+                                            "bench-new-4", "bench-new-5"};
 
 typedef struct opts {
     const char *db, *op, *agent, *prepare;
@@ -114,8 +123,10 @@ static int one_op(tia_store *s, const opts *o, int index, uint64_t n, tia_error 
         return rc;
     }
     if (strcmp(o->op, "create") == 0) {
-        tia_task_spec spec = {"t", seed_agents[n % 5], "bench_api", "a task created by bench_api",
-                              "{\"n\":1}", 0, -1, 0, NULL, 0, NULL};
+        const char *agent = create_agents[n % 5];
+        tia_task_spec spec = {"t",         agent, "bench_api", "a task created by bench_api",
+                              "{\"n\":1}", 0,     -1,          0,
+                              NULL,        0,     NULL};
         char id[TIA_UUID_BUF];
         int created = 0;
         return tia_engine_submit_task(s, &spec, NULL, NULL, id, &created, err);

@@ -1,6 +1,9 @@
--- POST /api/v1/tasks: one standalone task per request, rotating over the seed agents.
+-- POST /api/v1/tasks: one standalone task per request, rotating over five agents
+-- of the benchmark's own (bench/run-api.sh prepares them), so that the tasks it
+-- creates do not become the seed agents' newest, which the recent-tasks reads of
+-- the next round would then read instead of the generated ones.
 local token = os.getenv("TIA_TOKEN") or ""
-local agents = {"akira-001", "yuki-002", "hiro-003", "sakura-004", "kenji-005"}
+local agents = {"bench-new-1", "bench-new-2", "bench-new-3", "bench-new-4", "bench-new-5"}
 local n = 0
 local headers = {["Content-Type"] = "application/json"}
 if token ~= "" then headers["Authorization"] = "Bearer " .. token end
