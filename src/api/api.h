@@ -169,12 +169,28 @@ int tia__is_admin(tia__call *c);
 typedef struct tia__sharing tia__sharing;
 typedef struct tia__share tia__share; /* one batch of identical reads */
 
+/*
+ * A reply's text that several answers send (a leader's and its members'): one
+ * copy, freed with its last reference. tia__text_new takes p (malloc'd,
+ * NUL-terminated) unless it fails (NULL: out of memory, p still the caller's);
+ * tia__text_unref has the signature of libmicrohttpd's free callbacks, so a
+ * response can hold a reference; NULL accepted.
+ */
+typedef struct tia__text {
+    atomic_int refs;
+    size_t len;
+    char *p;
+} tia__text;
+
+tia__text *tia__text_new(char *p, size_t len);
+tia__text *tia__text_ref(tia__text *t);
+void tia__text_unref(void *t);
+
 /* An answer as the server sends it, for the members of a batch. */
 typedef struct tia__shared_answer {
     int ok; /* 0: the leader's answer is not for sharing: each member answers alone */
     int status;
-    char *text; /* the JSON answer with its newline (malloc'd); NULL: none */
-    size_t len;
+    tia__text *text; /* the JSON answer with its newline (a reference); NULL: none */
     char retry_after[16];
     char location[640];
     char allow[64];
@@ -361,6 +377,7 @@ struct tia__call {
     json_t *reply;          /* owned */
     char *reply_text;       /* owned: an answer written as text (tia__reply_jw), or NULL */
     size_t reply_len;
+    tia__text *reply_shared;       /* a reference: a shared read's text, sent as it is, or NULL */
     struct MHD_Response *response; /* a prepared response (streams), owned until queued */
     char retry_after[16];
     char location[640];

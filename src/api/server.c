@@ -288,6 +288,8 @@ void tia__unanswer(tia__call *c)
     free(c->reply_text);
     c->reply_text = NULL;
     c->reply_len = 0;
+    tia__text_unref(c->reply_shared);
+    c->reply_shared = NULL;
     if (c->response)
         MHD_destroy_response(c->response);
     c->response = NULL;
@@ -357,12 +359,8 @@ static int take_shared(tia__call *c, const tia__shared_answer *a)
     if (c->api->cfg.rate_limit > 0 && a->status != MHD_HTTP_UNAUTHORIZED &&
         rate_limited(c, a->session_id[0] ? a->session_id : c->client_ip) != 0)
         return 1;
-    if (a->text != NULL) {
-        if ((c->reply_text = malloc(a->len + 1)) == NULL)
-            return 0;
-        memcpy(c->reply_text, a->text, a->len + 1);
-        c->reply_len = a->len;
-    }
+    if (a->text != NULL) /* the leader's text itself: members send it without a copy */
+        c->reply_shared = tia__text_ref(a->text);
     if (a->user_id != NULL)
         c->shared_user = strdup(a->user_id);
     c->status = a->status;
@@ -377,9 +375,9 @@ static int take_shared(tia__call *c, const tia__shared_answer *a)
 
 /*
  * The leader's answer for its members, if it has any: as text (which the leader
- * sends too), unless it is a prepared response, a refusal by the rate limit
- * (members have buckets of their own) or a server error (each member tries for
- * itself).
+ * sends too: one copy for all), unless it is a prepared response, a refusal by
+ * the rate limit (members have buckets of their own) or a server error (each
+ * member tries for itself).
  */
 static void publish(tia__call *c, tia__share *sh)
 {
@@ -388,15 +386,15 @@ static void publish(tia__call *c, tia__share *sh)
         tia__share_members(c->api->sharing, sh) > 0) {
         size_t len;
         char *text = reply_text(c, &len); /* takes c->reply_text when it is set */
-        c->reply_text = text;
-        c->reply_len = len;
         json_decref(c->reply);
         c->reply = NULL;
-        a.ok = c->reply_text == NULL || (a.text = malloc(c->reply_len + 1)) != NULL;
-        if (a.text != NULL) {
-            memcpy(a.text, c->reply_text, c->reply_len + 1);
-            a.len = c->reply_len;
+        if (text != NULL && (a.text = tia__text_new(text, len)) != NULL) {
+            c->reply_shared = tia__text_ref(a.text);
+        } else {
+            c->reply_text = text; /* none, or no memory to share it: the leader's alone */
+            c->reply_len = len;
         }
+        a.ok = text == NULL || a.text != NULL;
         a.status = c->status;
         memcpy(a.retry_after, c->retry_after, sizeof a.retry_after);
         memcpy(a.location, c->location, sizeof a.location);
@@ -517,6 +515,16 @@ static char *reply_text(tia__call *c, size_t *len)
         c->reply_len = 0;
         return text;
     }
+    if (c->reply_shared) { /* a copy of its own for the caller */
+        char *text = malloc(c->reply_shared->len + 1);
+        if (text != NULL) {
+            memcpy(text, c->reply_shared->p, c->reply_shared->len + 1);
+            *len = c->reply_shared->len;
+        }
+        tia__text_unref(c->reply_shared);
+        c->reply_shared = NULL;
+        return text;
+    }
     if (c->reply == NULL)
         return NULL;
     if (json_dump_callback(c->reply, text_append, &b, TIA__JSON_DUMP_FLAGS) != 0) {
@@ -534,26 +542,55 @@ static char *reply_text(tia__call *c, size_t *len)
     return b.p;
 }
 
+/*
+ * The response of a text answer (NULL: out of memory), gzipped for a client that
+ * accepts it. A shared read's text is sent as it is: the response holds a
+ * reference to it instead of a copy.
+ */
+static struct MHD_Response *text_response(tia__call *c, size_t *len, int *zipped)
+{
+    tia__text *shared = c->reply_shared;
+    c->reply_shared = NULL;
+    char *own = NULL, *z = NULL;
+    size_t zlen = 0;
+    struct MHD_Response *r;
+    if (shared != NULL) {
+        *len = shared->len;
+    } else {
+        own = reply_text(c, len);
+    }
+    const char *body = shared ? shared->p : own;
+    *zipped = *len > GZIP_MIN && tia__accepts_gzip(c) && tia__gzip(body, *len, 1, &z, &zlen) == 0;
+    if (*zipped) {
+        free(own);
+        tia__text_unref(shared);
+        *len = zlen;
+        if ((r = MHD_create_response_from_buffer_with_free_callback(zlen, z, free)) == NULL)
+            free(z);
+        return r;
+    }
+    if (shared != NULL)
+        r = MHD_create_response_from_buffer_with_free_callback_cls(*len, shared->p, tia__text_unref,
+                                                                   shared);
+    else
+        r = MHD_create_response_from_buffer_with_free_callback(*len, own, free);
+    if (r == NULL) {
+        free(own);
+        tia__text_unref(shared);
+    }
+    return r;
+}
+
 static enum MHD_Result send_answer(tia__call *c)
 {
     struct MHD_Response *r = c->response;
     c->response = NULL;
     if (r == NULL) {
-        size_t len;
-        int json = c->reply != NULL || c->reply_text != NULL;
-        char *text = reply_text(c, &len);
-        char *zipped = NULL;
-        size_t zlen = 0;
-        if (len > GZIP_MIN && tia__accepts_gzip(c) && tia__gzip(text, len, 1, &zipped, &zlen) == 0) {
-            free(text);
-            text = zipped;
-            len = zlen;
-        }
-        r = MHD_create_response_from_buffer_with_free_callback(len, text, free);
-        if (r == NULL) {
-            free(text);
+        size_t len = 0;
+        int zipped = 0;
+        int json = c->reply != NULL || c->reply_text != NULL || c->reply_shared != NULL;
+        if ((r = text_response(c, &len, &zipped)) == NULL)
             return MHD_NO;
-        }
         if (json) {
             MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
             MHD_add_response_header(r, MHD_HTTP_HEADER_VARY, "Accept-Encoding");
@@ -806,6 +843,7 @@ static void call_end(tia_server *srv, tia__call *c)
         MHD_destroy_response(c->response);
     json_decref(c->reply);
     free(c->reply_text);
+    tia__text_unref(c->reply_shared);
     json_decref(c->body);
     tia_session_free(c->session);
     free(c->shared_user);

@@ -69,9 +69,36 @@ int tia__sharing_new(tia__sharing **out)
     return 0;
 }
 
+tia__text *tia__text_new(char *p, size_t len)
+{
+    tia__text *t = malloc(sizeof *t);
+    if (t == NULL)
+        return NULL;
+    atomic_init(&t->refs, 1);
+    t->len = len;
+    t->p = p;
+    return t;
+}
+
+tia__text *tia__text_ref(tia__text *t)
+{
+    atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
+    return t;
+}
+
+void tia__text_unref(void *arg)
+{
+    tia__text *t = arg;
+    /* acq_rel: the last one sees every other holder's reads done before it frees. */
+    if (t == NULL || atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    free(t->p);
+    free(t);
+}
+
 void tia__shared_answer_clear(tia__shared_answer *a)
 {
-    free(a->text);
+    tia__text_unref(a->text);
     free(a->user_id);
     memset(a, 0, sizeof *a);
 }

@@ -32,6 +32,16 @@ typedef struct entrant {
     int members; /* as a leader: its members, as tia__share_members counts them */
 } entrant;
 
+/* A shared text of s (one reference). */
+static tia__text *text_of(const char *s)
+{
+    char *p = strdup(s);
+    assert_non_null(p);
+    tia__text *t = tia__text_new(p, strlen(s));
+    assert_non_null(t);
+    return t;
+}
+
 static void *enter_thread(void *arg)
 {
     entrant *e = arg;
@@ -40,14 +50,13 @@ static void *enter_thread(void *arg)
     if (e->role == TIA__SHARE_MEMBER) {
         const tia__shared_answer *a = tia__share_answer(s);
         e->got_ok = a->ok;
-        snprintf(e->got, sizeof e->got, "%s", a->text ? a->text : "");
+        snprintf(e->got, sizeof e->got, "%s", a->text ? a->text->p : "");
         tia__share_leave(sh, s);
     } else if (e->role == TIA__SHARE_LEADER) {
         e->members = tia__share_members(sh, s);
         tia__shared_answer a = {0};
         a.ok = e->ok;
-        a.text = strdup(e->answer);
-        a.len = strlen(e->answer);
+        a.text = text_of(e->answer);
         a.status = 200;
         snprintf(e->got, sizeof e->got, "%s", e->answer);
         e->got_ok = e->ok;
@@ -123,8 +132,7 @@ static void test_members_get_the_next_answer(void **state)
     assert_int_equal(tia__share_members(sh, sa), 0); /* c and d are b's, not a's */
     tia__shared_answer ans = {0};
     ans.ok = 1;
-    ans.text = strdup("a");
-    ans.len = 1;
+    ans.text = text_of("a");
     tia__share_publish(sh, sa, &ans);
     assert_null(ans.text); /* taken */
     join(&b);
@@ -229,8 +237,7 @@ static void publish_text(tia__share *s, const char *text)
 {
     tia__shared_answer ans = {0};
     ans.ok = 1;
-    ans.text = strdup(text);
-    ans.len = strlen(text);
+    ans.text = text_of(text);
     ans.status = 200;
     tia__share_publish(sh, s, &ans);
 }
@@ -270,13 +277,52 @@ static void test_parked(void **state)
     assert_int_equal(tc.wakes, 1);
     assert_int_equal(td.wakes, 1);
     assert_int_equal(tia__share_continue(sh, &wc), TIA__SHARE_MEMBER);
-    assert_string_equal(tia__share_answer(wc.batch)->text, "b");
+    assert_string_equal(tia__share_answer(wc.batch)->text->p, "b");
     tia__share_leave(sh, wc.batch);
     assert_int_equal(tia__share_continue(sh, &wd), TIA__SHARE_LEADER);
     publish_text(wd.batch, "d");
     assert_int_equal(tia__sharing_waiting(sh), 0);
     assert_int_equal(tia__sharing_count(sh), 1);
     assert_int_equal(tb.parks + tc.parks + td.parks, 3); /* each parked once */
+}
+
+/*
+ * The answer's text is one copy for the leader and every member: each holds a
+ * reference (as their responses do), and it outlives the batch until the last
+ * one lets go (ASan sees a use after free or a leak otherwise).
+ */
+static void test_text_shared(void **state)
+{
+    (void)state;
+    tia__share_waiter wa, wb, wc, wd;
+    tally ta = {0}, tb = {0}, tc = {0}, td = {0};
+    assert_int_equal(join_parked("GET /t", &wa, &ta), TIA__SHARE_LEADER);
+    assert_int_equal(join_parked("GET /t", &wb, &tb), TIA__SHARE_WAIT); /* leads next */
+    assert_int_equal(join_parked("GET /t", &wc, &tc), TIA__SHARE_WAIT);
+    assert_int_equal(join_parked("GET /t", &wd, &td), TIA__SHARE_WAIT);
+    publish_text(wa.batch, "first");
+    assert_int_equal(tia__share_continue(sh, &wb), TIA__SHARE_LEADER);
+    assert_int_equal(tia__share_members(sh, wb.batch), 2);
+
+    tia__text *leader = text_of("shared");
+    tia__shared_answer a = {.ok = 1, .status = 200, .text = tia__text_ref(leader)};
+    tia__share_publish(sh, wb.batch, &a);
+    assert_null(a.text); /* taken by the batch */
+    assert_int_equal(tia__share_continue(sh, &wc), TIA__SHARE_MEMBER);
+    assert_int_equal(tia__share_continue(sh, &wd), TIA__SHARE_MEMBER);
+    tia__text *c = tia__text_ref(tia__share_answer(wc.batch)->text);
+    tia__text *d = tia__text_ref(tia__share_answer(wd.batch)->text);
+    assert_ptr_equal(c, leader); /* no copies */
+    assert_ptr_equal(d->p, leader->p);
+    tia__share_leave(sh, wc.batch);
+    tia__share_leave(sh, wd.batch); /* the last member: the batch goes */
+    assert_int_equal(atomic_load(&leader->refs), 3);
+    tia__text_unref(leader);
+    tia__text_unref(c);
+    assert_string_equal(d->p, "shared");
+    assert_int_equal(d->len, 6);
+    tia__text_unref(d); /* the last reference frees it */
+    tia__text_unref(NULL);
 }
 
 /*
@@ -360,6 +406,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unshared_answer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crowd, setup, teardown),
         cmocka_unit_test_setup_teardown(test_parked, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_text_shared, setup, teardown),
         cmocka_unit_test_setup_teardown(test_abandoned, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close, setup, teardown),
     };
