@@ -97,20 +97,6 @@ typedef struct tia_task_filter {
 int tia_task_list(tia_store *s, const tia_task_filter *f, struct tia_task_list *out,
                   tia_error *err);
 
-/* Agents whose first pages one tia_task_list_recent call reads at most. */
-#define TIA_RECENT_MAX 64
-
-/*
- * The first page of each of n agents' tasks: out[i] (n of them, filled here) is
- * what tia_task_list gives for {agent_ids[i], NULL, NULL, limit, NULL}, cursor
- * included; an unknown agent's page is empty. On PostgreSQL the pages are read
- * with one statement, whatever n (a server answering several agents' recent
- * tasks at once asks the database once). n <= TIA_RECENT_MAX. TIA_EINVAL for a
- * bad limit or agent id, with nothing read; on any error every out[i] is empty.
- */
-int tia_task_list_recent(tia_store *s, const char *const *agent_ids, size_t n, size_t limit,
-                         struct tia_task_list *out, tia_error *err);
-
 /* What a task reports when it ends; any member may be left NULL / 0. */
 typedef struct tia_task_result {
     const char *output_data;   /* JSON */

@@ -2,7 +2,7 @@
  * The agents table. Every field is checked here before anything is written, so
  * that both backends refuse the same input with the same words. Specialties are
  * TEXT[] on PostgreSQL and a JSON array on SQLite: the library always sends a JSON
- * array built with jansson (tia__json_strings; PostgreSQL unpacks it in SQL, keeping the order) and
+ * array built with jansson (PostgreSQL unpacks it in SQL, keeping the order) and
  * reads one back (array_to_json on PostgreSQL), so one code path serves both.
  * Creation and partial updates share one validator: a create is an update of
  * every field.
@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <jansson.h>
 
 #include <tokyoia/agents.h>
 
@@ -215,6 +217,20 @@ static int check_update(const struct tia_agent_update *u, tia_error *err)
 }
 
 /* The specialties as JSON array text (malloc'd), or NULL when out of memory. */
+static char *specialties_json(const char *const *sp, size_t n)
+{
+    json_t *arr = json_array();
+    char *text = NULL;
+    if (arr == NULL)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        if (json_array_append_new(arr, json_string(sp[i])) != 0)
+            goto done;
+    text = json_dumps(arr, JSON_COMPACT);
+done:
+    json_decref(arr);
+    return text;
+}
 
 /*
  * Specialties arrive packed: joined by U+001F (PostgreSQL's binary text[], as
@@ -301,7 +317,7 @@ static int prepare_params(const struct tia_agent_update *u, agent_params *p, tia
     p->status = (u->fields & TIA_AGENT_SET_STATUS) ? tia_agent_status_name(u->status) : NULL;
     p->metadata = (u->fields & TIA_AGENT_SET_METADATA) ? (u->metadata ? u->metadata : "{}") : NULL;
     if (u->fields & TIA_AGENT_SET_SPECIALTIES) {
-        p->specialties = tia__json_strings(u->specialties, u->n_specialties);
+        p->specialties = specialties_json(u->specialties, u->n_specialties);
         if (p->specialties == NULL)
             return tia_error_set(err, TIA_ENOMEM, "out of memory encoding specialties");
     }

@@ -91,9 +91,6 @@ tia__param tia__p_time(tia_time_us t);
  */
 tia__param tia__p_ts(tia_time_us t);
 
-/* n strings as a JSON array's text (malloc'd); NULL when out of memory or one is not UTF-8. */
-char *tia__json_strings(const char *const *v, size_t n);
-
 typedef struct tia__rows tia__rows;
 
 /*

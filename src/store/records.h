@@ -74,21 +74,6 @@ enum {
 /* Number of columns of the workflow and task column lists. */
 #define TIA__WORKFLOW_NCOLS 17
 
-/*
- * The rows fetched for a page: the page and one more row, which tells whether a
- * page follows, for page sizes 1, 5, 10, 20, 25, 50, 100, 200, 500, 1000 exactly
- * (a size between two is read with the next). X(rows, "rows") per size: the
- * count goes into the statements as a literal (tasks.c says why).
- */
-#define TIA__LIST_FETCH(X)                                                                         \
-    X(2, "2")                                                                                      \
-    X(6, "6")                                                                                      \
-    X(11, "11") X(21, "21") X(26, "26") X(51, "51") X(101, "101") X(201, "201") X(501, "501")      \
-        X(1001, "1001")
-
-/* Page order: newer first; within one created_at, the greater id first (the keyset order). */
-int tia__task_newer(const void *pa, const void *pb);
-
 /* Decode the current row (from the rows' column base) into a new record. */
 int tia__workflow_from_row(tia__rows *r, tia_workflow **out, tia_error *err);
 int tia__task_from_row(tia__rows *r, tia_task **out, tia_error *err);

@@ -9,8 +9,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include <jansson.h>
-
 #include "store/backend.h"
 
 const char *tia_backend_name(tia_backend b)
@@ -120,21 +118,6 @@ int tia__stmt_find(const tia_store *s, const tia__sql *q)
         if (s->stmt_keys[i] == q)
             return i;
     return -1;
-}
-
-char *tia__json_strings(const char *const *v, size_t n)
-{
-    json_t *arr = json_array();
-    char *text = NULL;
-    if (arr == NULL)
-        return NULL;
-    for (size_t i = 0; i < n; i++)
-        if (json_array_append_new(arr, json_string(v[i])) != 0)
-            goto done;
-    text = json_dumps(arr, JSON_COMPACT);
-done:
-    json_decref(arr);
-    return text;
 }
 
 tia__param tia__p_text(const char *v)

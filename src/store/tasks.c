@@ -161,7 +161,10 @@ static const tia__sql sql_get = {
      NEXT("task.list_next_aws" lim sfx, PG_AG(3) " AND " PG_WF(4) " AND " PG_ST(5) " AND ",        \
           LI_AG(3) " AND " LI_WF(4) " AND " LI_ST(5) " AND ", lim, o, u)}
 
-#define LIST_FETCH TIA__LIST_FETCH
+/* Rows fetched per page size: page sizes 1, 5, 10, 20, 25, 50, 100, 200, 500, 1000 exactly. */
+#define LIST_FETCH(X)                                                                              \
+    X(2, "2") X(6, "6") X(11, "11") X(21, "21") X(26, "26") X(51, "51") X(101, "101")           \
+    X(201, "201") X(501, "501") X(1001, "1001")
 #define LIST_SIZE(n, lim) n,
 #define LIST_F(n, lim) LIST_FIRST8(lim, "", BY_TIME, 0),
 #define LIST_N(n, lim) LIST_NEXT8(lim, "", BY_TIME, 0),
@@ -572,7 +575,8 @@ static int prepare_list(const tia_task_filter *f, list_query *lq, tia_error *err
     return 0;
 }
 
-int tia__task_newer(const void *pa, const void *pb)
+/* Newer first; within one created_at, the greater id first (the keyset order). */
+static int newer(const void *pa, const void *pb)
 {
     const tia_task *a = pa, *b = pb;
     return a->created_at != b->created_at ? a->created_at > b->created_at
@@ -635,7 +639,7 @@ int tia_task_list(tia_store *s, const tia_task_filter *f, struct tia_task_list *
         goto done;
     /* Ties in created_at come in any order: put them in id order (a page is
      * almost always in order already). */
-    tia__vec_sort(items, n, tia__task_newer);
+    tia__vec_sort(items, n, newer);
     if (more) {
         const tia_task *last = items[n - 1];
         tia__cursor_encode(last->created_at, last->id, out->next_cursor);

@@ -576,10 +576,10 @@ static void test_pagination(void **state)
  * created_at alone would be wrong depends on the plan; test_pagination's
  * batches, on both backends, fail without the second read.)
  */
-/* 40 tasks of kenji-005 (ids in creation order) in groups of 13, 13 and 14 with one created_at
- * each. */
-static void make_ties(tia_store *s, char ids[40][TIA_UUID_BUF])
+static void test_pagination_ties(void **state)
 {
+    tia_store *s = *state;
+    char ids[40][TIA_UUID_BUF];
     for (int i = 0; i < 40; i++) {
         tia_task_new n = task_new("kenji-005", NULL, NULL);
         create_ok(s, &n, ids[i]);
@@ -598,14 +598,6 @@ static void make_ties(tia_store *s, char ids[40][TIA_UUID_BUF])
                                  "1000000 WHERE agent_id = 'kenji-005'",
                                  &err),
                    &err);
-}
-
-static void test_pagination_ties(void **state)
-{
-    tia_store *s = *state;
-    char ids[40][TIA_UUID_BUF];
-    tia_error err = {0};
-    make_ties(s, ids);
     const walk_case w = {"kenji-005", NULL, -1};
     for (size_t limit = 1; limit <= 20; limit++)
         walk(s, &w, limit, 0);
@@ -618,106 +610,6 @@ static void test_pagination_ties(void **state)
     for (size_t i = 0; i < 5; i++)
         assert_string_equal(l.items[i]->id, ids[39 - i]);
     tia_task_list_free(&l);
-}
-
-static void free_all_pages(struct tia_task_list *l, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        tia_task_list_free(&l[i]);
-}
-
-/* Every page of got equals tia_task_list's for {agent, limit}: the same tasks, order and cursor. */
-static void assert_first_page(tia_store *s, const char *agent, size_t limit,
-                              const struct tia_task_list *got)
-{
-    tia_task_filter f = {agent, NULL, NULL, limit, NULL};
-    struct tia_task_list want;
-    tia_error err = {0};
-    TIA_OK_OR_FAIL(tia_task_list(s, &f, &want, &err), &err);
-    if (got->n != want.n)
-        fail_msg("%s, limit %zu: %zu tasks, tia_task_list gives %zu", agent, limit, got->n, want.n);
-    for (size_t i = 0; i < want.n; i++) {
-        assert_string_equal(got->items[i]->id, want.items[i]->id);
-        assert_string_equal(got->items[i]->agent_id, agent);
-        assert_string_equal(got->items[i]->description, want.items[i]->description);
-        assert_int_equal(got->items[i]->created_at, want.items[i]->created_at);
-    }
-    assert_string_equal(got->next_cursor, want.next_cursor);
-    tia_task_list_free(&want);
-}
-
-/*
- * tia_task_list_recent gives each agent the page tia_task_list gives, whatever
- * the limit and the set of agents (repeated, unknown, one with ties at the
- * pages' edges), and refuses bad input with every page left empty.
- */
-static void test_recent_pages(void **state)
-{
-    tia_store *s = *state;
-    char ties[40][TIA_UUID_BUF];
-    fill_for_pages(s);
-    make_ties(s, ties);
-    const char *agents[] = {"akira-001", "kenji-005", "nobody-999",
-                            "yuki-002",  "akira-001", "hiro-003"};
-    const size_t n_agents = sizeof agents / sizeof agents[0];
-    static const size_t limits[] = {1, 3, 5, 12, 13, 14, 20, 50, 101, 0};
-    struct tia_task_list out[TIA_RECENT_MAX + 1];
-    tia_error err = {0};
-    /*
-     * Twice: with the index that gives an agent's tasks in page order, ties
-     * included; then without it, so that the rows of a tie group come in the
-     * order of a sort by created_at alone, and a group that crosses a page's
-     * edge must be read again.
-     */
-    for (int pass = 0; pass < 2; pass++) {
-        for (size_t li = 0; li < sizeof limits / sizeof limits[0]; li++)
-            for (size_t n = 1; n <= n_agents; n++) {
-                TIA_OK_OR_FAIL(tia_task_list_recent(s, agents, n, limits[li], out, &err), &err);
-                for (size_t i = 0; i < n; i++) {
-                    assert_first_page(s, agents[i], limits[li], &out[i]);
-                    tia_task_list_free(&out[i]);
-                }
-            }
-        const char *drop = "DROP INDEX idx_tasks_agent_created_id";
-        if (pass == 0)
-            TIA_OK_OR_FAIL(tia_test_exec(s, drop, drop, &err), &err);
-    }
-    /* The newest tie group (14 tasks), the greatest id first, for a page of 5. */
-    const char *kenji = "kenji-005";
-    TIA_OK_OR_FAIL(tia_task_list_recent(s, (const char *[]){"yuki-002", kenji}, 2, 5, out, &err),
-                   &err);
-    assert_int_equal(out[1].n, 5);
-    for (size_t i = 0; i < 5; i++)
-        assert_string_equal(out[1].items[i]->id, ties[39 - i]);
-    free_all_pages(out, 2);
-    TIA_OK_OR_FAIL(tia_task_list_recent(s, agents, 0, 20, out, &err), &err);
-
-    /* Bad input: refused, every page empty. */
-    const char *many[TIA_RECENT_MAX + 1];
-    for (size_t i = 0; i <= TIA_RECENT_MAX; i++)
-        many[i] = "akira-001";
-    TIA_ASSERT_RC(tia_task_list_recent(s, many, TIA_RECENT_MAX + 1, 20, out, &err), TIA_EINVAL,
-                  &err);
-    ASSERT_MSG(&err, "at most");
-    TIA_OK_OR_FAIL(tia_task_list_recent(s, many, TIA_RECENT_MAX, 1, out, &err), &err);
-    assert_int_equal(out[TIA_RECENT_MAX - 1].n, 1);
-    free_all_pages(out, TIA_RECENT_MAX);
-    char long_id[TIA_AGENT_ID_MAX + 2];
-    memset(long_id, 'a', sizeof long_id - 1);
-    long_id[sizeof long_id - 1] = '\0';
-    const char *bad[][2] = {{"akira-001", NULL}, {"akira-001", long_id}, {"", "akira-001"}};
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        memset(out, 0xff, 2 * sizeof out[0]);
-        TIA_ASSERT_RC(tia_task_list_recent(s, bad[i], 2, 20, out, &err), TIA_EINVAL, &err);
-        ASSERT_MSG(&err, "agent_id");
-        assert_int_equal(out[0].n, 0);
-        assert_int_equal(out[1].n, 0);
-        assert_null(out[0].items);
-    }
-    TIA_ASSERT_RC(tia_task_list_recent(s, agents, 2, TIA_PAGE_MAX + 1, out, &err), TIA_EINVAL,
-                  &err);
-    ASSERT_MSG(&err, "limit");
-    assert_null(out[0].items);
 }
 
 static void test_workflow_delete_cascades(void **state)
@@ -753,7 +645,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pagination, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pagination_ties, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_recent_pages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_workflow_delete_cascades, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
