@@ -90,6 +90,18 @@ static void *crowd_thread(void *arg)
 
 static crowd *running; /* the crowd of a test that failed midway: stopped by teardown */
 
+/*
+ * The one crowd of a test, zeroed. Static, not a test's local: a test that
+ * fails midway leaves its crowd's threads to teardown, whose calls would
+ * reuse the failed test's stack.
+ */
+static crowd *crowd_new(void)
+{
+    static crowd the_crowd;
+    memset(&the_crowd, 0, sizeof the_crowd);
+    return &the_crowd;
+}
+
 static void crowd_start(crowd *c, tia_api_fixture *f, const char *path, const char *token)
 {
     running = c;
@@ -219,12 +231,14 @@ static void test_crowd_shares(void **state)
     char *want = body_of(f, "/api/v1/stats");
     long shared = 0;
     for (int round = 0; round < 20 && shared == 0; round++) {
-        crowd c = {.per_thread = 25, .expect = want};
-        crowd_start(&c, f, "/api/v1/stats", f->token);
-        crowd_stop(&c);
-        assert_int_equal(atomic_load(&c.other), 0);
-        assert_int_equal(atomic_load(&c.mismatches), 0);
-        assert_int_equal(atomic_load(&c.ok200), CROWD * 25);
+        crowd *c = crowd_new();
+        c->per_thread = 25;
+        c->expect = want;
+        crowd_start(c, f, "/api/v1/stats", f->token);
+        crowd_stop(c);
+        assert_int_equal(atomic_load(&c->other), 0);
+        assert_int_equal(atomic_load(&c->mismatches), 0);
+        assert_int_equal(atomic_load(&c->ok200), CROWD * 25);
         shared = shared_count(f);
     }
     if (shared == 0)
@@ -250,11 +264,13 @@ static void test_off_shares_nothing(void **state)
 {
     tia_api_fixture *f = *state;
     char *want = body_of(f, "/api/v1/stats");
-    crowd c = {.per_thread = 25, .expect = want};
-    crowd_start(&c, f, "/api/v1/stats", f->token);
-    crowd_stop(&c);
-    assert_int_equal(atomic_load(&c.ok200), CROWD * 25);
-    assert_int_equal(atomic_load(&c.mismatches), 0);
+    crowd *c = crowd_new();
+    c->per_thread = 25;
+    c->expect = want;
+    crowd_start(c, f, "/api/v1/stats", f->token);
+    crowd_stop(c);
+    assert_int_equal(atomic_load(&c->ok200), CROWD * 25);
+    assert_int_equal(atomic_load(&c->mismatches), 0);
     assert_int_equal(shared_count(f), 0);
     free(want);
 }
@@ -268,9 +284,9 @@ static void test_acknowledged_write_is_read(void **state)
 {
     tia_api_fixture *f = *state;
     const char *path = "/api/v1/agents/akira-001/tasks?limit=3";
-    crowd c = {0};
-    crowd_start(&c, f, path, f->token);
-    crowd_wait(&c, 50);
+    crowd *c = crowd_new();
+    crowd_start(c, f, path, f->token);
+    crowd_wait(c, 50);
     /* 30 rounds at least, and until some reads were shared (at most 600). */
     for (int i = 0; i < 30 || (shared_count(f) == 0 && i < 600); i++) {
         char body[200];
@@ -292,7 +308,7 @@ static void test_acknowledged_write_is_read(void **state)
         json_decref(page);
         json_decref(t);
     }
-    crowd_stop(&c);
+    crowd_stop(c);
     /* Else the crowd never overlapped, and the rounds above proved nothing. */
     assert_true(shared_count(f) > 0);
 }
@@ -309,10 +325,10 @@ static void test_revoked_refused_next(void **state)
     char tok[TIA_TOKEN_BUF], id[TIA_UUID_BUF];
     tia_session_new n = {"alice", NULL, NULL, HOUR_US};
     TIA_OK_OR_FAIL(tia_session_create(f->store, &n, tok, id, &err), &err);
-    crowd c = {0};
-    crowd_start(&c, f, "/api/v1/stats", tok);
+    crowd *c = crowd_new();
+    crowd_start(c, f, "/api/v1/stats", tok);
     for (int round = 0; round < 10; round++) {
-        crowd_wait(&c, 30);
+        crowd_wait(c, 30);
         TIA_OK_OR_FAIL(tia_session_revoke(f->store, id, &err), &err);
         tia_http_opts o = {.token = tok};
         tia_http_resp r;
@@ -324,9 +340,9 @@ static void test_revoked_refused_next(void **state)
         tia_http_resp_free(&r);
         /* The next round's session, for the crowd and for us. */
         TIA_OK_OR_FAIL(tia_session_create(f->store, &n, tok, id, &err), &err);
-        crowd_set_token(&c, tok);
+        crowd_set_token(c, tok);
     }
-    crowd_stop(&c);
+    crowd_stop(c);
 }
 
 /*
@@ -346,16 +362,17 @@ static void test_rate_limit_per_member(void **state)
         TIA_OK_OR_FAIL(tia_session_create(f->store, &n, tok, NULL, &err), &err);
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
-        crowd c = {.per_thread = 8};
-        crowd_start(&c, f, "/api/v1/stats", tok);
-        crowd_stop(&c);
+        crowd *c = crowd_new();
+        c->per_thread = 8;
+        crowd_start(c, f, "/api/v1/stats", tok);
+        crowd_stop(c);
         clock_gettime(CLOCK_MONOTONIC, &t1);
         double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
         long allowed = 30 + (long)(secs * 0.5);
-        if (atomic_load(&c.ok200) > allowed)
+        if (atomic_load(&c->ok200) > allowed)
             fail_msg("%ld answers in %.2f s through a bucket of 30 at 0.5/s (at most %ld)",
-                     atomic_load(&c.ok200), secs, allowed);
-        assert_int_equal(atomic_load(&c.ok200) + atomic_load(&c.other), CROWD * 8);
+                     atomic_load(&c->ok200), secs, allowed);
+        assert_int_equal(atomic_load(&c->ok200) + atomic_load(&c->other), CROWD * 8);
     }
     assert_true(shared_count(f) > 0);
 }
@@ -455,7 +472,7 @@ static void test_client_gone_while_waiting(void **state)
     tia_api_fixture *f = *state;
     if (!tia_test_is_pg())
         skip();
-    lone a, b, c;
+    static lone a, b, c; /* static: see crowd_new */
     PGconn *pg = line_up(f, &a, &b, &c);
     atomic_store(&b.abort, 1);
     assert_int_equal(pthread_join(b.th, NULL), 0);
@@ -499,7 +516,7 @@ static void test_stop_while_waiting(void **state)
     tia_api_fixture *f = *state;
     if (!tia_test_is_pg())
         skip();
-    lone a, b, c;
+    static lone a, b, c; /* static: see crowd_new */
     PGconn *pg = line_up(f, &a, &b, &c);
 
     pthread_t unlocker;
