@@ -6,7 +6,9 @@
 # serve` on a loopback port (and, for the reads, a second one with
 # --shared-reads off), and for each workload runs the direct library calls
 # (bench_api, 16 threads with a connection each) and the same work over HTTP (wrk,
-# 16 connections), alternating, TIA_BENCH_API_ROUNDS times (default 2); for the
+# 16 connections), alternating, TIA_BENCH_API_ROUNDS times (default 10, of 3 s
+# runs: each direct run a few seconds from its HTTP run, on a machine whose speed
+# drifts within minutes); for the
 # reads also the direct calls with the token checked as the server checks it
 # (pipelined with the read: bench_api.c, auth_op), and HTTP with shared reads
 # off (every request runs its own statements). Prints
@@ -14,7 +16,7 @@
 # alone) with the ratio it allows at best, and the server's peak RSS (VmHWM).
 # A read whose answers average under 200 bytes fails the run (an empty 200).
 # Results: BUILD_DIR/bench/results-api.txt. Removes everything it made.
-# Environment: TIA_BENCH_TASKS, TIA_BENCH_API_SECONDS (per run, default 10),
+# Environment: TIA_BENCH_TASKS, TIA_BENCH_API_SECONDS (per run, default 3),
 #   TIA_BENCH_API_ROUNDS, TIA_BENCH_API_CONNS (default 16),
 #   TIA_BENCH_API_AUTH (required, default, or off).
 set -euo pipefail
@@ -23,8 +25,8 @@ build=${1:?usage: bench/run-api.sh BUILD_DIR}
 build=$(cd "$build" && pwd)
 src=$(cd "$(dirname "$0")/.." && pwd)
 tasks=${TIA_BENCH_TASKS:-1000000}
-secs=${TIA_BENCH_API_SECONDS:-10}
-rounds=${TIA_BENCH_API_ROUNDS:-2}
+secs=${TIA_BENCH_API_SECONDS:-3}
+rounds=${TIA_BENCH_API_ROUNDS:-10}
 conns=${TIA_BENCH_API_CONNS:-16}
 auth=${TIA_BENCH_API_AUTH:-required}
 for bin in "$build/tokyoia" "$build/bench/bench_api"; do
