@@ -8,6 +8,10 @@
 tia_serve_start() {
   local db=$1
   shift
+  # Removed here, not only truncated by the redirection below: that runs in the
+  # background child, and until it does, the loop below could read the port of
+  # the server started before this one.
+  rm -f "$TMP/serve.out" "$TMP/serve.err"
   "$BIN" --db "$db" serve --listen 127.0.0.1:0 --access-log off "$@" \
     >"$TMP/serve.out" 2>"$TMP/serve.err" &
   SERVER=$!
