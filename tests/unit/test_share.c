@@ -233,6 +233,18 @@ static tia__share_role join_parked(const char *key, tia__share_waiter *w, tally 
     return tia__share_join(sh, key, strlen(key), w);
 }
 
+/*
+ * Four parked requests for key: w[0] leads at once, w[1] waits to lead the next
+ * batch, w[2] and w[3] join that batch as its members.
+ */
+static void line_up(const char *key, tia__share_waiter *const *w, tally *const *t)
+{
+    assert_int_equal(join_parked(key, w[0], t[0]), TIA__SHARE_LEADER);
+    for (int i = 1; i < 4; i++)
+        assert_int_equal(join_parked(key, w[i], t[i]), TIA__SHARE_WAIT);
+    assert_int_equal(tia__share_members(sh, w[0]->batch), 0);
+}
+
 static void publish_text(tia__share *s, const char *text)
 {
     tia__shared_answer ans = {0};
@@ -296,10 +308,7 @@ static void test_text_shared(void **state)
     (void)state;
     tia__share_waiter wa, wb, wc, wd;
     tally ta = {0}, tb = {0}, tc = {0}, td = {0};
-    assert_int_equal(join_parked("GET /t", &wa, &ta), TIA__SHARE_LEADER);
-    assert_int_equal(join_parked("GET /t", &wb, &tb), TIA__SHARE_WAIT); /* leads next */
-    assert_int_equal(join_parked("GET /t", &wc, &tc), TIA__SHARE_WAIT);
-    assert_int_equal(join_parked("GET /t", &wd, &td), TIA__SHARE_WAIT);
+    line_up("GET /t", (tia__share_waiter *[]){&wa, &wb, &wc, &wd}, (tally *[]){&ta, &tb, &tc, &td});
     publish_text(wa.batch, "first");
     assert_int_equal(tia__share_continue(sh, &wb), TIA__SHARE_LEADER);
     assert_int_equal(tia__share_members(sh, wb.batch), 2);
@@ -335,10 +344,7 @@ static void test_abandoned(void **state)
     (void)state;
     tia__share_waiter wa, wb, wc, wd;
     tally ta = {0}, tb = {0}, tc = {0}, td = {0};
-    assert_int_equal(join_parked("GET /q", &wa, &ta), TIA__SHARE_LEADER);
-    assert_int_equal(join_parked("GET /q", &wb, &tb), TIA__SHARE_WAIT); /* leads next */
-    assert_int_equal(join_parked("GET /q", &wc, &tc), TIA__SHARE_WAIT); /* b's member */
-    assert_int_equal(join_parked("GET /q", &wd, &td), TIA__SHARE_WAIT); /* b's member */
+    line_up("GET /q", (tia__share_waiter *[]){&wa, &wb, &wc, &wd}, (tally *[]){&ta, &tb, &tc, &td});
     assert_int_equal(tia__sharing_waiting(sh), 3);
 
     tia__share_abandon(sh, &wd); /* d's client left while parked */
