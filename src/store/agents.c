@@ -240,9 +240,13 @@ done:
  */
 #define SPECIALTY_SEP TIA__ARRAY_SEP
 
-/* The text columns of PG_AGENT_COLS / LITE_AGENT_COLS but the specialties (4). */
-enum { AGENT_NTEXT = 7 };
-static const int agent_text_cols[AGENT_NTEXT] = {0, 1, 2, 3, 5, 6, 14};
+/*
+ * The text columns of PG_AGENT_COLS / LITE_AGENT_COLS, read with one call: the
+ * AGENT_NTEXT that are copied as they are, then the specialties (split below) and
+ * the status (parsed).
+ */
+enum { AGENT_NTEXT = 7, AGENT_SPECIALTIES = AGENT_NTEXT, AGENT_STATUS, AGENT_NREAD };
+static const int agent_text_cols[AGENT_NREAD] = {0, 1, 2, 3, 5, 6, 14, 4, 7};
 
 /*
  * Decodes the current row (PG_AGENT_COLS / LITE_AGENT_COLS) into a new agent. The
@@ -254,11 +258,14 @@ static const int agent_text_cols[AGENT_NTEXT] = {0, 1, 2, 3, 5, 6, 14};
  */
 static int agent_from_row(tia__rows *r, tia_agent **out, tia_error *err)
 {
-    const char *text[AGENT_NTEXT];
-    size_t len[AGENT_NTEXT], n_sp = 0;
-    size_t total = tia__col_texts(r, agent_text_cols, AGENT_NTEXT, text, len);
-    const char *sp = tia__col_text(r, 4);
-    size_t sp_len = sp ? strlen(sp) : 0;
+    const char *text[AGENT_NREAD];
+    size_t len[AGENT_NREAD], n_sp = 0;
+    tia__col_texts(r, agent_text_cols, AGENT_NREAD, text, len);
+    size_t total = 0;
+    for (int i = 0; i < AGENT_NTEXT; i++)
+        total += len[i];
+    const char *sp = text[AGENT_SPECIALTIES];
+    size_t sp_len = sp ? len[AGENT_SPECIALTIES] - 1 : 0;
     const char *sp_end = sp ? sp + sp_len : NULL;
     for (const char *q = sp; sp_len > 0 && (q = memchr(q, SPECIALTY_SEP, (size_t)(sp_end - q)));
          q++)
@@ -294,7 +301,7 @@ static int agent_from_row(tia__rows *r, tia_agent **out, tia_error *err)
     a->success_rate = tia__col_double(r, 11);
     a->created_at = tia__col_time(r, 12);
     a->updated_at = tia__col_time(r, 13);
-    if (tia_agent_status_parse(tia__col_text(r, 7), &a->status) != 0) {
+    if (tia_agent_status_parse(text[AGENT_STATUS], &a->status) != 0) {
         int rc = tia_error_set(err, TIA_EDB, "agent %s has an unknown status in the database",
                                a->id ? a->id : "?");
         free(a);

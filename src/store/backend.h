@@ -16,6 +16,9 @@ typedef struct tia__backend_ops {
     int (*rows_next)(tia__rows *r, tia_error *err);
     int (*col_isnull)(tia__rows *r, int col);
     const char *(*col_text)(tia__rows *r, int col);
+    /* tia__col_texts with the column base applied: cols[i] + base (db.h). */
+    size_t (*col_texts)(tia__rows *r, int base, const int *cols, int n, const char **text,
+                        size_t *len);
     int64_t (*col_int)(tia__rows *r, int col);
     double (*col_double)(tia__rows *r, int col);
     int64_t (*col_cost)(tia__rows *r, int col);

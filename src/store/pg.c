@@ -467,7 +467,7 @@ static uint32_t be32_at(const char *p)
  * as array_to_string(a, chr(31)) gives it. The text lives in r->array_text until
  * the next array read. NULL when malformed or out of memory.
  */
-static const char *array_text(pg_rows *r, const char *v, int len)
+static const char *array_text(pg_rows *r, const char *v, int len, size_t *text_len)
 {
     size_t n = (size_t)len, at = 12, out = 0;
     if (n < at)
@@ -502,32 +502,55 @@ static const char *array_text(pg_rows *r, const char *v, int len)
     if (at != n)
         return NULL;
     r->array_text[out] = '\0';
+    *text_len = out;
     return r->array_text;
 }
 
 /*
- * A column as text. Binary jsonb is its JSON text behind a version byte; a binary
- * uuid is 16 bytes, written out in the column's slot, where it lives until the
- * next read of that column (every caller copies it at once); a binary text[] is
- * its elements joined by TIA__ARRAY_SEP (array_text), until the next array read.
+ * A column as text and its length (without the NUL). Binary jsonb is its JSON
+ * text behind a version byte; a binary uuid is 16 bytes, written out in the
+ * column's slot, where it lives until the next read of that column (every caller
+ * copies it at once); a binary text[] is its elements joined by TIA__ARRAY_SEP
+ * (array_text), until the next array read. NULL for NULL.
  */
-static const char *pg_col_text(tia__rows *rr, int col)
+static const char *col_text_len(pg_rows *r, int col, size_t *text_len)
 {
-    pg_rows *r = (pg_rows *)rr;
     /* libpq gives NULL as an empty string: only an empty value needs the question. */
     const char *v = PQgetvalue(r->res, r->row, col);
     if (v[0] == '\0' && PQgetisnull(r->res, r->row, col))
         return NULL;
     Oid t = col < r->nfields ? r->btype[col] : 0;
     if (t == OID_JSONB && v[0] == JSONB_BINARY_VERSION)
-        return v + 1;
-    if (t == OID_UUID && r->uuid_text != NULL && PQgetlength(r->res, r->row, col) == 16) {
+        v++;
+    else if (t == OID_UUID && r->uuid_text != NULL && PQgetlength(r->res, r->row, col) == 16) {
         tia__uuid_format((const unsigned char *)v, r->uuid_text[col]);
+        *text_len = TIA_UUID_BUF - 1;
         return r->uuid_text[col];
-    }
-    if (t == OID_TEXT_ARRAY || t == OID_VARCHAR_ARRAY)
-        return array_text(r, v, PQgetlength(r->res, r->row, col));
+    } else if (t == OID_TEXT_ARRAY || t == OID_VARCHAR_ARRAY)
+        return array_text(r, v, PQgetlength(r->res, r->row, col), text_len);
+    /* A strlen costs less than asking libpq for the length (its bounds checks). */
+    *text_len = strlen(v);
     return v;
+}
+
+static const char *pg_col_text(tia__rows *rr, int col)
+{
+    size_t len;
+    return col_text_len((pg_rows *)rr, col, &len);
+}
+
+/* The record decoders' reads (tia__col_texts): one call for all the columns of a row. */
+static size_t pg_col_texts(tia__rows *rr, int base, const int *cols, int n, const char **text,
+                           size_t *len)
+{
+    pg_rows *r = (pg_rows *)rr;
+    size_t total = 0;
+    for (int i = 0; i < n; i++) {
+        text[i] = col_text_len(r, base + cols[i], &len[i]);
+        len[i] = text[i] ? len[i] + 1 : 0;
+        total += len[i];
+    }
+    return total;
 }
 
 /*
@@ -803,8 +826,9 @@ static int pg_exec_script(tia_store *s, const char *sql, tia_error *err)
 static void pg_close(tia_store *s) { PQfinish(conn_of(s)); }
 
 static const tia__backend_ops pg_ops = {
-    pg_query,      pg_exec_script, pg_rows_next, pg_col_isnull,   pg_col_text,  pg_col_int,
-    pg_col_double, pg_col_cost,    pg_col_time,  pg_rows_changes, pg_rows_free, pg_close,
+    pg_query,        pg_exec_script, pg_rows_next,  pg_col_isnull, pg_col_text,
+    pg_col_texts,    pg_col_int,     pg_col_double, pg_col_cost,   pg_col_time,
+    pg_rows_changes, pg_rows_free,   pg_close,
 };
 
 /*

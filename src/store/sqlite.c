@@ -143,6 +143,21 @@ static const char *lite_col_text(tia__rows *rr, int col)
     return (const char *)sqlite3_column_text(((lite_rows *)rr)->st, col);
 }
 
+/* sqlite3_column_bytes after sqlite3_column_text: the text's length, without a strlen. */
+static size_t lite_col_texts(tia__rows *rr, int base, const int *cols, int n, const char **text,
+                             size_t *len)
+{
+    sqlite3_stmt *st = ((lite_rows *)rr)->st;
+    size_t total = 0;
+    for (int i = 0; i < n; i++) {
+        int col = base + cols[i];
+        text[i] = (const char *)sqlite3_column_text(st, col);
+        len[i] = text[i] ? (size_t)sqlite3_column_bytes(st, col) + 1 : 0;
+        total += len[i];
+    }
+    return total;
+}
+
 static int64_t lite_col_int(tia__rows *rr, int col)
 {
     return sqlite3_column_int64(((lite_rows *)rr)->st, col);
@@ -234,9 +249,9 @@ static int set_pragmas(sqlite3 *db, int busy_timeout_ms, char **msg)
 }
 
 static const tia__backend_ops lite_ops = {
-    lite_query,    lite_exec_script,  lite_rows_next,  lite_col_isnull,
-    lite_col_text, lite_col_int,      lite_col_double, lite_col_int,
-    lite_col_time, lite_rows_changes, lite_rows_free,  lite_close,
+    lite_query,        lite_exec_script, lite_rows_next,  lite_col_isnull, lite_col_text,
+    lite_col_texts,    lite_col_int,     lite_col_double, lite_col_int,    lite_col_time,
+    lite_rows_changes, lite_rows_free,   lite_close,
 };
 
 int tia__sqlite_open(tia_store *s, const char *path, const tia_store_options *o, tia_error *err)

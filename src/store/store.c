@@ -234,13 +234,7 @@ char *tia__col_dup(tia__rows *r, int col, int *oom)
 
 size_t tia__col_texts(tia__rows *r, const int *cols, int n, const char **text, size_t *len)
 {
-    size_t total = 0;
-    for (int i = 0; i < n; i++) {
-        text[i] = OPS(r)->col_text(r, COL(r, cols[i]));
-        len[i] = text[i] ? strlen(text[i]) + 1 : 0;
-        total += len[i];
-    }
-    return total;
+    return OPS(r)->col_texts(r, COL(r, 0), cols, n, text, len);
 }
 
 char *tia__pack_texts(char *p, const char *const *text, const size_t *len, char **const *dst,
