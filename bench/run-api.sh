@@ -77,11 +77,13 @@ export TIA_TOKEN=$token
 
 port=$((20000 + RANDOM % 20000))
 port_off=$((port + 1))
-"$build/tokyoia" --db "$db" serve --listen "127.0.0.1:$port" --threads "$conns" \
-  --db-pool "$conns" --auth "$auth" --access-log off > "$work/serve.log" 2>&1 &
+# Two HTTP threads and a database thread per connection (session 13; until then
+# --threads "$conns" --db-pool "$conns", the HTTP threads running the statements).
+"$build/tokyoia" --db "$db" serve --listen "127.0.0.1:$port" --threads 2 \
+  --db-threads "$conns" --auth "$auth" --access-log off > "$work/serve.log" 2>&1 &
 server_pid=$!
-"$build/tokyoia" --db "$db" serve --listen "127.0.0.1:$port_off" --threads "$conns" \
-  --db-pool "$conns" --auth "$auth" --access-log off --shared-reads off > "$work/serve-off.log" 2>&1 &
+"$build/tokyoia" --db "$db" serve --listen "127.0.0.1:$port_off" --threads 2 \
+  --db-threads "$conns" --auth "$auth" --access-log off --shared-reads off > "$work/serve-off.log" 2>&1 &
 off_pid=$!
 for p in "$port" "$port_off"; do
   for _ in $(seq 100); do

@@ -34,8 +34,9 @@ typedef struct tia_server_config {
     const char *db_url;       /* NULL: tia_store_default_url(NULL) */
     const char *listen_host;  /* numeric IPv4 or IPv6 address; NULL: "127.0.0.1" */
     int port;                 /* 0: any free port (see tia_server_port) */
-    int threads;              /* HTTP worker threads; 0: 4 */
-    int db_pool;              /* database connections; 0: as many as threads */
+    int threads;              /* HTTP worker threads; 0: 2 */
+    int db_pool;              /* database connections; 0: threads + db_threads */
+    int db_threads;           /* threads that run the handlers that use the database; 0: 8 */
     int db_wait_ms;           /* wait for a free connection before 503; 0: 5000 */
     tia_auth_mode auth;
     const char *const *admin_users; /* may create sessions for any user */

@@ -167,6 +167,7 @@ int tia__is_admin(tia__call *c);
 /* ---- share.c: identical reads answered once ---- */
 
 typedef struct tia__sharing tia__sharing;
+typedef struct tia__offload tia__offload;
 typedef struct tia__share tia__share; /* one batch of identical reads */
 
 /*
@@ -241,6 +242,7 @@ typedef struct tia__share_waiter {
     tia__share *after; /* a leader's running batch it waits to end */
     int member;
     int yielded; /* as a leader, gave the CPU away once before starting */
+    int deferred; /* as a leader, starts later (tia__share_start): others join until then */
     int parked;  /* on a batch's list of waiters, not woken yet */
     struct tia__share_waiter *next;
 } tia__share_waiter;
@@ -256,6 +258,11 @@ typedef struct tia__share_waiter {
  */
 tia__share_role tia__share_join(tia__sharing *sh, const char *key, size_t n, tia__share_waiter *w);
 tia__share_role tia__share_continue(tia__sharing *sh, tia__share_waiter *w);
+/*
+ * A deferred leader (w->deferred set before tia__share_join: it is queued for a
+ * database thread) starts its batch here: from now on nobody joins it.
+ */
+void tia__share_start(tia__sharing *sh, tia__share *s);
 /* tia__share_join that blocks: *out is the batch. */
 tia__share_role tia__share_enter(tia__sharing *sh, const char *key, size_t n, tia__share **out);
 const tia__shared_answer *tia__share_answer(const tia__share *s);
@@ -303,6 +310,7 @@ struct tia__api {
     tia__prom *prom;
     tia__hub *hub;
     tia__sharing *sharing; /* NULL: reads are not shared (cfg.no_shared_reads) */
+    tia__offload *offload; /* the database threads (offload.c); NULL: in-process only */
     struct MHD_Daemon *daemon;
     int port;
     tia_time_us started_at;
@@ -388,6 +396,9 @@ struct tia__call {
     char *shared_user; /* the user of a shared answer's session (for the access log) */
     tia__share_waiter share; /* its place in a shared read (share.c) */
     int share_parked;        /* suspended until its batch, or the one before, is done */
+    int offloaded;           /* 1: queued for a database thread (offload.c); 2: answered there */
+    int offload_leader;      /* ... as the leader of a shared read */
+    tia__call *offload_next; /* offload.c's queue */
 };
 
 /*
@@ -502,5 +513,16 @@ int tia__task_spec_parse(tia__call *c, json_t *obj, const char *where, const cha
 void tia__task_spec_clear(tia_task_spec *t);
 /* The Idempotency-Key header or "idempotency_key" member (422 when both differ). */
 int tia__idempotency_key(tia__call *c, const char **out);
+
+/*
+ * The database threads (offload.c): n threads that call run(c) for each call
+ * pushed, in order. tia__offload_stop lets them run what is queued, then joins
+ * them; a call pushed after that runs at once on the pushing thread.
+ * tia__offload_free stops them if need be and frees o (NULL is accepted).
+ */
+int tia__offload_start(int n, void (*run)(tia__call *c), tia__offload **out);
+void tia__offload_push(tia__offload *o, tia__call *c);
+void tia__offload_stop(tia__offload *o);
+void tia__offload_free(tia__offload *o);
 
 #endif

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,7 +27,8 @@
 #include "core/uuid.h"
 #include "core/validate.h"
 
-#define DEFAULT_THREADS 4
+#define DEFAULT_THREADS 2
+#define DEFAULT_DB_THREADS 8
 #define DEFAULT_BODY (1024 * 1024)
 #define DEFAULT_HEADER (16 * 1024)
 #define DEFAULT_IDLE_S 30
@@ -421,10 +423,34 @@ static void share_wake(void *conn)
 }
 
 /*
- * Answers c, or (a shared read that must wait) suspends its connection and
- * returns 1: libmicrohttpd calls on_request again once it is resumed, and this
- * goes on where it stopped. So a request waiting for another's answer holds no
- * thread, and the threads serve the other connections meanwhile.
+ * Whether c's handler runs on a database thread (offload.c): every route that
+ * works with the database. Open routes (/ready, /metrics, the dashboard's files)
+ * answer at once on the HTTP thread, and a stream's response belongs to it.
+ */
+static int offloads(const tia__call *c)
+{
+    return c->conn != NULL && c->api->offload != NULL &&
+           !(c->route->flags & (TIA__R_OPEN | TIA__R_STREAM));
+}
+
+/* The handler and what follows it, on whichever thread runs c. */
+static void answer(tia__call *c, tia__share_role role)
+{
+    run_route(c);
+    /* A token check that rode with the handler's first read: its verdict decides. */
+    tia__auth_finish(c);
+    if (!c->answered)
+        tia__fail(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "the handler gave no answer");
+    if (role == TIA__SHARE_LEADER)
+        publish(c, c->share.batch);
+}
+
+/*
+ * Answers c, or suspends its connection and returns 1: a shared read that must
+ * wait for another's answer, or a request handed to a database thread.
+ * libmicrohttpd calls on_request again once it is resumed, and this goes on
+ * where it stopped. So the HTTP threads never wait, for the database or for an
+ * answer, and serve the other connections meanwhile.
  */
 static int dispatch(tia__call *c)
 {
@@ -439,6 +465,8 @@ static int dispatch(tia__call *c)
             c->share.park = share_park;
             c->share.wake = share_wake;
             c->share.arg = c->conn;
+            /* Its batch gathers until a database thread takes it (run_offloaded). */
+            c->share.deferred = offloads(c);
         }
         if (n > 0)
             role = tia__share_join(sharing, key, n, &c->share);
@@ -451,15 +479,42 @@ static int dispatch(tia__call *c)
         tia__share_leave(sharing, c->share.batch);
         if (taken)
             return 0;
+        role = TIA__SHARE_ALONE;
     }
-    run_route(c);
-    /* A token check that rode with the handler's first read: its verdict decides. */
-    tia__auth_finish(c);
-    if (!c->answered)
-        tia__fail(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "the handler gave no answer");
-    if (role == TIA__SHARE_LEADER)
-        publish(c, c->share.batch);
+    if (offloads(c)) {
+        c->offload_leader = role == TIA__SHARE_LEADER;
+        c->offloaded = 1;
+        MHD_suspend_connection(c->conn);
+        tia__offload_push(c->api->offload, c);
+        return 1;
+    }
+    answer(c, role);
     return 0;
+}
+
+/*
+ * A request on a database thread (offload.c): the handler, then the connection
+ * goes back to libmicrohttpd, which calls on_request again to send the answer.
+ * Nothing touches c after the resume.
+ */
+static void run_offloaded(tia__call *c)
+{
+    if (c->offload_leader) {
+        /*
+         * Others may still join the batch: identical requests that the HTTP
+         * threads are reading now. Give them the core once, as a leader on an
+         * HTTP thread does (share.c), then close it.
+         */
+        sched_yield();
+        tia__share_start(c->api->sharing, c->share.batch);
+    }
+    answer(c, c->offload_leader ? TIA__SHARE_LEADER : TIA__SHARE_ALONE);
+    if (c->store) {
+        tia__pool_release(c->api->pool, c->store);
+        c->store = NULL;
+    }
+    c->offloaded = 2;
+    MHD_resume_connection(c->conn);
 }
 
 static void add_headers(tia__call *c, struct MHD_Response *r)
@@ -782,6 +837,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_size = 0;
         return body_append(c, upload_data, n) == 0 ? MHD_YES : MHD_NO;
     }
+    if (c->offloaded == 2) {
+        c->offloaded = 0;
+        return send_answer(c);
+    }
     if (c->answered)
         return MHD_YES; /* already queued */
     if (dispatch(c))
@@ -974,8 +1033,10 @@ static int apply_defaults(tia_server_config *cfg, tia_error *err)
 {
     if (cfg->threads == 0)
         cfg->threads = DEFAULT_THREADS;
+    if (cfg->db_threads == 0)
+        cfg->db_threads = DEFAULT_DB_THREADS;
     if (cfg->db_pool == 0)
-        cfg->db_pool = cfg->threads;
+        cfg->db_pool = cfg->threads + cfg->db_threads;
     if (cfg->db_wait_ms == 0)
         cfg->db_wait_ms = DEFAULT_DB_WAIT_MS;
     if (cfg->max_body == 0)
@@ -994,6 +1055,8 @@ static int apply_defaults(tia_server_config *cfg, tia_error *err)
         cfg->listen_host = "127.0.0.1";
     if (cfg->threads < 1 || cfg->threads > 256)
         return tia_error_set(err, TIA_EINVAL, "threads must be 1..256");
+    if (cfg->db_threads < 1 || cfg->db_threads > 256)
+        return tia_error_set(err, TIA_EINVAL, "database threads must be 1..256");
     if (cfg->db_pool < 1 || cfg->db_pool > 256)
         return tia_error_set(err, TIA_EINVAL, "db pool must be 1..256");
     if (cfg->port < 0 || cfg->port > 65535)
@@ -1094,6 +1157,11 @@ int tia_server_start(const tia_server_config *cfg, tia_server **out, tia_error *
                      MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if ((rc = bind_addr(&api->cfg, &ss, &flags, err)) != 0)
         goto done;
+    if (tia__offload_start(api->cfg.db_threads, run_offloaded, &api->offload) != 0) {
+        rc =
+            tia_error_set(err, TIA_ENOMEM, "cannot start %d database threads", api->cfg.db_threads);
+        goto done;
+    }
     api->daemon = MHD_start_daemon(
         flags, (uint16_t)api->cfg.port, NULL, NULL, on_request, api, MHD_OPTION_SOCK_ADDR, &ss,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)api->cfg.threads,
@@ -1157,8 +1225,11 @@ int tia_server_shutdown(tia_server *srv)
      */
     if (api->sharing != NULL)
         tia__sharing_close(api->sharing);
+    /* What they run resumes its connection: before libmicrohttpd may stop. */
+    tia__offload_stop(api->offload);
     if (api->daemon)
         MHD_stop_daemon(api->daemon);
+    tia__offload_free(api->offload);
     tia__prom_free(api->prom);
     tia__limiter_free(api->limiter);
     tia__sharing_free(api->sharing);

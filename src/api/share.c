@@ -244,6 +244,8 @@ static tia__share_role step(tia__sharing *sh, tia__share_waiter *w)
         w->after = (tia__share *)prev;
         return TIA__SHARE_WAIT;
     }
+    if (w->deferred)
+        return TIA__SHARE_LEADER; /* running once tia__share_start says so */
     if (!w->yielded && !sh->closing) {
         /*
          * Before it starts, the leader gives its core away once: requests for
@@ -292,7 +294,7 @@ static tia__share_role wait_step(tia__sharing *sh, tia__share_waiter *w)
 tia__share_role tia__share_join(tia__sharing *sh, const char *key, size_t n, tia__share_waiter *w)
 {
     w->batch = w->after = NULL;
-    w->member = w->yielded = w->parked = 0;
+    w->member = w->yielded = w->parked = 0; /* w->deferred is the caller's */
     w->next = NULL;
     uint64_t h = fnv1a64(key, n);
     pthread_mutex_lock(&sh->lock);
@@ -309,6 +311,13 @@ tia__share_role tia__share_join(tia__sharing *sh, const char *key, size_t n, tia
     tia__share_role role = wait_step(sh, w);
     pthread_mutex_unlock(&sh->lock);
     return role;
+}
+
+void tia__share_start(tia__sharing *sh, tia__share *s)
+{
+    pthread_mutex_lock(&sh->lock);
+    ((batch *)s)->running = 1;
+    pthread_mutex_unlock(&sh->lock);
 }
 
 tia__share_role tia__share_continue(tia__sharing *sh, tia__share_waiter *w)

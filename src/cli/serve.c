@@ -21,7 +21,7 @@ typedef struct serve_args {
     tia_cli_pos pos;
     const char *listen, *auth, *access_log, *shared_reads, *flag_help;
     tia_cli_strv admins;
-    int64_t threads, pool, rate_burst, max_body, max_header, max_conn;
+    int64_t threads, pool, db_threads, rate_burst, max_body, max_header, max_conn;
     int64_t idle, grace, activity, db_wait, budget;
     double rate;
     int public_read, no_auth, migrate;
@@ -96,6 +96,7 @@ static int build_config(serve_args *a, const tia_cli_opts *opts, tia_server_conf
     cfg->port = port;
     cfg->threads = to_int(a->threads);
     cfg->db_pool = to_int(a->pool);
+    cfg->db_threads = to_int(a->db_threads);
     cfg->db_wait_ms = to_int(a->db_wait / 1000);
     cfg->auth = TIA_AUTH_REQUIRED;
     if (a->auth) {
@@ -153,9 +154,14 @@ int tia_cli_serve(int argc, char **argv, const tia_cli_opts *opts)
     const tia_cli_opt o[] = {
         {"--listen", TIA_OPT_STR, &a.listen, 0, "HOST:PORT",
          "address to listen on (default 127.0.0.1:8080; the port from $PORT when set)", NULL},
-        {"--threads", TIA_OPT_POSINT, &a.threads, 0, "N", "HTTP worker threads (default 4)", NULL},
+        {"--threads", TIA_OPT_POSINT, &a.threads, 0, "N",
+         "HTTP threads: read requests and send answers (default 2)", NULL},
         {"--db-pool", TIA_OPT_POSINT, &a.pool, 0, "N",
-         "database connections (default: as many as threads)", NULL},
+         "database connections (default: threads + db-threads)", NULL},
+        {"--db-threads", TIA_OPT_POSINT, &a.db_threads, 0, "N",
+         "threads that run the requests that use the database, so that HTTP threads never "
+         "wait for it (default 8)",
+         NULL},
         {"--db-wait", TIA_OPT_DURATION, &a.db_wait, 0, "DURATION",
          "wait for a free connection before answering 503 (default 5s)", NULL},
         {"--auth", TIA_OPT_STR, &a.auth, 0, "MODE",

@@ -147,6 +147,39 @@ static void test_members_get_the_next_answer(void **state)
     assert_int_equal(tia__sharing_count(sh), 2);
 }
 
+/*
+ * A deferred leader (queued for a database thread in the server) leads at once
+ * but keeps its batch open: b joins it until tia__share_start; c, arriving after
+ * the start, opens the next batch and waits for this one to end.
+ */
+static void test_deferred_start(void **state)
+{
+    (void)state;
+    tia__share_waiter w = {0};
+    w.deferred = 1;
+    assert_int_equal(tia__share_join(sh, "GET /d", 6, &w), TIA__SHARE_LEADER);
+    entrant b = {"GET /d", "b", 1}, c = {"GET /d", "c", 1};
+    start(&b);
+    wait_waiting(1); /* b waits: as a member of the leader's batch */
+    int before_start = tia__share_members(sh, w.batch);
+    tia__share_start(sh, w.batch);
+    start(&c);
+    wait_waiting(2); /* c waits for the started batch, in a batch of its own */
+    int after_start = tia__share_members(sh, w.batch);
+    tia__shared_answer ans = {0};
+    ans.ok = 1;
+    ans.text = text_of("d");
+    tia__share_publish(sh, w.batch, &ans);
+    join(&b); /* every thread has ended before anything is asserted */
+    join(&c);
+    assert_int_equal(before_start, 1);
+    assert_int_equal(after_start, 1);
+    assert_int_equal(b.role, TIA__SHARE_MEMBER);
+    assert_string_equal(b.got, "d");
+    assert_int_equal(c.role, TIA__SHARE_LEADER);
+    assert_int_equal(c.members, 0);
+}
+
 /* Another key neither waits for a running batch nor shares its answer. */
 static void test_keys_apart(void **state)
 {
@@ -408,6 +441,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_alone_leads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_members_get_the_next_answer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deferred_start, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keys_apart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unshared_answer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crowd, setup, teardown),
