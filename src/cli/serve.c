@@ -170,7 +170,7 @@ int tia_cli_serve(int argc, char **argv, const tia_cli_opts *opts)
         {"--no-auth", TIA_OPT_STR, &a.flag_help, 0, NULL,
          "same as --auth off: no tokens, for a trusted network", NULL},
         {"--admin", TIA_OPT_MULTI, &a.admins, 0, "USER",
-         "a user whose sessions may log in other users (repeatable)", NULL},
+         "a user whose sessions may log in other users", NULL},
         {"--rate-limit", TIA_OPT_DOUBLE, &a.rate, 0, "N",
          "requests per second per token (per address without one); 0: none (default)", NULL},
         {"--rate-burst", TIA_OPT_INT, &a.rate_burst, 0, "N",
