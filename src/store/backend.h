@@ -19,6 +19,7 @@ typedef struct tia__backend_ops {
     /* tia__col_texts with the column base applied: cols[i] + base (db.h). */
     size_t (*col_texts)(tia__rows *r, int base, const int *cols, int n, const char **text,
                         size_t *len);
+    void (*col_uuid)(tia__rows *r, int col, char out[TIA_UUID_BUF]); /* tia__col_uuid */
     int64_t (*col_int)(tia__rows *r, int col);
     double (*col_double)(tia__rows *r, int col);
     int64_t (*col_cost)(tia__rows *r, int col);
@@ -85,5 +86,8 @@ int tia__url_is_postgres(const char *url);
 int tia__replica_check(tia_backend primary, const tia_store_options *o, tia_error *err);
 int tia__replica_open(tia_store *s, const tia_store_options *o, tia_error *err);
 void tia__replica_close(tia_store *s);
+
+/* A uuid column's text into out, "" for NULL, cut at a uuid's length (the backends' col_uuid). */
+void tia__copy_uuid_text(const char *v, char out[TIA_UUID_BUF]);
 
 #endif

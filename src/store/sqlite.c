@@ -158,6 +158,11 @@ static size_t lite_col_texts(tia__rows *rr, int base, const int *cols, int n, co
     return total;
 }
 
+static void lite_col_uuid(tia__rows *rr, int col, char out[TIA_UUID_BUF])
+{
+    tia__copy_uuid_text(lite_col_text(rr, col), out);
+}
+
 static int64_t lite_col_int(tia__rows *rr, int col)
 {
     return sqlite3_column_int64(((lite_rows *)rr)->st, col);
@@ -249,9 +254,20 @@ static int set_pragmas(sqlite3 *db, int busy_timeout_ms, char **msg)
 }
 
 static const tia__backend_ops lite_ops = {
-    lite_query,        lite_exec_script, lite_rows_next,  lite_col_isnull, lite_col_text,
-    lite_col_texts,    lite_col_int,     lite_col_double, lite_col_int,    lite_col_time,
-    lite_rows_changes, lite_rows_free,   lite_close,
+    .query = lite_query,
+    .exec_script = lite_exec_script,
+    .rows_next = lite_rows_next,
+    .col_isnull = lite_col_isnull,
+    .col_text = lite_col_text,
+    .col_texts = lite_col_texts,
+    .col_uuid = lite_col_uuid,
+    .col_int = lite_col_int,
+    .col_double = lite_col_double,
+    .col_cost = lite_col_int, /* micro-dollars are stored as integers */
+    .col_time = lite_col_time,
+    .rows_changes = lite_rows_changes,
+    .rows_free = lite_rows_free,
+    .close = lite_close,
 };
 
 int tia__sqlite_open(tia_store *s, const char *path, const tia_store_options *o, tia_error *err)

@@ -252,7 +252,11 @@ char *tia__pack_texts(char *p, const char *const *text, const size_t *len, char 
 
 void tia__col_uuid(tia__rows *r, int col, char out[TIA_UUID_BUF])
 {
-    const char *v = OPS(r)->col_text(r, COL(r, col));
+    OPS(r)->col_uuid(r, COL(r, col), out);
+}
+
+void tia__copy_uuid_text(const char *v, char out[TIA_UUID_BUF])
+{
     size_t len = v ? strnlen(v, TIA_UUID_BUF - 1) : 0;
     memcpy(out, v ? v : "", len);
     out[len] = '\0';
