@@ -27,6 +27,8 @@
 #define OID_INT8 20
 #define OID_INT2 21
 #define OID_INT4 23
+#define OID_TEXT 25
+#define OID_VARCHAR 1043
 #define OID_FLOAT4 700
 #define OID_FLOAT8 701
 #define OID_TIMESTAMPTZ 1184
@@ -539,15 +541,27 @@ static const char *pg_col_text(tia__rows *rr, int col)
     return col_text_len((pg_rows *)rr, col, &len);
 }
 
-/* The record decoders' reads (tia__col_texts): one call for all the columns of a row. */
+/*
+ * The record decoders' reads (tia__col_texts): one call for all the columns of a
+ * row, and the common case, text in either format, without leaving the loop.
+ */
 static size_t pg_col_texts(tia__rows *rr, int base, const int *cols, int n, const char **text,
                            size_t *len)
 {
     pg_rows *r = (pg_rows *)rr;
     size_t total = 0;
     for (int i = 0; i < n; i++) {
-        text[i] = col_text_len(r, base + cols[i], &len[i]);
-        len[i] = text[i] ? len[i] + 1 : 0;
+        int col = base + cols[i];
+        const char *v = PQgetvalue(r->res, r->row, col);
+        Oid t = col < r->nfields ? r->btype[col] : 0;
+        if (t == 0 || t == OID_TEXT || t == OID_VARCHAR) {
+            /* libpq gives NULL as an empty string: only an empty value needs the question. */
+            text[i] = v[0] == '\0' && PQgetisnull(r->res, r->row, col) ? NULL : v;
+            len[i] = text[i] ? strlen(v) + 1 : 0;
+        } else {
+            text[i] = col_text_len(r, col, &len[i]);
+            len[i] = text[i] ? len[i] + 1 : 0;
+        }
         total += len[i];
     }
     return total;
