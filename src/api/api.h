@@ -115,6 +115,8 @@ int tia__pool_size(const tia__pool *p);
 int tia__pool_in_use(tia__pool *p);
 /* Total waits that timed out. */
 uint64_t tia__pool_timeouts(tia__pool *p);
+/* Counts a request refused for want of a database thread (offload.c) with the timeouts. */
+void tia__pool_count_timeout(tia__pool *p);
 tia_backend tia__pool_backend(const tia__pool *p);
 const char *tia__pool_url(const tia__pool *p);
 /*
@@ -399,6 +401,7 @@ struct tia__call {
     int offloaded;           /* 1: queued for a database thread (offload.c); 2: answered there */
     int offload_leader;      /* ... as the leader of a shared read */
     tia__call *offload_next; /* offload.c's queue */
+    int64_t offload_deadline; /* monotonic us: expired (answered 503) if still queued then */
 };
 
 /*
@@ -516,11 +519,14 @@ int tia__idempotency_key(tia__call *c, const char **out);
 
 /*
  * The database threads (offload.c): n threads that call run(c) for each call
- * pushed, in order. tia__offload_stop lets them run what is queued, then joins
- * them; a call pushed after that runs at once on the pushing thread.
- * tia__offload_free stops them if need be and frees o (NULL is accepted).
+ * pushed, in order. A call still queued wait_ms after its push is taken out and
+ * handed to expire(c) instead, on a thread of its own (wait_ms 0: never).
+ * tia__offload_stop lets them run what is queued, then joins them; a call pushed
+ * after that runs at once on the pushing thread. tia__offload_free stops them if
+ * need be and frees o (NULL is accepted).
  */
-int tia__offload_start(int n, void (*run)(tia__call *c), tia__offload **out);
+int tia__offload_start(int n, int wait_ms, void (*run)(tia__call *c), void (*expire)(tia__call *c),
+                       tia__offload **out);
 void tia__offload_push(tia__offload *o, tia__call *c);
 void tia__offload_stop(tia__offload *o);
 void tia__offload_free(tia__offload *o);

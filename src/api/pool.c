@@ -165,6 +165,11 @@ int tia__pool_in_use(tia__pool *p)
     return n;
 }
 
+void tia__pool_count_timeout(tia__pool *p)
+{
+    atomic_fetch_add(&p->timeouts, 1);
+}
+
 uint64_t tia__pool_timeouts(tia__pool *p)
 {
     return atomic_load(&p->timeouts);

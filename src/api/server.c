@@ -517,6 +517,25 @@ static void run_offloaded(tia__call *c)
     MHD_resume_connection(c->conn);
 }
 
+/*
+ * A request that waited for a database thread longer than --db-wait (offload.c's
+ * watchdog): 503 with Retry-After, as when no connection is free, and counted
+ * with those. A leader's members answer alone: a 503 is not shared.
+ */
+static void expire_offloaded(tia__call *c)
+{
+    if (c->offload_leader)
+        tia__share_start(c->api->sharing, c->share.batch);
+    snprintf(c->retry_after, sizeof c->retry_after, "1");
+    tia__fail(c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
+              "no database thread free within %d ms", c->api->cfg.db_wait_ms);
+    tia__pool_count_timeout(c->api->pool);
+    if (c->offload_leader)
+        publish(c, c->share.batch);
+    c->offloaded = 2;
+    MHD_resume_connection(c->conn);
+}
+
 static void add_headers(tia__call *c, struct MHD_Response *r)
 {
     MHD_add_response_header(r, "X-Request-Id", c->request_id);
@@ -1157,7 +1176,8 @@ int tia_server_start(const tia_server_config *cfg, tia_server **out, tia_error *
                      MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if ((rc = bind_addr(&api->cfg, &ss, &flags, err)) != 0)
         goto done;
-    if (tia__offload_start(api->cfg.db_threads, run_offloaded, &api->offload) != 0) {
+    if (tia__offload_start(api->cfg.db_threads, api->cfg.db_wait_ms, run_offloaded,
+                           expire_offloaded, &api->offload) != 0) {
         rc =
             tia_error_set(err, TIA_ENOMEM, "cannot start %d database threads", api->cfg.db_threads);
         goto done;

@@ -342,6 +342,95 @@ static void test_graceful_shutdown_finishes_in_flight(void **state)
     f->store = NULL;
 }
 
+/* A POST of agent id on its own thread; done is counted under the lock when it has its answer. */
+typedef struct post_ctx {
+    tia_api_fixture *f;
+    const char *id;
+    tia_http_resp r;
+    int done;
+} post_ctx;
+
+static pthread_mutex_t posts_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t posts_changed = PTHREAD_COND_INITIALIZER;
+
+static void *post_agent(void *arg)
+{
+    post_ctx *p = arg;
+    char body[160];
+    snprintf(body, sizeof body, "{\"id\":\"%s\",\"name\":\"Q\",\"role\":\"r\",\"model\":\"m\"}",
+             p->id);
+    tia_http(p->f, "POST", "/api/v1/agents", body, NULL, &p->r);
+    pthread_mutex_lock(&posts_lock);
+    p->done = 1;
+    pthread_cond_broadcast(&posts_changed);
+    pthread_mutex_unlock(&posts_lock);
+    return NULL;
+}
+
+/* The first of two POSTs to have its answer (within 60 s), or NULL. */
+static post_ctx *first_answered(post_ctx *a, post_ctx *b)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 60;
+    pthread_mutex_lock(&posts_lock);
+    while (!a->done && !b->done)
+        if (pthread_cond_timedwait(&posts_changed, &posts_lock, &until) != 0)
+            break;
+    post_ctx *first = a->done ? a : b->done ? b : NULL;
+    pthread_mutex_unlock(&posts_lock);
+    return first;
+}
+
+/*
+ * --db-wait bounds the wait for a database thread as well as for a connection:
+ * with the only database thread held by a write that waits for a lock, a second
+ * write queued behind it is answered 503 with Retry-After once it has waited
+ * --db-wait, not once the first ends; the first then completes. Whichever of
+ * the two the server takes first, one of each.
+ */
+static void test_queue_wait_is_bounded(void **state)
+{
+    (void)state;
+    static tia_api_fixture g;
+    static post_ctx a, b;
+    tia_server_config cfg = {0};
+    cfg.db_threads = 1;
+    cfg.db_wait_ms = 300;
+    tia_api_start(&g, &cfg);
+    tia_error err = {0};
+    /* The test's own connection takes the lock that both writes need. */
+    assert_int_equal(tia_test_exec(g.store, "BEGIN", "BEGIN IMMEDIATE", &err), 0);
+    assert_int_equal(
+        tia_test_exec(g.store, "LOCK TABLE agents IN EXCLUSIVE MODE", "SELECT 1", &err), 0);
+    a = (post_ctx){&g, "queued-a", {0}, 0};
+    b = (post_ctx){&g, "queued-b", {0}, 0};
+    pthread_t ta, tb;
+    assert_int_equal(pthread_create(&ta, NULL, post_agent, &a), 0);
+    assert_int_equal(pthread_create(&tb, NULL, post_agent, &b), 0);
+    post_ctx *first = first_answered(&a, &b);
+    /* Let the held write go before anything is asserted. */
+    assert_int_equal(tia_test_exec(g.store, "COMMIT", "COMMIT", &err), 0);
+    assert_int_equal(pthread_join(ta, NULL), 0);
+    assert_int_equal(pthread_join(tb, NULL), 0);
+    assert_non_null(first);
+    post_ctx *second = first == &a ? &b : &a;
+    tia_assert_api_error(&first->r, 503, "unavailable");
+    assert_non_null(strstr(tia_json_str(json_object_get(first->r.json, "error"), "message"),
+                           "no database thread free within 300 ms"));
+    char *retry = tia_http_header(&first->r, "Retry-After");
+    assert_non_null(retry);
+    assert_string_equal(retry, "1");
+    free(retry);
+    TIA_ASSERT_STATUS(&second->r, 201);
+    assert_int_equal(tia_test_int(g.store, "SELECT count(*) FROM agents WHERE id LIKE 'queued-%'",
+                                  "SELECT count(*) FROM agents WHERE id LIKE 'queued-%'"),
+                     1);
+    tia_http_resp_free(&a.r);
+    tia_http_resp_free(&b.r);
+    tia_api_stop(&g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -352,6 +441,7 @@ int main(void)
         cmocka_unit_test(test_sql_metacharacters_stored_literally),
         cmocka_unit_test(test_huge_header),
         cmocka_unit_test(test_slow_client_is_dropped),
+        cmocka_unit_test(test_queue_wait_is_bounded),
         /* last: it shuts the server down */
         cmocka_unit_test(test_graceful_shutdown_finishes_in_flight),
     };

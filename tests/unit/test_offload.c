@@ -2,8 +2,9 @@
  * Unit tests of the database threads (src/api/offload.c), with no server: one
  * thread runs its calls in the order they were pushed; several threads run calls
  * at the same time; stopping runs what is queued before the threads end; a call
- * pushed once they are stopping runs at once on the pushing thread. Steps are
- * sequenced with a gate and counters, not by sleeping.
+ * pushed once they are stopping runs at once on the pushing thread; a call
+ * queued past its wait is expired instead of run. Steps are sequenced with a
+ * gate and counters, not by sleeping.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -31,6 +32,19 @@ static tia__call calls[MAX_CALLS];
 static int number_of(const tia__call *c)
 {
     return (int)(c - calls);
+}
+
+static int expired[MAX_CALLS];
+static int n_expired;
+static pthread_t expired_on[MAX_CALLS];
+
+static void expire(tia__call *c)
+{
+    pthread_mutex_lock(&lock);
+    expired_on[number_of(c)] = pthread_self();
+    expired[n_expired++] = number_of(c);
+    pthread_cond_broadcast(&changed);
+    pthread_mutex_unlock(&lock);
 }
 
 static void run(tia__call *c)
@@ -78,7 +92,8 @@ static int setup(void **state)
     (void)state;
     memset(calls, 0, sizeof calls);
     memset(order, 0, sizeof order);
-    gate_open = running = most_running = n_done = 0;
+    memset(expired, 0, sizeof expired);
+    gate_open = running = most_running = n_done = n_expired = 0;
     return 0;
 }
 
@@ -87,7 +102,7 @@ static void test_fifo(void **state)
 {
     (void)state;
     tia__offload *o = NULL;
-    assert_int_equal(tia__offload_start(1, run, &o), 0);
+    assert_int_equal(tia__offload_start(1, 0, run, NULL, &o), 0);
     calls[0].offload_leader = 1; /* holds the thread while the others queue */
     tia__offload_push(o, &calls[0]);
     wait_for(&running, 1);
@@ -106,7 +121,7 @@ static void test_threads_run_at_once(void **state)
 {
     (void)state;
     tia__offload *o = NULL;
-    assert_int_equal(tia__offload_start(3, run, &o), 0);
+    assert_int_equal(tia__offload_start(3, 0, run, NULL, &o), 0);
     for (int i = 0; i < 3; i++) {
         calls[i].offload_leader = 1;
         tia__offload_push(o, &calls[i]);
@@ -128,7 +143,7 @@ static void test_stop_drains_then_runs_inline(void **state)
 {
     (void)state;
     tia__offload *o = NULL;
-    assert_int_equal(tia__offload_start(1, run, &o), 0);
+    assert_int_equal(tia__offload_start(1, 0, run, NULL, &o), 0);
     calls[0].offload_leader = 1;
     tia__offload_push(o, &calls[0]);
     wait_for(&running, 1);
@@ -147,11 +162,43 @@ static void test_stop_drains_then_runs_inline(void **state)
     tia__offload_free(NULL);
 }
 
+/*
+ * A call still queued past its wait goes to expire() (the server's 503), in
+ * order, off the busy database thread; a call that a free thread takes at once
+ * runs as usual.
+ */
+static void test_expire_after_wait(void **state)
+{
+    (void)state;
+    tia__offload *o = NULL;
+    assert_int_equal(tia__offload_start(1, 100, run, expire, &o), 0);
+    calls[0].offload_leader = 1; /* holds the only thread */
+    tia__offload_push(o, &calls[0]);
+    wait_for(&running, 1);
+    tia__offload_push(o, &calls[1]);
+    tia__offload_push(o, &calls[2]);
+    wait_for(&n_expired, 2); /* about 100 ms later, the thread still held */
+    assert_int_equal(n_done, 0);
+    assert_int_equal(expired[0], 1);
+    assert_int_equal(expired[1], 2);
+    assert_false(pthread_equal(expired_on[1], pthread_self()));
+    open_gate();
+    wait_for(&n_done, 1);
+    tia__offload_push(o, &calls[3]); /* a free thread: runs, is not expired */
+    wait_for(&n_done, 2);
+    tia__offload_free(o);
+    assert_int_equal(order[0], 0);
+    assert_int_equal(order[1], 3);
+    assert_int_equal(n_expired, 2);
+}
+
 static void test_refuses_no_threads(void **state)
 {
     (void)state;
     tia__offload *o = (tia__offload *)&o;
-    assert_int_equal(tia__offload_start(0, run, &o), TIA_EINVAL);
+    assert_int_equal(tia__offload_start(0, 0, run, NULL, &o), TIA_EINVAL);
+    assert_null(o);
+    assert_int_equal(tia__offload_start(1, 100, run, NULL, &o), TIA_EINVAL); /* no expire() */
     assert_null(o);
 }
 
@@ -161,6 +208,7 @@ int main(void)
         cmocka_unit_test_setup(test_fifo, setup),
         cmocka_unit_test_setup(test_threads_run_at_once, setup),
         cmocka_unit_test_setup(test_stop_drains_then_runs_inline, setup),
+        cmocka_unit_test_setup(test_expire_after_wait, setup),
         cmocka_unit_test_setup(test_refuses_no_threads, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
