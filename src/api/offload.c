@@ -30,6 +30,7 @@ struct tia__offload {
     void (*run)(tia__call *c);
     void (*expire)(tia__call *c);
     int has_watchdog;
+    int watchdog_idle; /* it waits for a first call, with no deadline to wake at */
     pthread_t watchdog;
     size_t n_threads;
     pthread_t threads[];
@@ -73,7 +74,8 @@ static void *worker(void *arg)
 /*
  * Sleeps until the head's deadline (the queue is in deadline order: one wait for
  * all), expires every call past it, and goes on. A worker that takes the head
- * meanwhile only makes it wake early and sleep again.
+ * meanwhile leaves it to wake at that deadline, find a later head (or none), and
+ * sleep again: about one wake-up per --db-wait on a server that keeps up.
  */
 static void *watchdog(void *arg)
 {
@@ -81,7 +83,9 @@ static void *watchdog(void *arg)
     pthread_mutex_lock(&o->lock);
     while (!o->stopping) {
         if (o->head == NULL) {
+            o->watchdog_idle = 1;
             pthread_cond_wait(&o->changed, &o->lock);
+            o->watchdog_idle = 0;
             continue;
         }
         int64_t now = mono_us(), due = o->head->offload_deadline;
@@ -143,13 +147,18 @@ void tia__offload_push(tia__offload *o, tia__call *c)
         o->run(c);
         return;
     }
-    if (o->tail != NULL) {
+    if (o->tail != NULL)
         o->tail->offload_next = c;
-    } else {
+    else
         o->head = c;
-        pthread_cond_signal(&o->changed); /* a new head: the watchdog's next deadline */
-    }
     o->tail = c;
+    /*
+     * Only a watchdog with nothing to wake for needs the news: one that sleeps
+     * until an earlier call's deadline wakes before this one's anyway (one wait
+     * for all), so a busy server does not wake it at every request.
+     */
+    if (o->watchdog_idle)
+        pthread_cond_signal(&o->changed);
     pthread_cond_signal(&o->ready);
     pthread_mutex_unlock(&o->lock);
 }
