@@ -37,7 +37,7 @@ typedef struct tia_server_config {
     int threads;              /* HTTP worker threads; 0: 2 */
     int db_pool;              /* database connections; 0: threads + db_threads */
     int db_threads;           /* threads that run the handlers that use the database; 0: 8 */
-    int db_wait_ms;           /* wait for a free connection before 503; 0: 5000 */
+    int db_wait_ms;           /* wait for a free db thread, then connection, before 503; 0: 5000 */
     tia_auth_mode auth;
     const char *const *admin_users; /* may create sessions for any user */
     size_t n_admin_users;

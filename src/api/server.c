@@ -53,16 +53,21 @@ static tia_time_us mono_us(void)
 
 /* ---- answering ---- */
 
+/* 503 for want of a database connection or thread within --db-wait. */
+static void db_busy(tia__call *c, const char *what)
+{
+    snprintf(c->retry_after, sizeof c->retry_after, "1");
+    tia__fail(c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "no database %s free within %d ms",
+              what, c->api->cfg.db_wait_ms);
+}
+
 tia_store *tia__store(tia__call *c)
 {
     if (c->store)
         return c->store;
     c->store = tia__pool_acquire(c->api->pool, c->api->cfg.db_wait_ms);
-    if (c->store == NULL) {
-        snprintf(c->retry_after, sizeof c->retry_after, "1");
-        tia__fail(c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
-                  "no database connection free within %d ms", c->api->cfg.db_wait_ms);
-    }
+    if (c->store == NULL)
+        db_busy(c, "connection");
     return c->store;
 }
 
@@ -492,6 +497,13 @@ static int dispatch(tia__call *c)
     return 0;
 }
 
+/* An offloaded request, answered: libmicrohttpd's again, to send it. */
+static void hand_back(tia__call *c)
+{
+    c->offloaded = 2;
+    MHD_resume_connection(c->conn);
+}
+
 /*
  * A request on a database thread (offload.c): the handler, then the connection
  * goes back to libmicrohttpd, which calls on_request again to send the answer.
@@ -513,8 +525,7 @@ static void run_offloaded(tia__call *c)
         tia__pool_release(c->api->pool, c->store);
         c->store = NULL;
     }
-    c->offloaded = 2;
-    MHD_resume_connection(c->conn);
+    hand_back(c);
 }
 
 /*
@@ -526,14 +537,11 @@ static void expire_offloaded(tia__call *c)
 {
     if (c->offload_leader)
         tia__share_start(c->api->sharing, c->share.batch);
-    snprintf(c->retry_after, sizeof c->retry_after, "1");
-    tia__fail(c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
-              "no database thread free within %d ms", c->api->cfg.db_wait_ms);
+    db_busy(c, "thread");
     tia__pool_count_timeout(c->api->pool);
     if (c->offload_leader)
         publish(c, c->share.batch);
-    c->offloaded = 2;
-    MHD_resume_connection(c->conn);
+    hand_back(c);
 }
 
 static void add_headers(tia__call *c, struct MHD_Response *r)

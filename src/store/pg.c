@@ -513,12 +513,12 @@ static const char *array_text(pg_rows *r, const char *v, int len, size_t *text_l
  * text behind a version byte; a binary uuid is 16 bytes, written out in the
  * column's slot, where it lives until the next read of that column (every caller
  * copies it at once); a binary text[] is its elements joined by TIA__ARRAY_SEP
- * (array_text), until the next array read. NULL for NULL.
+ * (array_text), until the next array read. NULL for NULL. v is the column's
+ * value as PQgetvalue gives it.
  */
-static const char *col_text_len(pg_rows *r, int col, size_t *text_len)
+static const char *col_text_len(pg_rows *r, int col, const char *v, size_t *text_len)
 {
     /* libpq gives NULL as an empty string: only an empty value needs the question. */
-    const char *v = PQgetvalue(r->res, r->row, col);
     if (v[0] == '\0' && PQgetisnull(r->res, r->row, col))
         return NULL;
     Oid t = col < r->nfields ? r->btype[col] : 0;
@@ -537,8 +537,9 @@ static const char *col_text_len(pg_rows *r, int col, size_t *text_len)
 
 static const char *pg_col_text(tia__rows *rr, int col)
 {
+    pg_rows *r = (pg_rows *)rr;
     size_t len;
-    return col_text_len((pg_rows *)rr, col, &len);
+    return col_text_len(r, col, PQgetvalue(r->res, r->row, col), &len);
 }
 
 /*
@@ -559,7 +560,7 @@ static size_t pg_col_texts(tia__rows *rr, int base, const int *cols, int n, cons
             text[i] = v[0] == '\0' && PQgetisnull(r->res, r->row, col) ? NULL : v;
             len[i] = text[i] ? strlen(v) + 1 : 0;
         } else {
-            text[i] = col_text_len(r, col, &len[i]);
+            text[i] = col_text_len(r, col, v, &len[i]);
             len[i] = text[i] ? len[i] + 1 : 0;
         }
         total += len[i];
@@ -586,7 +587,7 @@ static void pg_col_uuid(tia__rows *rr, int col, char out[TIA_UUID_BUF])
         }
     }
     size_t len;
-    tia__copy_uuid_text(col_text_len(r, col, &len), out);
+    tia__copy_uuid_text(col_text_len(r, col, PQgetvalue(r->res, r->row, col), &len), out);
 }
 
 /*
