@@ -38,8 +38,15 @@ typedef struct tia__rows_head {
     int base;
 } tia__rows_head;
 
-/* Statements prepared on this connection, looked up by the tia__sql's address. */
-#define TIA__STMT_CACHE 256
+/*
+ * Statements prepared on this connection, looked up by the tia__sql's address.
+ * Room for every cached statement of the library (about 350, 160 of them the
+ * task lists' page sizes and filters) with some to spare. A statement met when
+ * the cache is full still runs, unprepared (parsed and planned at that call, as
+ * an uncached one): a long-lived connection that has served every kind of
+ * request must not start refusing new ones.
+ */
+#define TIA__STMT_CACHE 512
 
 struct tia_store {
     tia_backend backend;

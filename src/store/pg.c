@@ -143,6 +143,10 @@ static void stmt_name(int slot, char name[24])
     name[4 + n] = '\0';
 }
 
+/*
+ * The slot of q's prepared statement, preparing it on first use: 0, or 1 when the
+ * cache is full (the caller runs q unprepared), or a TIA_E* code.
+ */
 static int prepare(tia_store *s, const tia__sql *q, int nparams, int *slot, tia_error *err)
 {
     int i = tia__stmt_find(s, q);
@@ -151,7 +155,7 @@ static int prepare(tia_store *s, const tia__sql *q, int nparams, int *slot, tia_
         return 0;
     }
     if (s->n_stmts >= TIA__STMT_CACHE)
-        return tia_error_set(err, TIA_EDB, "statement cache full preparing %s", q->name);
+        return 1;
     i = s->n_stmts;
     char name[24];
     stmt_name(i, name);
@@ -241,15 +245,18 @@ static int plain_query(tia_store *s, const tia__sql *q, const tia__param *p, int
     int rc = ensure_connected(s, err);
     if (rc != 0)
         return rc;
-    int slot = -1;
-    if (!q->uncached && (rc = prepare(s, q, n, &slot, err)) != 0)
-        return rc;
+    int slot = -1, adhoc = q->uncached;
+    if (!adhoc && (rc = prepare(s, q, n, &slot, err)) != 0) {
+        if (rc < 0)
+            return rc;
+        adhoc = 1; /* the cache is full */
+    }
 
     char bufs[PG_MAX_PARAMS][32];
     const char *values[PG_MAX_PARAMS];
     text_values(p, n, bufs, values);
     PGresult *res;
-    if (q->uncached) {
+    if (adhoc) {
         res = PQexecParams(conn_of(s), q->pg, n, NULL, values, NULL, NULL, q->binary ? 1 : 0);
     } else {
         char name[24];
@@ -335,17 +342,22 @@ static int query_with_guard(tia_store *s, tia__guard *g, const tia__sql *q, cons
 {
     PGconn *c = conn_of(s);
     int gslot = -1, qslot = -1, rc;
-    if ((rc = ensure_connected(s, &g->err)) != 0 ||
-        (rc = prepare(s, g->q, g->n, &gslot, &g->err)) != 0) {
+    if ((rc = ensure_connected(s, &g->err)) < 0 ||
+        (rc = prepare(s, g->q, g->n, &gslot, &g->err)) < 0) {
         /* The guard cannot run, so it has failed; q must not run either. */
         g->rc = rc;
         g->done = 1;
         return guard_refusal(g, q, err);
     }
-    if ((rc = prepare(s, q, n, &qslot, err)) != 0) {
+    if (rc == 0 && (rc = prepare(s, q, n, &qslot, err)) < 0) {
         /* q cannot run: its error stands, once the guard has had its turn. */
         guard_run(s, g);
         return g->rc != 0 ? guard_refusal(g, q, err) : rc;
+    }
+    if (rc > 0) {
+        /* The cache is full: the two go one after the other, unprepared. */
+        guard_run(s, g);
+        return g->rc != 0 ? guard_refusal(g, q, err) : plain_query(s, q, p, n, out, err);
     }
     char gbufs[PG_MAX_PARAMS][32], qbufs[PG_MAX_PARAMS][32], gname[24], qname[24];
     const char *gvals[PG_MAX_PARAMS], *qvals[PG_MAX_PARAMS];

@@ -17,6 +17,7 @@ typedef struct lite_rows {
     tia__rows_head head; /* first: see backend.h */
     sqlite3_stmt *st;
     const tia__sql *q;
+    int adhoc; /* st is this run's own (uncached, or the cache was full): finalized at the end */
     int done;
     int64_t changes;
 } lite_rows;
@@ -62,7 +63,9 @@ static int lite_query(tia_store *s, const tia__sql *q, const tia__param *p, int 
 {
     sqlite3_stmt *st;
     int i = q->uncached ? -1 : tia__stmt_find(s, q);
-    if (q->uncached) {
+    /* Uncached, or new with the cache full (backend.h): prepared for this run only. */
+    int adhoc = q->uncached || (i < 0 && s->n_stmts >= TIA__STMT_CACHE);
+    if (adhoc) {
         int rc = sqlite3_prepare_v2(db_of(s), q->sqlite, -1, &st, NULL);
         if (rc != SQLITE_OK)
             return lite_error(s, q->name, rc, err);
@@ -71,8 +74,6 @@ static int lite_query(tia_store *s, const tia__sql *q, const tia__param *p, int 
         sqlite3_reset(st);
         sqlite3_clear_bindings(st);
     } else {
-        if (s->n_stmts >= TIA__STMT_CACHE)
-            return tia_error_set(err, TIA_EDB, "statement cache full preparing %s", q->name);
         int rc = sqlite3_prepare_v3(db_of(s), q->sqlite, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
         if (rc != SQLITE_OK)
             return lite_error(s, q->name, rc, err);
@@ -93,14 +94,14 @@ static int lite_query(tia_store *s, const tia__sql *q, const tia__param *p, int 
         }
         if (rc != SQLITE_OK) {
             rc = lite_error(s, q->name, rc, err);
-            if (q->uncached)
+            if (adhoc)
                 sqlite3_finalize(st);
             return rc;
         }
     }
     lite_rows *r = malloc(sizeof *r);
     if (r == NULL) {
-        if (q->uncached)
+        if (adhoc)
             sqlite3_finalize(st);
         return tia_error_set(err, TIA_ENOMEM, "out of memory running %s", q->name);
     }
@@ -108,6 +109,7 @@ static int lite_query(tia_store *s, const tia__sql *q, const tia__param *p, int 
     r->head.base = 0;
     r->st = st;
     r->q = q;
+    r->adhoc = adhoc;
     r->done = 0;
     r->changes = 0;
     *out = (tia__rows *)r;
@@ -128,7 +130,7 @@ static int lite_rows_next(tia__rows *rr, tia_error *err)
         return 0;
     }
     int code = lite_error(r->head.store, r->q->name, rc, err);
-    if (!r->q->uncached)
+    if (!r->adhoc)
         sqlite3_reset(r->st);
     return code;
 }
@@ -185,7 +187,7 @@ static int64_t lite_rows_changes(tia__rows *rr) { return ((lite_rows *)rr)->chan
 static void lite_rows_free(tia__rows *rr)
 {
     lite_rows *r = (lite_rows *)rr;
-    if (r->q->uncached)
+    if (r->adhoc)
         sqlite3_finalize(r->st);
     else
         sqlite3_reset(r->st);
