@@ -366,6 +366,7 @@ struct tia__call {
     char *raw;
     size_t raw_len, raw_cap;
     int too_large;
+    size_t dropped; /* bytes of an oversized body read and dropped (discard_budget) */
     json_t *body; /* the parsed JSON body of a TIA__R_JSON route, else NULL */
 
     /* auth */

@@ -775,16 +775,29 @@ static size_t discard_budget(const tia__api *api)
     return b < 8 * 1024 * 1024 ? 8 * 1024 * 1024 : b;
 }
 
-/* Adds n bytes of the body (dropped once over the limit); -1 when out of memory. */
+/*
+ * Adds n bytes of the body (dropped once over the limit); -1 when out of memory.
+ * A body with no Content-Length (chunked) that keeps coming past discard_budget
+ * is refused there and then (c->answered, 413), as one whose Content-Length says
+ * as much is before it is read: a client cannot keep a connection busy sending.
+ * libmicrohttpd (0.9.75) takes no answer in the middle of a body, so the
+ * connection is then closed unanswered; the access log says 413.
+ */
 static int body_append(tia__call *c, const char *data, size_t n)
 {
-    if (c->answered || c->too_large)
+    if (c->answered)
         return 0;
-    if (c->raw_len + n > c->api->cfg.max_body) {
-        c->too_large = 1;
-        free(c->raw);
-        c->raw = NULL;
-        c->raw_len = c->raw_cap = 0;
+    if (c->too_large || c->raw_len + n > c->api->cfg.max_body) {
+        c->dropped += c->raw_len + n;
+        if (!c->too_large) {
+            c->too_large = 1;
+            free(c->raw);
+            c->raw = NULL;
+            c->raw_len = c->raw_cap = 0;
+        }
+        if (c->dropped > discard_budget(c->api))
+            tia__fail(c, MHD_HTTP_CONTENT_TOO_LARGE, "payload_too_large",
+                      "the request body is larger than %zu bytes", c->api->cfg.max_body);
         return 0;
     }
     if (c->raw_len + n + 1 > c->raw_cap) {
@@ -862,7 +875,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (*upload_size > 0) {
         size_t n = *upload_size;
         *upload_size = 0;
-        return body_append(c, upload_data, n) == 0 ? MHD_YES : MHD_NO;
+        if (body_append(c, upload_data, n) != 0)
+            return MHD_NO;
+        return c->answered ? send_answer(c) : MHD_YES;
     }
     if (c->offloaded == 2) {
         c->offloaded = 0;

@@ -10,6 +10,8 @@
 #include "api_test.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -167,6 +169,61 @@ static int dial(tia_api_fixture *f)
     struct timeval tv = {10, 0};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     return fd;
+}
+
+/*
+ * A chunked body (no Content-Length to refuse it by) that never ends, sent with
+ * no token: the server stops reading once it has dropped its discard budget (8
+ * MiB here) and answers 413 or, where libmicrohttpd cannot answer in the middle
+ * of a body, closes the connection, instead of reading for as long as the client
+ * sends. Fails while such a body is read to its end.
+ */
+static void test_endless_chunked_body(void **state)
+{
+    tia_api_fixture *f = *state;
+    int fd = dial(f);
+    const char head[] = "POST /api/v1/metrics HTTP/1.1\r\nHost: x\r\n"
+                        "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+    assert_int_equal(send(fd, head, sizeof head - 1, MSG_NOSIGNAL), (ssize_t)(sizeof head - 1));
+    enum { CHUNK = 64 * 1024 };
+    static char chunk[CHUNK + 32];
+    int n = snprintf(chunk, sizeof chunk, "%x\r\n", CHUNK);
+    memset(chunk + n, ' ', CHUNK);
+    memcpy(chunk + n + CHUNK, "\r\n", 2);
+    size_t len = (size_t)n + CHUNK + 2, sent = 0, off = 0;
+    char buf[64] = {0};
+    ssize_t got = -1;
+    int ended = 0;
+    /* Up to 256 MiB, reading as soon as there is an answer or the end, as an HTTP client does. */
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    while (sent < (size_t)256 * 1024 * 1024) {
+        struct pollfd p = {fd, POLLIN | POLLOUT, 0};
+        if (poll(&p, 1, 10000) <= 0)
+            break;
+        if (p.revents & (POLLIN | POLLHUP | POLLERR)) {
+            got = recv(fd, buf, sizeof buf - 1, 0);
+            ended = 1;
+            break;
+        }
+        ssize_t w = send(fd, chunk + off, len - off, MSG_NOSIGNAL);
+        if (w < 0) {
+            ended = 1; /* closed by the server */
+            break;
+        }
+        sent += (size_t)w;
+        off = (off + (size_t)w) % len;
+    }
+    close(fd);
+    if (!ended || sent > (size_t)64 * 1024 * 1024)
+        fail_msg("the server read %zu bytes of an endless chunked body", sent);
+    int status = 0;
+    if (got >= 12 && sscanf(buf, "HTTP/1.1 %d", &status) == 1)
+        assert_int_equal(status, 413);
+    /* The server goes on serving. */
+    tia_http_resp r;
+    tia_http(f, "GET", "/api/v1/agents", NULL, NULL, &r);
+    TIA_ASSERT_STATUS(&r, 200);
+    tia_http_resp_free(&r);
 }
 
 /* Sends a GET whose request line and headers total exactly total bytes; returns the
@@ -558,6 +615,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_text_max, setup_big, teardown),
         cmocka_unit_test_setup_teardown(test_workflow_tasks, setup_big, teardown),
         cmocka_unit_test_setup_teardown(test_header_size, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_endless_chunked_body, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
