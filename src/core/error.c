@@ -1,11 +1,15 @@
 /*
  * The error table and the helpers that fill a tia_error. Messages are formatted
- * into the caller's fixed buffer so that reporting an error never allocates.
+ * into the caller's fixed buffer so that reporting an error never allocates, and
+ * are always valid UTF-8 (a message may be stored, as a task's error_message, or
+ * sent in JSON).
  */
 #include <stdarg.h>
 #include <stdio.h>
 
 #include <tokyoia/error.h>
+
+#include "core/validate.h"
 
 const char *tia_strerror(int code)
 {
@@ -44,5 +48,7 @@ int tia_error_set(tia_error *err, int code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err->message, sizeof err->message, fmt, ap);
     va_end(ap);
+    /* Cut to fit, or quoting bad input: still text that can be stored and sent. */
+    tia__utf8_repair(err->message);
     return code;
 }

@@ -59,6 +59,34 @@ long tia__utf8_chars(const char *s, size_t len)
     return n;
 }
 
+void tia__utf8_repair(char *s)
+{
+    size_t len = strlen(s), i = 0;
+    while (i < len) {
+        unsigned char c = (unsigned char)s[i];
+        size_t k = c < 0x80             ? 1
+                   : (c & 0xe0) == 0xc0 ? 2
+                   : (c & 0xf0) == 0xe0 ? 3
+                   : (c & 0xf8) == 0xf0 ? 4
+                                        : 0;
+        if (k == 1 || (k > 1 && i + k <= len && tia__utf8_chars(s + i, k) == 1)) {
+            i += k;
+            continue;
+        }
+        if (k > 1 && i + k > len) {
+            /* Cut short at the end, if what follows the lead byte is all continuation. */
+            size_t j = i + 1;
+            while (j < len && ((unsigned char)s[j] & 0xc0) == 0x80)
+                j++;
+            if (j == len) {
+                s[i] = '\0';
+                return;
+            }
+        }
+        s[i++] = '?';
+    }
+}
+
 int tia__check_text(tia_error *err, const char *field, const char *v, size_t max_chars,
                     int required)
 {

@@ -8,11 +8,19 @@
 #define TIA_CORE_VALIDATE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <tokyoia/error.h>
 
 /* Number of characters in valid UTF-8 s, or -1 when s is not valid UTF-8. */
 long tia__utf8_chars(const char *s, size_t len);
+
+/*
+ * Makes the NUL-terminated s valid UTF-8 in place: a character cut short at the
+ * end (a message cut to fit its buffer) is dropped, and any other byte that does
+ * not start a valid character becomes '?'. Valid text is left as it is.
+ */
+void tia__utf8_repair(char *s);
 
 /*
  * A text value: required means NULL is refused; max_chars 0 means no column limit

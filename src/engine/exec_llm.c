@@ -20,6 +20,8 @@
 
 #include <tokyoia/worker.h>
 
+#include "core/validate.h"
+
 /* Largest response body read; more is refused as a retryable failure. */
 #define RESPONSE_MAX (8 * 1024 * 1024)
 #define CONNECT_TIMEOUT_MS 10000
@@ -51,6 +53,9 @@ static void fail_msg(tia_exec_result *out, int retryable, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    /* The endpoint's words, cut to fit: a character cut in two would make the task's
+     * error_message invalid UTF-8, which the engine refuses. */
+    tia__utf8_repair(msg);
     out->ok = 0;
     out->retryable = retryable;
     free(out->error_message);
@@ -256,6 +261,20 @@ static void parse_success(const char *body, const char *model, tia_exec_result *
     out->input_tokens = usage_count(usage, "prompt_tokens");
     out->output_tokens = usage_count(usage, "completion_tokens");
     out->tokens_used = usage_count(usage, "total_tokens");
+    /*
+     * The engine holds tokens_used to input + output. An endpoint whose total
+     * counts more (reasoning or cached tokens reported apart) is believed for the
+     * total, what it bills, and the rest is counted as output, as reasoning is
+     * billed; one whose total counts less is given the sum. An answer is never
+     * refused over its accounting.
+     */
+    if (out->input_tokens >= 0 && out->output_tokens >= 0 && out->tokens_used >= 0 &&
+        out->tokens_used != out->input_tokens + out->output_tokens) {
+        if (out->tokens_used > out->input_tokens)
+            out->output_tokens = out->tokens_used - out->input_tokens;
+        else
+            out->tokens_used = out->input_tokens + out->output_tokens;
+    }
     out->output_data = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     out->ok = out->output_data != NULL;
     if (!out->ok)

@@ -296,6 +296,17 @@ static void emit(tia_worker *w, tia_worker_event_kind kind, const char *message)
 }
 
 /*
+ * A call on a held task's attempt (heartbeat, complete, fail): a task that is gone
+ * (deleted with its workflow or agent, TIA_ENOTFOUND) has taken its lease with it,
+ * as one taken back has (TIA_ECONFLICT): the work is no longer this worker's, and
+ * nothing is wrong with the database.
+ */
+static int held_rc(int rc)
+{
+    return rc == TIA_ENOTFOUND ? TIA_ECONFLICT : rc;
+}
+
+/*
  * Counts a database call's outcome: errors other than a lost lease are said as
  * an event, and too many in a row (or one that retrying cannot fix) become fatal.
  */
@@ -364,7 +375,13 @@ static void report_failure(tia_worker *w, run_state *st, slot *sl, const char *m
 {
     tia_error err = {0};
     const tia_claim *c = &sl->claim;
-    int rc = tia_engine_fail(w->s, c->task->id, w->id, c->attempt, msg, retryable, &err);
+    /* Whatever the executor said (cut to fit, or bytes from a command): valid text. */
+    char *text = strdup(msg);
+    if (text != NULL)
+        tia__utf8_repair(text);
+    int rc = held_rc(tia_engine_fail(w->s, c->task->id, w->id, c->attempt, text ? text : "failed",
+                                     retryable, &err));
+    free(text);
     db_outcome(w, st, rc, &err);
     if (rc == TIA_ECONFLICT) {
         w->stats.lost++;
@@ -390,7 +407,7 @@ static void report_success(tia_worker *w, run_state *st, slot *sl)
     const tia_exec_result *r = &sl->res;
     tia_completion c = {sl->claim.task->id, w->id,           sl->claim.attempt, r->output_data,
                         r->tokens_used,     r->input_tokens, r->output_tokens,  r->cost_micros};
-    int rc = tia_engine_complete(w->s, &c, &err);
+    int rc = held_rc(tia_engine_complete(w->s, &c, &err));
     if (rc == TIA_EINVAL) {
         /* The result itself was refused (too large, bad JSON...): retrying the
          * same work would produce the same result, so the task fails for good. */
@@ -506,8 +523,8 @@ static void heartbeats(tia_worker *w, run_state *st, int64_t now)
         }
         tia_error err = {0};
         int cancel = 0;
-        int rc = tia_engine_heartbeat(w->s, sl->claim.task->id, w->id, sl->claim.attempt,
-                                      w->lease_ms, &cancel, &err);
+        int rc = held_rc(tia_engine_heartbeat(w->s, sl->claim.task->id, w->id, sl->claim.attempt,
+                                              w->lease_ms, &cancel, &err));
         db_outcome(w, st, rc, &err);
         if (rc == TIA_ECONFLICT)
             set_stop(&sl->ctl, TIA_STOP_LEASE_LOST);

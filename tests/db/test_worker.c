@@ -5,9 +5,11 @@
  * timeout that kills the whole process group even when it ignores SIGTERM,
  * invalid JSON, megabytes of stdout), a failing command retried then failed
  * through the engine, heartbeats that keep a lease past its length, a
- * cancellation that stops a running command, the LLM executor against a fake OpenAI-compatible
- * endpoint (the request it sends; 200, 500, 429, 400, a slow answer, no
- * server), and `tokyoia worker` processes: drained by SIGTERM (finishing or
+ * cancellation that stops a running command, a running task deleted under the
+ * worker (lost, not a database error), the LLM executor against a fake
+ * OpenAI-compatible endpoint (the request it sends; 200, 500, 429, a long message
+ * in Japanese cut on a character, 400, a slow answer, no server, usage whose total
+ * is not the sum of its parts), and `tokyoia worker` processes: drained by SIGTERM (finishing or
  * releasing what they hold), and killed by SIGKILL mid-task, after which the
  * reaper takes the task back, another worker completes it and the dead
  * worker's late completion is refused. Every wait is bounded and every child
@@ -29,6 +31,7 @@
 
 #include "tia_test.h"
 
+#include "core/validate.h"
 #include "fake_llm.h"
 
 #include <tokyoia/agents.h>
@@ -399,35 +402,88 @@ static void heartbeats_keep_the_lease(void **state)
     assert_int_equal(st.completed, 1);
 }
 
-static void cancel_stops_a_running_task(void **state)
+/* A task whose command writes its process group's id to a file, then sleeps 30 s. */
+typedef struct sleeper {
+    char id[37];
+    char pidfile[32];
+    char script[200];
+    const char *argv[4];
+    bg_worker b;
+    int running; /* it reached running within 10 s */
+} sleeper;
+
+static void sleeper_start(sleeper *z, tia_store *s, const char *what, int64_t lease_ms)
 {
-    tia_store *s = *state;
-    char id[37], pidfile[] = "/tmp/tia-worker-pid.XXXXXX", script[200];
-    int fd = mkstemp(pidfile);
+    snprintf(z->pidfile, sizeof z->pidfile, "/tmp/tia-worker-pid.XXXXXX");
+    int fd = mkstemp(z->pidfile);
     assert_true(fd >= 0);
     close(fd);
-    snprintf(script, sizeof script, "echo $$ > %s; sleep 30", pidfile);
-    submit_task(s, "cancelled while it runs", 3, id);
-    const char *argv[] = {"sh", "-c", script, NULL};
-    bg_worker b;
-    bg_start(&b, s, argv, 1500);
-    int running = wait_status(s, id, TIA_RUNNING, 10000);
-    tia_error err = {0};
-    int rc = running ? tia_engine_cancel_task(s, id, &err) : TIA_EINVAL;
-    /* Seen at the next heartbeat (every 0.5 s), the command stopped within its grace. */
-    int cancelled = rc == 0 && wait_status(s, id, TIA_CANCELLED, 10000);
-    tia_worker_stats st;
-    bg_stop(&b, &st);
-    pid_t pgid = read_pid(pidfile);
-    unlink(pidfile);
+    snprintf(z->script, sizeof z->script, "echo $$ > %s; sleep 30", z->pidfile);
+    z->argv[0] = "sh";
+    z->argv[1] = "-c";
+    z->argv[2] = z->script;
+    z->argv[3] = NULL;
+    submit_task(s, what, 3, z->id);
+    bg_start(&z->b, s, z->argv, lease_ms);
+    z->running = wait_status(s, z->id, TIA_RUNNING, 10000);
+}
+
+/* Stops the worker (failing the test if it gave up) and says whether the command lives on. */
+static int sleeper_stop(sleeper *z, tia_worker_stats *st)
+{
+    bg_stop(&z->b, st);
+    pid_t pgid = read_pid(z->pidfile);
+    unlink(z->pidfile);
     int alive = pgid > 0 && group_alive(pgid);
     if (alive)
         kill(-pgid, SIGKILL);
-    assert_true(running);
+    return alive;
+}
+
+static void cancel_stops_a_running_task(void **state)
+{
+    tia_store *s = *state;
+    sleeper z;
+    sleeper_start(&z, s, "cancelled while it runs", 1500);
+    tia_error err = {0};
+    int rc = z.running ? tia_engine_cancel_task(s, z.id, &err) : TIA_EINVAL;
+    /* Seen at the next heartbeat (every 0.5 s), the command stopped within its grace. */
+    int cancelled = rc == 0 && wait_status(s, z.id, TIA_CANCELLED, 10000);
+    tia_worker_stats st;
+    int alive = sleeper_stop(&z, &st);
+    assert_true(z.running);
     TIA_OK_OR_FAIL(rc, &err);
     assert_true(cancelled);
     assert_false(alive);
     assert_int_equal(st.cancelled, 1);
+}
+
+/*
+ * A running task deleted under the worker (with its workflow, or by hand): its
+ * lease went with it. The worker stops the command and counts the task lost, as
+ * for a lease taken back, and goes on; it used to count every heartbeat as a
+ * database error and give up after ten.
+ */
+static void deleted_task_is_lost(void **state)
+{
+    tia_store *s = *state;
+    sleeper z;
+    sleeper_start(&z, s, "deleted while it runs", 1000);
+    char sql[160];
+    snprintf(sql, sizeof sql, "DELETE FROM agent_tasks WHERE id = '%s'", z.id);
+    tia_error err = {0};
+    int rc = z.running ? tia_test_exec(s, sql, sql, &err) : TIA_EINVAL;
+    /* Heartbeats every third of the 1 s lease: the command is stopped at the next. */
+    pid_t pgid = read_pid(z.pidfile);
+    for (int64_t end = now_ms() + 5000; now_ms() < end && pgid > 0 && group_alive(pgid);)
+        sleep_ms(100);
+    sleep_ms(1500); /* more heartbeats would come now, were the task still held */
+    tia_worker_stats st;
+    int alive = sleeper_stop(&z, &st);
+    assert_true(z.running);
+    TIA_OK_OR_FAIL(rc, &err);
+    assert_int_equal(st.lost, 1);
+    assert_false(alive);
 }
 
 /* ---- the LLM executor ---- */
@@ -535,6 +591,21 @@ static void llm_errors(void **state)
     ASSERT_CONTAINS(r.error_message, "HTTP 429");
     tia_exec_result_clear(&r);
 
+    /* A message in Japanese longer than the executor keeps: cut on a character, so
+     * that the engine takes it as the task's error_message. */
+    char jp[4096] = "{\"error\": {\"message\": \"";
+    for (int i = 0; i < 120; i++)
+        strcat(jp, "レート制限");
+    strcat(jp, "\"}}");
+    llm_run(&e, 429, jp, 0, &r);
+    assert_int_equal(r.ok, 0);
+    ASSERT_CONTAINS(r.error_message, "HTTP 429");
+    ASSERT_CONTAINS(r.error_message, "レート制限");
+    assert_true(tia__utf8_chars(r.error_message, strlen(r.error_message)) > 0);
+    tia_error verr = {0};
+    TIA_OK_OR_FAIL(tia__check_text(&verr, "error_message", r.error_message, 0, 0), &verr);
+    tia_exec_result_clear(&r);
+
     llm_run(&e, 400, "{\"error\": {\"message\": \"model 'x' does not exist\"}}", 0, &r);
     assert_int_equal(r.ok, 0);
     assert_int_equal(r.retryable, 0);
@@ -549,7 +620,7 @@ static void llm_errors(void **state)
     if (secs > 2.5)
         fail_msg("the timed-out request took %.2fs", secs);
     tia_exec_result_clear(&r);
-    assert_int_equal(tia_fake_llm_count(e.fake), 4);
+    assert_int_equal(tia_fake_llm_count(e.fake), 5);
     llm_teardown(&e);
 
     /* Nobody listening: a retryable connection error. */
@@ -559,6 +630,37 @@ static void llm_errors(void **state)
     assert_int_equal(r.ok, 0);
     assert_int_equal(r.retryable, 1);
     ASSERT_CONTAINS(r.error_message, "cannot reach http://127.0.0.1:1/v1/chat/completions");
+    tia_exec_result_clear(&r);
+    llm_teardown(&e);
+}
+
+/*
+ * Usage whose total is not prompt + completion (reasoning tokens reported apart):
+ * the answer is kept, the total believed and the rest counted as output, so that
+ * the engine takes the completion. Fails while such an answer is refused.
+ */
+static void llm_usage_totals(void **state)
+{
+    llm_env e;
+    tia_exec_result r;
+    llm_setup(&e, *state, 0);
+    static const char more[] =
+        "{\"choices\": [{\"message\": {\"content\": \"done\"}}], \"usage\": "
+        "{\"prompt_tokens\": 100, \"completion_tokens\": 20, \"total_tokens\": 220}}";
+    llm_run(&e, 200, more, 0, &r);
+    assert_int_equal(r.ok, 1);
+    assert_int_equal(r.tokens_used, 220);
+    assert_int_equal(r.input_tokens, 100);
+    assert_int_equal(r.output_tokens, 120);
+    tia_exec_result_clear(&r);
+    static const char less[] =
+        "{\"choices\": [{\"message\": {\"content\": \"done\"}}], \"usage\": "
+        "{\"prompt_tokens\": 100, \"completion_tokens\": 20, \"total_tokens\": 50}}";
+    llm_run(&e, 200, less, 0, &r);
+    assert_int_equal(r.ok, 1);
+    assert_int_equal(r.tokens_used, 120);
+    assert_int_equal(r.input_tokens, 100);
+    assert_int_equal(r.output_tokens, 20);
     tia_exec_result_clear(&r);
     llm_teardown(&e);
 }
@@ -764,6 +866,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(cancel_stops_a_running_task, setup, teardown),
         cmocka_unit_test_setup_teardown(llm_success_sends_the_agent, setup, teardown),
         cmocka_unit_test_setup_teardown(llm_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(llm_usage_totals, setup, teardown),
+        cmocka_unit_test_setup_teardown(deleted_task_is_lost, setup, teardown),
         cmocka_unit_test_setup_teardown(sigterm_drains, setup, teardown),
         cmocka_unit_test_setup_teardown(sigterm_past_drain_releases, setup, teardown),
         cmocka_unit_test_setup_teardown(sigkill_mid_task_is_reaped, setup, teardown),

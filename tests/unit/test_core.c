@@ -221,6 +221,54 @@ static void test_status_names_and_transitions(void **state)
     assert_false(tia_run_transition_ok(TIA_CANCELLED, TIA_RUNNING));
 }
 
+/* Text cut to fit a buffer, or holding stray bytes, is made valid UTF-8 and no more. */
+static void test_utf8_repair(void **state)
+{
+    (void)state;
+    struct {
+        const char *in, *out;
+    } cases[] = {
+        {"plain ascii", "plain ascii"},
+        {"侍🌸 intact", "侍🌸 intact"},
+        {"cut \xe4\xbe", "cut "},     /* a 3-byte character cut after 2 */
+        {"cut \xf0\x9f\x8c", "cut "}, /* a 4-byte one cut after 3 */
+        {"cut \xe4", "cut "},         /* after its lead byte */
+        {"a\xff"
+         "b",
+         "a?b"}, /* never a lead byte */
+        {"a\x80"
+         "b",
+         "a?b"}, /* a stray continuation */
+        {"a\xe4"
+         "bc",
+         "a?bc"}, /* a lead byte whose character never comes */
+        {"a\xc0\xaf"
+         "b",
+         "a??b"}, /* overlong */
+        {"a\xed\xa0\x80"
+         "b",
+         "a???b"}, /* surrogate */
+        {"", ""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char buf[64];
+        snprintf(buf, sizeof buf, "%s", cases[i].in);
+        tia__utf8_repair(buf);
+        assert_string_equal(buf, cases[i].out);
+        assert_true(tia__utf8_chars(buf, strlen(buf)) >= 0);
+    }
+    /* tia_error_set's message is valid UTF-8 even when the text it quotes is cut. */
+    char long_text[3 * TIA_ERROR_MSG_MAX + 1] = {0};
+    for (size_t i = 0; i + 3 <= 3 * TIA_ERROR_MSG_MAX; i += 3)
+        memcpy(long_text + i, "侍", 3);
+    for (int shift = 0; shift < 3; shift++) {
+        tia_error err = {0};
+        tia_error_set(&err, TIA_EINVAL, "%.*sbad name '%s'", shift, "xx", long_text);
+        assert_true(strlen(err.message) >= TIA_ERROR_MSG_MAX - 4);
+        assert_true(tia__utf8_chars(err.message, strlen(err.message)) >= 0);
+    }
+}
+
 static void test_validate(void **state)
 {
     (void)state;
@@ -283,6 +331,7 @@ int main(void)
         cmocka_unit_test(test_duration_parse),
         cmocka_unit_test(test_cost),
         cmocka_unit_test(test_status_names_and_transitions),
+        cmocka_unit_test(test_utf8_repair),
         cmocka_unit_test(test_validate),
         cmocka_unit_test(test_crypto),
     };
