@@ -49,10 +49,15 @@ typedef struct tia_agent_window_stats {
     int64_t total_cost_micros;
 } tia_agent_window_stats;
 
+/* The longest window: 100 years (of 365.25 days). PostgreSQL's NOW() - window
+ * leaves its timestamp range past about 6,700 years; SQLite would not. */
+#define TIA_STATS_WINDOW_MAX_US (INT64_C(3155760000) * 1000000)
+
 /*
  * Completed tasks of agent_id created after now - window_us (the seed's
  * "created_at > NOW() - INTERVAL ..."; no upper bound, as in the seed).
- * TIA_ENOTFOUND for an unknown agent; TIA_EINVAL for window_us <= 0.
+ * TIA_ENOTFOUND for an unknown agent; TIA_EINVAL for window_us <= 0 or over
+ * TIA_STATS_WINDOW_MAX_US.
  */
 int tia_stats_agent_window(tia_store *s, const char *agent_id, int64_t window_us,
                            tia_agent_window_stats *out, tia_error *err);

@@ -295,7 +295,13 @@ static void agents_delete(tia__call *c)
 static int query_window(tia__call *c, int *present, int64_t *window_us)
 {
     *present = tia__query(c, "window") != NULL;
-    return tia__query_duration(c, "window", 0, window_us);
+    if (tia__query_duration(c, "window", 0, window_us) != 0)
+        return -1;
+    if (*window_us > TIA_STATS_WINDOW_MAX_US) {
+        tia__fail(c, MHD_HTTP_BAD_REQUEST, "bad_request", "window must be at most 100 years");
+        return -1;
+    }
+    return 0;
 }
 
 /*

@@ -228,6 +228,12 @@ int tia__idempotency_key(tia__call *c, const char **out)
         return -1;
     }
     *out = h ? h : b;
+    if (*out != NULL && **out == '\0') {
+        /* Not "no key": every empty key would name the first submission. */
+        tia__fail(c, MHD_HTTP_UNPROCESSABLE_CONTENT, "invalid",
+                  "the Idempotency-Key must not be empty");
+        return -1;
+    }
     return 0;
 }
 

@@ -157,8 +157,11 @@ static int check_task(const tia_task_spec *t, const char *prefix, tia_error *err
     return 0;
 }
 
+/* NULL is no key; "" is refused, or every empty key would name the first submission. */
 static int check_key(const char *key, tia_error *err)
 {
+    if (key != NULL && *key == '\0')
+        return tia_error_set(err, TIA_EINVAL, "idempotency_key must not be empty");
     return tia__check_text(err, "idempotency_key", key, TIA_IDEMPOTENCY_KEY_MAX, 0);
 }
 

@@ -179,8 +179,8 @@ int tia_stats_agent_window(tia_store *s, const char *agent_id, int64_t window_us
     int rc = tia__check_text(err, "agent_id", agent_id, TIA_AGENT_ID_MAX, 1);
     if (rc != 0)
         goto done;
-    if (window_us <= 0) {
-        rc = tia_error_set(err, TIA_EINVAL, "window must be positive");
+    if (window_us <= 0 || window_us > TIA_STATS_WINDOW_MAX_US) {
+        rc = tia_error_set(err, TIA_EINVAL, "window must be positive and at most 100 years");
         goto done;
     }
     tia__param p[2] = {tia__p_text(agent_id), tia__p_int(window_us)};

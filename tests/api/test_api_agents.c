@@ -522,6 +522,13 @@ static void test_agent_stats(void **state)
 
     expect_error(f, "GET", "/api/v1/agents/st-001/stats?window=soon", NULL, 400, "bad_request");
     expect_error(f, "GET", "/api/v1/agents/st-001/stats?window=0s", NULL, 400, "bad_request");
+    /* At most 100 years (36,525 days), the same on both backends: PostgreSQL's NOW() -
+     * window leaves its range past about 6,700 years, and answered 422 there. */
+    req(f, "GET", "/api/v1/agents/st-001/stats?window=36525d", NULL, &r);
+    TIA_ASSERT_STATUS(&r, 200);
+    tia_http_resp_free(&r);
+    expect_error(f, "GET", "/api/v1/agents/st-001/stats?window=36526d", NULL, 400, "bad_request");
+    expect_error(f, "GET", "/api/v1/stats?window=106751991d", NULL, 400, "bad_request");
     expect_error(f, "GET", "/api/v1/agents/nobody-9/stats", NULL, 404, "not_found");
     expect_error(f, "GET", "/api/v1/agents/nobody-9/stats?window=24h", NULL, 404, "not_found");
 

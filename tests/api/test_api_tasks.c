@@ -473,6 +473,19 @@ static void test_create_and_get(void **state)
              &o, &r);
     tia_assert_api_error(&r, 422, "invalid");
     tia_http_resp_free(&r);
+    /* An empty key is refused, not taken as a key every empty one would share. */
+    static const char *const empty[] = {"Idempotency-Key;", NULL};
+    tia_http_opts oe = {.headers = empty};
+    tia_http(f, "POST", "/api/v1/tasks", b2, &oe, &r);
+    tia_assert_api_error(&r, 422, "invalid");
+    tia_http_resp_free(&r);
+    tia_api_expect_error(f, "POST", "/api/v1/tasks",
+                         "{\"agent_id\": \"yuki-002\", \"task_type\": \"t\", \"description\": "
+                         "\"d\", \"idempotency_key\": \"\"}",
+                         422, "invalid");
+    assert_int_equal(tia_test_int(f->store, "SELECT count(*) FROM agent_tasks",
+                                  "SELECT count(*) FROM agent_tasks"),
+                     n0);
 
     /* Bad members: 422, nothing written. */
     tia_api_expect_error(f, "POST", "/api/v1/tasks", "{\"task_type\": \"t\", \"description\": \"d\"}", 422,
