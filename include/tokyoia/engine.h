@@ -128,6 +128,15 @@ int tia_engine_complete_batch(tia_store *s, const tia_completion *items, size_t 
 int tia_engine_fail(tia_store *s, const char *task_id, const char *worker_id, int64_t attempt,
                     const char *error_message, int retryable, tia_error *err);
 
+/*
+ * Hands an attempt back unfinished (a worker that shuts down): the task is
+ * pending again at once, with no retry counted and none needed (max_retries 0
+ * too), message as its error_message until the next attempt. A task whose
+ * cancellation was requested ends cancelled. TIA_ECONFLICT as tia_engine_fail.
+ */
+int tia_engine_release(tia_store *s, const char *task_id, const char *worker_id, int64_t attempt,
+                       const char *message, tia_error *err);
+
 /* Takes back running tasks whose lease expired (as a retryable failure). */
 int tia_engine_reap(tia_store *s, int64_t *reclaimed, tia_error *err);
 

@@ -258,15 +258,19 @@ static const tia__sql sql_workflow_fail = {
 
 /*
  * A worker's failure. Parameters: 1 id, 2 worker, 3 attempt, 4 message,
- * 5 retryable, 6 jitter in [0, 1), 7 only when the lease expired.
+ * 5 retryable, 6 jitter in [0, 1), 7 only when the lease expired, 8 a release
+ * (tia_engine_release: back to pending at once, no retry counted, whatever the
+ * retries left).
  */
-#define PG_RETRY "(NOT cancel_requested AND $5::bool AND retry_count < max_retries)"
-#define LITE_RETRY "(NOT cancel_requested AND ?5 AND retry_count < max_retries)"
-#define FAIL_SET(retry, now, dur, backoff)                                                         \
+#define PG_RETRY                                                                                   \
+    "(NOT cancel_requested AND (($5::bool AND retry_count < max_retries) OR $8::bool))"
+#define LITE_RETRY "(NOT cancel_requested AND ((?5 AND retry_count < max_retries) OR ?8))"
+#define FAIL_SET(retry, release, now, dur, backoff)                                                \
     "status = CASE WHEN cancel_requested THEN 'cancelled' WHEN " retry " THEN 'pending' "          \
     "ELSE 'failed' END, "                                                                          \
-    "retry_count = retry_count + CASE WHEN " retry " THEN 1 ELSE 0 END, "                          \
-    "run_after = CASE WHEN " retry " THEN " backoff " ELSE run_after END, "                        \
+    "retry_count = retry_count + CASE WHEN " retry " AND NOT " release " THEN 1 ELSE 0 END, "      \
+    "run_after = CASE WHEN NOT " retry " THEN run_after WHEN " release " THEN " now " ELSE "       \
+    backoff " END, "                                                                               \
     "started_at = CASE WHEN " retry " THEN NULL ELSE started_at END, "                             \
     "completed_at = CASE WHEN " retry " THEN NULL ELSE " now " END, "                              \
     "duration_ms = CASE WHEN " retry " OR started_at IS NULL THEN NULL ELSE " dur " END, "         \
@@ -276,14 +280,14 @@ static const tia__sql sql_workflow_fail = {
 static const tia__sql sql_fail = {
     "engine.fail",
     "UPDATE agent_tasks SET error_message = $4::text, "
-    FAIL_SET(PG_RETRY, "statement_timestamp()", TIA__PG_DURATION,
+    FAIL_SET(PG_RETRY, "$8::bool", "statement_timestamp()", TIA__PG_DURATION,
              "statement_timestamp() + floor($6::float8 * " BACKOFF_MS(
                  "1::int8 << LEAST(retry_count, 20)", "LEAST") ") * interval '1 millisecond'")
     "WHERE id = $1::uuid AND worker_id = $2::text AND attempt = $3::int8 "
     "AND status = 'running' AND NOT awaiting_children "
     "AND (NOT $7::bool OR lease_expires_at < statement_timestamp()) RETURNING status",
     "UPDATE agent_tasks SET error_message = ?4, "
-    FAIL_SET(LITE_RETRY, TIA_SQLITE_NOW, TIA__LITE_DURATION,
+    FAIL_SET(LITE_RETRY, "?8", TIA_SQLITE_NOW, TIA__LITE_DURATION,
              TIA_SQLITE_NOW " + 1000 * CAST(?6 * " BACKOFF_MS(
                  "1 << MIN(retry_count, 20)", "MIN") " AS INTEGER)")
     "WHERE id = ?1 AND worker_id = ?2 AND attempt = ?3 "
@@ -823,7 +827,7 @@ done:
 typedef struct failure {
     const char *id, *worker_id, *message;
     int64_t attempt;
-    int retryable, only_expired;
+    int retryable, only_expired, release;
     double jitter;
     int item; /* the outcome for the caller: 0, TIA_ENOTFOUND or TIA_ECONFLICT */
     tia_error item_err;
@@ -833,12 +837,12 @@ static int fail_body(tia_store *s, void *ctx, tia_error *err)
 {
     failure *f = ctx;
     tia__table t = {0};
-    tia__param p[7] = {tia__p_text(f->id),          tia__p_text(f->worker_id),
-                       tia__p_int(f->attempt),      tia__p_text(f->message),
-                       tia__p_bool(f->retryable),   tia__p_double(f->jitter),
-                       tia__p_bool(f->only_expired)};
+    tia__param p[8] = {tia__p_text(f->id),           tia__p_text(f->worker_id),
+                       tia__p_int(f->attempt),       tia__p_text(f->message),
+                       tia__p_bool(f->retryable),    tia__p_double(f->jitter),
+                       tia__p_bool(f->only_expired), tia__p_bool(f->release)};
     f->item = 0;
-    int rc = tia__table_query(s, &sql_fail, p, 7, 1, &t, err);
+    int rc = tia__table_query(s, &sql_fail, p, 8, 1, &t, err);
     if (rc == 0 && t.rows == 0) {
         f->item = tia__lease_lost(s, f->id, &f->item_err);
         if (f->item != TIA_ECONFLICT && f->item != TIA_ENOTFOUND)
@@ -861,21 +865,36 @@ static double jitter(void)
     return (double)(r >> 11) / 9007199254740992.0;
 }
 
-int tia__engine_fail_attempt(tia_store *s, const char *task_id, const char *worker_id,
-                             int64_t attempt, const char *error_message, int retryable,
-                             int only_expired, tia_error *err)
+static int fail_attempt(tia_store *s, const char *task_id, const char *worker_id, int64_t attempt,
+                        const char *error_message, int retryable, int only_expired, int release,
+                        tia_error *err)
 {
     char key[TIA_UUID_BUF];
     int rc = tia__check_lease_args(task_id, worker_id, attempt, key, err);
     if (rc != 0 || (rc = tia__check_text(err, "error_message", error_message, 0, 0)) != 0)
         return rc;
-    failure f = {
-        key, worker_id, error_message, attempt, retryable != 0, only_expired != 0, jitter(),
-        0,   {0}};
+    failure f = {key,          worker_id,      error_message,
+                 attempt,      retryable != 0, only_expired != 0,
+                 release != 0, jitter(),       0,
+                 {0}};
     rc = tia__engine_txn(s, fail_body, &f, err);
     if (rc == 0 && f.item != 0)
         return tia_error_set(err, f.item, "%s", f.item_err.message);
     return rc;
+}
+
+int tia__engine_fail_attempt(tia_store *s, const char *task_id, const char *worker_id,
+                             int64_t attempt, const char *error_message, int retryable,
+                             int only_expired, tia_error *err)
+{
+    return fail_attempt(s, task_id, worker_id, attempt, error_message, retryable, only_expired, 0,
+                        err);
+}
+
+int tia_engine_release(tia_store *s, const char *task_id, const char *worker_id, int64_t attempt,
+                       const char *message, tia_error *err)
+{
+    return fail_attempt(s, task_id, worker_id, attempt, message, 1, 0, 1, err);
 }
 
 int tia_engine_fail(tia_store *s, const char *task_id, const char *worker_id, int64_t attempt,

@@ -379,8 +379,12 @@ static void report_failure(tia_worker *w, run_state *st, slot *sl, const char *m
     char *text = strdup(msg);
     if (text != NULL)
         tia__utf8_repair(text);
-    int rc = held_rc(tia_engine_fail(w->s, c->task->id, w->id, c->attempt, text ? text : "failed",
-                                     retryable, &err));
+    const char *m = text ? text : "failed";
+    /* Handed back at shutdown: pending again at once, with no retry used up. */
+    int rc =
+        held_rc(kind == TIA_WORKER_RELEASED
+                    ? tia_engine_release(w->s, c->task->id, w->id, c->attempt, m, &err)
+                    : tia_engine_fail(w->s, c->task->id, w->id, c->attempt, m, retryable, &err));
     free(text);
     db_outcome(w, st, rc, &err);
     if (rc == TIA_ECONFLICT) {

@@ -772,7 +772,7 @@ static void sigterm_past_drain_releases(void **state)
     assert_true(fd >= 0);
     close(fd);
     snprintf(script, sizeof script, "echo $$ > %s; sleep 30", pidfile);
-    submit_task(s, "too slow to drain", 3, id);
+    submit_task(s, "too slow to drain", 0, id);
     proc p;
     const char *args[] = {"--agent", AGENT, "--poll", "100ms", "--drain", "300ms", "--kill-grace",
                           "300ms",   "--",  "sh",     "-c",    script,    NULL};
@@ -794,9 +794,17 @@ static void sigterm_past_drain_releases(void **state)
     assert_false(alive);
     if (took > 8000)
         fail_msg("the drain took %lld ms", (long long)took);
-    /* Handed back for a retry, not failed for good. */
+    /* Handed back, not failed: pending again at once, with no retry used up (it
+     * has none: max_retries 0), so the next worker takes it where it stood. */
     assert_int_equal(task_status(s, id), TIA_PENDING);
-    assert_int_equal(task_int(s, id, "retry_count"), 1);
+    assert_int_equal(task_int(s, id, "retry_count"), 0);
+    assert_int_equal(task_int(s, id, "attempt"), 1);
+    char sql[200];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM agent_tasks WHERE id = '%s' AND run_after <= %s", id,
+             tia_test_is_pg() ? "now()"
+                              : "CAST((julianday('now') - 2440587.5) * 86400000000.0 AS INTEGER)");
+    assert_int_equal(tia_test_int(s, sql, sql), 1);
 }
 
 static void sigkill_mid_task_is_reaped(void **state)
