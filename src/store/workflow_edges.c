@@ -34,11 +34,13 @@ int tia_workflow_edges(tia_store *s, const char *workflow_id, size_t max,
     tia__rows *rows = NULL;
     int rc;
     memset(out, 0, sizeof *out);
-    if ((rc = tia__check_uuid(err, "workflow_id", workflow_id, 1, NULL)) != 0)
+    char key[TIA_UUID_BUF];
+    /* Lowercased, as stored: SQLite compares the text, where PostgreSQL casts to uuid. */
+    if ((rc = tia__check_uuid(err, "workflow_id", workflow_id, 1, key)) != 0)
         return rc;
     if (max < 1 || max > TIA_WORKFLOW_EDGES_MAX)
         return tia_error_set(err, TIA_EINVAL, "max must be 1..%d", TIA_WORKFLOW_EDGES_MAX);
-    tia__param p[] = {tia__p_text(workflow_id), tia__p_int((int64_t)max + 1)};
+    tia__param p[] = {tia__p_text(key), tia__p_int((int64_t)max + 1)};
     if ((rc = tia__db_query(s, &sql_edges, p, 2, &rows, err)) != 0)
         goto done;
     size_t cap = 0;

@@ -74,6 +74,19 @@ static void test_dag_runs_in_order(void **state)
     assert_int_equal(spec.n_tasks, 5);
     TIA_OK_OR_FAIL(tia_engine_submit(s, &spec, wf, ids, &created, &err), &err);
 
+    /* Its dependency edges, the same whichever case the id is written in. */
+    struct tia_task_edge_list edges = {0};
+    TIA_OK_OR_FAIL(tia_workflow_edges(s, wf, 100, &edges, &err), &err);
+    size_t n_edges = edges.n;
+    assert_true(n_edges >= 4);
+    tia_task_edge_list_free(&edges);
+    char upper[TIA_UUID_BUF];
+    for (int i = 0; i < TIA_UUID_BUF; i++)
+        upper[i] = (char)((wf[i] >= 'a' && wf[i] <= 'f') ? wf[i] - 32 : wf[i]);
+    TIA_OK_OR_FAIL(tia_workflow_edges(s, upper, 100, &edges, &err), &err);
+    assert_int_equal(edges.n, n_edges);
+    tia_task_edge_list_free(&edges);
+
     /* Run rounds: claim everything ready, complete it, until nothing is left. */
     char order[5][40];
     int n_done = 0, rounds = 0;
