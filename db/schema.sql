@@ -1716,6 +1716,35 @@ FROM agent_tasks WHERE status = 'completed' AND created_at IS NOT NULL
 GROUP BY 1, 2;
 
 -- ======================================================================
+-- 0015_workflow_duration_cap.sql
+-- ======================================================================
+
+-- 0015_workflow_duration_cap (PostgreSQL; SQLite: 0014_workflow_duration_cap)
+--
+-- The seed's calculate_workflow_duration (0001) sets workflows.duration_ms, an
+-- INTEGER, to the milliseconds from started_at to completed_at when a workflow
+-- completes. For a workflow that ran longer than 2^31 - 1 ms (24.8 days) that
+-- value is out of the column's range, so the UPDATE that completes it failed
+-- ("integer out of range"): the engine's last completion was refused and the
+-- workflow ended failed although every task had succeeded, and `tokyoia
+-- workflows status ID completed` could not complete it. The duration is now
+-- capped at 2147483647, as the engine caps the durations it computes itself
+-- (TIA__PG_DURATION). Same function name and trigger: only its body changes.
+CREATE OR REPLACE FUNCTION calculate_workflow_duration()
+RETURNS TRIGGER AS $$
+BEGIN
+    IF NEW.status = 'completed' AND NEW.started_at IS NOT NULL THEN
+        -- Not LEAST, which would turn the NULL of a NULL completed_at into the cap.
+        NEW.duration_ms = CASE
+            WHEN EXTRACT(EPOCH FROM (NEW.completed_at - NEW.started_at)) * 1000 > 2147483647
+            THEN 2147483647
+            ELSE EXTRACT(EPOCH FROM (NEW.completed_at - NEW.started_at)) * 1000 END;
+    END IF;
+    RETURN NEW;
+END;
+$$ LANGUAGE plpgsql;
+
+-- ======================================================================
 -- schema_migrations
 -- ======================================================================
 
@@ -1735,5 +1764,6 @@ INSERT INTO schema_migrations (version, name, checksum) VALUES (11, 'metric_part
 INSERT INTO schema_migrations (version, name, checksum) VALUES (12, 'metric_rollups', 'd98aa942d1519f6ab190aa2ea9811640fb38895ca73072f91dfd7420363f00d4');
 INSERT INTO schema_migrations (version, name, checksum) VALUES (13, 'archive', 'e98f05d795ecc4923490d92911c4b1c7d96bcf3e20801c0b245879f736cf1047');
 INSERT INTO schema_migrations (version, name, checksum) VALUES (14, 'task_hours', '1295a9d42bba5771f2a1c2a4d5f21756c45a5f2f8c7db603e7929aa53a08498f');
+INSERT INTO schema_migrations (version, name, checksum) VALUES (15, 'workflow_duration_cap', '9aae8111e8034a0d53ce3b4074c63c57ac5a427e147b40326666844ec90670c1');
 
 COMMIT;

@@ -70,7 +70,8 @@ static const tia__sql sql_status = {
 /*
  * $3 is the new status, $2 the one it was read in. duration_ms of a completed
  * workflow is left to the seed's trigger; failed and cancelled ones get it here,
- * rounded to the nearest millisecond as the trigger rounds.
+ * rounded to the nearest millisecond as the trigger rounds, and capped to the
+ * column's INTEGER range as the trigger is since PostgreSQL 0015 / SQLite 0014.
  */
 static const tia__sql sql_set_status = {
     "workflow.set_status",
@@ -79,7 +80,8 @@ static const tia__sql sql_set_status = {
     "completed_at = CASE WHEN $3::text IN ('completed', 'failed', 'cancelled') "
     "THEN statement_timestamp() ELSE completed_at END, "
     "duration_ms = CASE WHEN $3::text IN ('failed', 'cancelled') AND started_at IS NOT NULL "
-    "THEN round(extract(epoch from (statement_timestamp() - started_at)) * 1000)::int "
+    "THEN LEAST(round(extract(epoch from (statement_timestamp() - started_at)) * 1000), "
+    "2147483647)::int "
     "ELSE duration_ms END "
     "WHERE id = $1::uuid AND status = $2::text",
     "UPDATE workflows SET status = ?3, "
@@ -87,7 +89,7 @@ static const tia__sql sql_set_status = {
     "completed_at = CASE WHEN ?3 IN ('completed', 'failed', 'cancelled') "
     "THEN " TIA_SQLITE_NOW " ELSE completed_at END, "
     "duration_ms = CASE WHEN ?3 IN ('failed', 'cancelled') AND started_at IS NOT NULL "
-    "THEN CAST(round((" TIA_SQLITE_NOW " - started_at) / 1000.0) AS INTEGER) "
+    "THEN MIN(CAST(round((" TIA_SQLITE_NOW " - started_at) / 1000.0) AS INTEGER), 2147483647) "
     "ELSE duration_ms END "
     "WHERE id = ?1 AND status = ?2",
 };

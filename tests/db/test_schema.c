@@ -899,6 +899,9 @@ static void test_workflow_duration_trigger(void **state)
         {"a0000000-0000-4000-8000-000000000007", 0, 1234400, "completed", 7, 7},
         /* the seed's function computes completed_at - started_at, NULL without completed_at */
         {"a0000000-0000-4000-8000-000000000008", 1, -1, "completed", 7, -1},
+        /* 30 days: past the INTEGER column, capped (PostgreSQL 0015, SQLite 0014) */
+        {"a0000000-0000-4000-8000-000000000009", 1, INT64_C(2592000000000), "completed", -1,
+         2147483647},
     };
     for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
         const duration_case *c = &cases[i];

@@ -250,6 +250,37 @@ static void test_status_timestamps_and_duration(void **state)
     tia_workflow_free(w);
 }
 
+/*
+ * A workflow that ran 30 days, longer than duration_ms (an INTEGER of
+ * milliseconds) holds: it still completes, fails or is cancelled, its duration
+ * capped at 2147483647. The seed's trigger made completing it fail ("integer out
+ * of range" on PostgreSQL, the column's CHECK on SQLite) before migration
+ * PostgreSQL 0015 / SQLite 0014.
+ */
+static void test_duration_past_the_integer_range(void **state)
+{
+    tia_store *s = *state;
+    const tia_run_status ends[] = {TIA_COMPLETED, TIA_FAILED, TIA_CANCELLED};
+    for (size_t i = 0; i < sizeof ends / sizeof ends[0]; i++) {
+        tia_error err = {0};
+        char id[TIA_UUID_BUF], sql[256];
+        create(s, "a long one", NULL, id);
+        TIA_OK_OR_FAIL(tia_workflow_set_status(s, id, TIA_RUNNING, &err), &err);
+        snprintf(sql, sizeof sql,
+                 tia_test_is_pg() ? "UPDATE workflows SET started_at = now() - interval '30 days' "
+                                    "WHERE id = '%s'"
+                                  : "UPDATE workflows SET started_at = started_at - 2592000000000 "
+                                    "WHERE id = '%s'",
+                 id);
+        TIA_OK_OR_FAIL(tia_test_exec(s, sql, sql, &err), &err);
+        TIA_OK_OR_FAIL(tia_workflow_set_status(s, id, ends[i], &err), &err);
+        tia_workflow *w = get(s, id);
+        assert_int_equal(w->status, ends[i]);
+        assert_int_equal(w->duration_ms, 2147483647);
+        tia_workflow_free(w);
+    }
+}
+
 /* The counters belong to the database triggers; set_status leaves them alone. */
 static void test_set_status_keeps_counters(void **state)
 {
@@ -659,6 +690,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_create_refuses_bad_input, setup, teardown),
         cmocka_unit_test_setup_teardown(test_get_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status_timestamps_and_duration, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_duration_past_the_integer_range, setup, teardown),
         cmocka_unit_test_setup_teardown(test_set_status_keeps_counters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_illegal_transitions_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_set_status_detects_concurrent_change, setup, teardown),
