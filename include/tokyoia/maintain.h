@@ -42,6 +42,15 @@ int tia_maintain_settings_get(tia_store *s, tia_maintain_settings *out, tia_erro
  */
 int tia_maintain_setting_set(tia_store *s, const char *key, const char *value, tia_error *err);
 
+/*
+ * Sets n settings in one transaction: all of them, or none when one is refused
+ * (each checked as tia_maintain_setting_set checks it). Either refuses a
+ * rollup_retention shorter than metric_retention, as they would be stored: an
+ * hour whose rollups are gone while its raw points remain would read as empty.
+ */
+int tia_maintain_settings_set(tia_store *s, const char *const *keys, const char *const *values,
+                              size_t n, tia_error *err);
+
 /* Progress of a long step: done of total units (total 0: unknown). */
 typedef void (*tia_maintain_progress_fn)(void *ctx, const char *phase, int64_t done,
                                          int64_t total);

@@ -134,14 +134,16 @@ static int store_settings(tia_store *s, const run_args *a, tia_error *err)
         {TIA_SETTING_ROLLUP_RETENTION, a->rollup_retention},
         {TIA_SETTING_SESSION_PURGE, a->session_purge},
     };
+    const char *keys[sizeof set / sizeof set[0]], *values[sizeof set / sizeof set[0]];
+    size_t n = 0;
     for (size_t i = 0; i < sizeof set / sizeof set[0]; i++) {
         if (set[i].value == NULL)
             continue;
-        int rc = tia_maintain_setting_set(s, set[i].key, set[i].value, err);
-        if (rc != 0)
-            return rc;
+        keys[n] = set[i].key;
+        values[n++] = set[i].value;
     }
-    return 0;
+    /* All or none: a bad one must not leave the others stored. */
+    return n == 0 ? 0 : tia_maintain_settings_set(s, keys, values, n, err);
 }
 
 static json_t *report_json(const tia_maintain_report *r, int dry_run)

@@ -193,7 +193,8 @@ static int apply(tia_maintain_settings *st, const char *key, const char *value, 
     return 0;
 }
 
-int tia_maintain_settings_get(tia_store *s, tia_maintain_settings *out, tia_error *err)
+/* The settings; strict: a bad stored value is an error, else it keeps its default. */
+static int settings_read(tia_store *s, int strict, tia_maintain_settings *out, tia_error *err)
 {
     tia_maintain_settings st;
     memset(&st, 0, sizeof st);
@@ -206,6 +207,10 @@ int tia_maintain_settings_get(tia_store *s, tia_maintain_settings *out, tia_erro
         if (key == NULL || !known_key(key))
             continue; /* a setting of a newer tokyoia */
         if ((rc = apply(&st, key, tia__col_text(r, 1), err)) != 0) {
+            if (!strict) {
+                rc = 1; /* keep going: the row loop wants a positive code */
+                continue;
+            }
             char msg[TIA_ERROR_MSG_MAX];
             snprintf(msg, sizeof msg, "%s", err ? err->message : "");
             rc = tia_error_set(err, TIA_EINVAL, "tokyoia_settings: %s", msg);
@@ -219,15 +224,56 @@ int tia_maintain_settings_get(tia_store *s, tia_maintain_settings *out, tia_erro
     return 0;
 }
 
-int tia_maintain_setting_set(tia_store *s, const char *key, const char *value, tia_error *err)
+int tia_maintain_settings_get(tia_store *s, tia_maintain_settings *out, tia_error *err)
 {
-    if (key == NULL || !known_key(key))
-        return tia_error_set(err, TIA_EINVAL, "unknown setting '%.64s'", key ? key : "(null)");
-    int rc = apply(NULL, key, value, err);
+    return settings_read(s, 1, out, err);
+}
+
+int tia_maintain_settings_set(tia_store *s, const char *const *keys, const char *const *values,
+                              size_t n, tia_error *err)
+{
+    tia_maintain_settings st;
+    int rc = tia__db_begin(s, err);
     if (rc != 0)
         return rc;
-    tia__param p[2] = {tia__p_text(key), tia__p_text(value)};
-    return tia__db_exec(s, &sql_setting_set, p, 2, NULL, err);
+    /* Checked against what is stored (a bad stored value being replaced is not
+     * held against it), in the transaction that changes it. */
+    if ((rc = settings_read(s, 0, &st, err)) != 0)
+        goto done;
+    for (size_t i = 0; i < n; i++) {
+        if (keys[i] == NULL || !known_key(keys[i])) {
+            rc = tia_error_set(err, TIA_EINVAL, "unknown setting '%.64s'",
+                               keys[i] ? keys[i] : "(null)");
+            goto done;
+        }
+        if ((rc = apply(&st, keys[i], values[i], err)) != 0)
+            goto done;
+    }
+    /*
+     * The series read every hour before the rollups' high-water mark from the
+     * rollups: one dropped while its raw points remain would read as no data.
+     */
+    if (st.rollup_retention_us < st.retention_us) {
+        rc = tia_error_set(err, TIA_EINVAL,
+                           "%s must be at least %s (rollups are read for every hour they cover)",
+                           TIA_SETTING_ROLLUP_RETENTION, TIA_SETTING_RETENTION);
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) {
+        tia__param p[2] = {tia__p_text(keys[i]), tia__p_text(values[i])};
+        if ((rc = tia__db_exec(s, &sql_setting_set, p, 2, NULL, err)) != 0)
+            goto done;
+    }
+    rc = tia__db_commit(s, err);
+    return rc;
+done:
+    tia__db_rollback(s);
+    return rc;
+}
+
+int tia_maintain_setting_set(tia_store *s, const char *key, const char *value, tia_error *err)
+{
+    return tia_maintain_settings_set(s, &key, &value, 1, err);
 }
 
 /* ---- the run ---- */
@@ -548,7 +594,11 @@ static int step_retention(run *m)
 static int step_rollup_retention(run *m)
 {
     int64_t n = 0;
-    tia__param p = tia__p_ts(m->now - m->rep->settings.rollup_retention_us);
+    /* Never the rollups of hours whose raw points are kept (settings stored by hand). */
+    const tia_maintain_settings *st = &m->rep->settings;
+    int64_t keep =
+        st->rollup_retention_us > st->retention_us ? st->rollup_retention_us : st->retention_us;
+    tia__param p = tia__p_ts(m->now - keep);
     int rc = tia__mt_begin(m->s, m->outer, m->err);
     if (rc != 0)
         return rc;
