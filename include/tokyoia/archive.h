@@ -65,7 +65,7 @@ typedef struct tia_archive_result {
     int64_t interactions;    /* moved (dry run: theirs) */
     int64_t dependencies;    /* task dependency rows moved (dry run: 0) */
     int64_t batches;         /* transactions committed */
-    int64_t already_in_file; /* deleted without being written: FILE held them already */
+    int64_t already_in_file; /* written again: FILE held an earlier copy (readers take the last) */
     int64_t repaired_bytes;  /* an unfinished tail cut off FILE before appending */
     tia_time_us cutoff;      /* completed_at before this was eligible */
     double seconds;          /* wall-clock time of the whole run */
@@ -101,10 +101,10 @@ int tia_archive_run(tia_store *s, const tia_archive_options *opts, tia_archive_r
 int tia_archive_show(tia_store *s, const char *workflow_id, char **json_out, tia_error *err);
 
 /*
- * The same document from an archive file written by tia_archive_run (its line
- * for workflow_id). Errors: TIA_EINVAL (not a UUID, not an archive file, damaged
- * before the line is found); TIA_ENOTFOUND (no such file, or no such workflow in
- * it); TIA_EIO; TIA_ENOMEM.
+ * The same document from an archive file written by tia_archive_run (its last
+ * line for workflow_id: a run that met it in the file wrote it again). Errors: TIA_EINVAL (not a
+ * UUID, not an archive file, damaged before the line is found); TIA_ENOTFOUND (no such file, or no
+ * such workflow in it); TIA_EIO; TIA_ENOMEM.
  */
 int tia_archive_show_file(const char *path, const char *workflow_id, char **json_out,
                           tia_error *err);

@@ -110,8 +110,8 @@ static int print_result(const tia_cli_opts *opts, const tia_archive_options *ao,
                r->workflows, r->tasks, r->interactions, cutoff, dest, r->batches, r->seconds, wps,
                tps);
         if (r->already_in_file > 0)
-            printf("%" PRId64 " of them were in %s already (an interrupted run): deleted, "
-                   "not written again\n",
+            printf("%" PRId64 " of them were in %s already (an interrupted run): written "
+                   "again as they are now ('archive show' reads the last copy)\n",
                    r->already_in_file, dest);
         if (r->repaired_bytes > 0)
             printf("cut off an unfinished last batch of %" PRId64 " bytes from %s (its rows "

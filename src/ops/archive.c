@@ -189,14 +189,19 @@ typedef struct run {
     char *line; /* reused buffer for a document's text */
 } run;
 
-/* Writes one document as a line of the file, unless the file has it already. */
+/*
+ * Writes one document as a line of the file. A workflow the file holds already
+ * (an interrupted run's batch, or one this run wrote before its transaction
+ * failed) is written again, as it is now: its rows may have changed since (an
+ * interaction added to the finished workflow, the concurrent write that made a
+ * PostgreSQL batch fail), and they are deleted after this copy, so skipping it
+ * lost those changes. Readers take the last copy (tia_archive_show_file).
+ */
 static int write_doc(void *ctx, const char *id, json_t *doc, tia_error *err)
 {
     run *R = ctx;
-    if (tia__ar_file_has(R->file, id)) {
+    if (tia__ar_file_has(R->file, id))
         R->batch_skipped++;
-        return 0;
-    }
     char *text = json_dumps(doc, JSON_COMPACT);
     if (text == NULL)
         return tia_error_set(err, TIA_ENOMEM, "out of memory writing workflow %s", id);

@@ -548,10 +548,12 @@ static int find_line(void *ctx, char *line, size_t len, int first, tia_error *er
         return rc;
     if (strcmp(id, c->id) != 0)
         return 0;
+    /* The last copy: a workflow written again by a later run is as it was then. */
+    free(c->found);
     c->found = strdup(line);
     if (c->found == NULL)
         return tia_error_set(err, TIA_ENOMEM, "out of memory reading '%s'", c->path);
-    return 1;
+    return 0;
 }
 
 int tia_archive_show_file(const char *path, const char *workflow_id, char **json_out,
