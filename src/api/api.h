@@ -300,8 +300,12 @@ typedef struct tia__hub tia__hub;
 
 /* Starts the hub (on PostgreSQL, a LISTEN thread). */
 int tia__hub_start(tia__api *api, tia__hub **out, tia_error *err);
-/* Ends every stream (their responses finish) and stops the hub. NULL accepted. */
-void tia__hub_stop(tia__hub *h);
+/*
+ * Ends every stream (their responses finish) and stops the hub, waiting until
+ * deadline_us (monotonic; the server's one grace period) at most for requests
+ * in flight. NULL accepted.
+ */
+void tia__hub_stop(tia__hub *h, int64_t deadline_us);
 
 /* ---- the server (server.c) ---- */
 

@@ -437,11 +437,11 @@ int tia__hub_start(tia__api *api, tia__hub **out, tia_error *err)
     *out = h;
     h = NULL;
 done:
-    tia__hub_stop(h);
+    tia__hub_stop(h, mono_us());
     return rc;
 }
 
-void tia__hub_stop(tia__hub *h)
+void tia__hub_stop(tia__hub *h, int64_t deadline_us)
 {
     if (h == NULL)
         return;
@@ -473,10 +473,10 @@ void tia__hub_stop(tia__hub *h)
     /*
      * The server drops its pointer to the hub when this returns, but a request
      * that passed its shutdown check may be about to read it: wait (within the
-     * server's grace period) until no request is in flight, streams included.
+     * server's grace period, whose deadline the server passes so that the two
+     * waits share it) until no request is in flight, streams included.
      */
-    int64_t deadline = mono_us() + (int64_t)h->api->cfg.shutdown_grace_ms * 1000;
-    while (atomic_load(&h->api->in_flight) > 0 && mono_us() < deadline) {
+    while (atomic_load(&h->api->in_flight) > 0 && mono_us() < deadline_us) {
         struct timespec ts = {0, 2 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }

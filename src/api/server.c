@@ -1167,7 +1167,7 @@ int tia__server_open(const tia_server_config *cfg_in, tia_server **out, tia_erro
     srv = NULL;
 done:
     if (srv) {
-        tia__hub_stop(srv->api.hub);
+        tia__hub_stop(srv->api.hub, mono_us());
         tia__prom_free(srv->api.prom);
         tia__limiter_free(srv->api.limiter);
         tia__sharing_free(srv->api.sharing);
@@ -1253,9 +1253,10 @@ int tia_server_shutdown(tia_server *srv)
     MHD_socket lfd = api->daemon ? MHD_quiesce_daemon(api->daemon) : MHD_INVALID_SOCKET;
     if (lfd != MHD_INVALID_SOCKET)
         close(lfd);
-    tia__hub_stop(api->hub);
-    api->hub = NULL;
+    /* One grace period for the hub's wait and this one: --grace is the whole of it. */
     tia_time_us deadline = mono_us() + (tia_time_us)api->cfg.shutdown_grace_ms * 1000;
+    tia__hub_stop(api->hub, deadline);
+    api->hub = NULL;
     while (atomic_load(&api->in_flight) > 0 && mono_us() < deadline) {
         struct timespec ts = {0, 5 * 1000 * 1000};
         nanosleep(&ts, NULL);

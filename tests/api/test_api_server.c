@@ -342,6 +342,44 @@ static void test_graceful_shutdown_finishes_in_flight(void **state)
     f->store = NULL;
 }
 
+/*
+ * A request that never finishes (half its body sent) holds the shutdown for the
+ * grace period, once: the event hub's wait and the server's share one deadline.
+ * Fails while they wait one after the other (twice --grace: 2.0 s for 1 s).
+ */
+static void test_shutdown_waits_one_grace(void **state)
+{
+    (void)state;
+    static tia_api_fixture g;
+    tia_server_config cfg = {0};
+    cfg.idle_timeout_s = 30;
+    cfg.shutdown_grace_ms = 1000;
+    tia_api_start(&g, &cfg);
+    char head[256];
+    snprintf(head, sizeof head,
+             "POST /api/v1/agents HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+             "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n",
+             g.token);
+    int fd = dial(&g);
+    assert_true(fd >= 0);
+    send_all(fd, head, strlen(head));
+    send_all(fd, "{\"id\": \"x", 10);
+    struct timespec ts = {0, 200 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int left = tia_server_shutdown(g.srv);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    g.srv = NULL;
+    close(fd);
+    double took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    assert_int_equal(left, 1);
+    if (took < 0.9 || took > 1.6)
+        fail_msg("shutdown with a 1 s grace took %.2f s", took);
+    tia_test_close(g.store);
+    g.store = NULL;
+}
+
 /* A POST of agent id on its own thread; done is counted under the lock when it has its answer. */
 typedef struct post_ctx {
     tia_api_fixture *f;
@@ -444,6 +482,7 @@ int main(void)
         cmocka_unit_test(test_queue_wait_is_bounded),
         /* last: it shuts the server down */
         cmocka_unit_test(test_graceful_shutdown_finishes_in_flight),
+        cmocka_unit_test(test_shutdown_waits_one_grace),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
