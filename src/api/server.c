@@ -753,6 +753,17 @@ static void setup(tia__call *c, const char *url, const char *method)
         size_t n;
         c->route = &tia__routes(&n)[rid_n];
         c->route_id = rid_n;
+        /*
+         * An agent id no agent can have (not UTF-8, longer than the column) names
+         * no agent: 404 on every route under /api/v1/agents/{id}, as an unknown
+         * one, rather than the body's or the query's 422 and 400 that the
+         * library's TIA_EINVAL became.
+         */
+        if (c->n_params > 0 && strncmp(c->route->pattern, "/api/v1/agents/{", 16) == 0) {
+            long chars = tia__utf8_chars(c->param[0], strlen(c->param[0]));
+            if (chars < 0 || chars > TIA_AGENT_ID_MAX)
+                tia__fail(c, MHD_HTTP_NOT_FOUND, "not_found", "no such agent");
+        }
     } else if (m == TIA__MATCH_METHOD) {
         snprintf(c->allow, sizeof c->allow, "%s", allow);
         tia__fail(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",

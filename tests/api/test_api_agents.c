@@ -131,6 +131,26 @@ static void test_list_and_get(void **state)
     tia_http_resp_free(&r);
 
     expect_error(f, "GET", "/api/v1/agents/nobody-999", NULL, 404, "not_found");
+    /*
+     * An id no agent can have (51 characters, or not UTF-8) is as unknown on every
+     * route of an agent: 404, not the 422 or 400 of a bad body or query.
+     */
+    static const char *const impossible[] = {
+        "/api/v1/agents/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "/api/v1/agents/%FF"};
+    for (size_t i = 0; i < 2; i++) {
+        char p[160];
+        expect_error(f, "GET", impossible[i], NULL, 404, "not_found");
+        expect_error(f, "PATCH", impossible[i], "{\"name\": \"N\"}", 404, "not_found");
+        expect_error(f, "DELETE", impossible[i], NULL, 404, "not_found");
+        snprintf(p, sizeof p, "%s/status", impossible[i]);
+        expect_error(f, "PUT", p, "{\"status\": \"active\"}", 404, "not_found");
+        snprintf(p, sizeof p, "%s/tasks", impossible[i]);
+        expect_error(f, "GET", p, NULL, 404, "not_found");
+        snprintf(p, sizeof p, "%s/stats", impossible[i]);
+        expect_error(f, "GET", p, NULL, 404, "not_found");
+        snprintf(p, sizeof p, "%s/metrics?metric_type=latency", impossible[i]);
+        expect_error(f, "GET", p, NULL, 404, "not_found");
+    }
     /* A method the path does not have: 405 with Allow. */
     req(f, "POST", "/api/v1/agents/yuki-002", "{}", &r);
     tia_assert_api_error(&r, 405, "method_not_allowed");
