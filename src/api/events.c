@@ -41,6 +41,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <tokyoia/sessions.h>
+
 #include "api/api.h"
 #include "core/uuid.h"
 #include "core/validate.h"
@@ -49,6 +51,7 @@
 
 #define RING 10000                       /* events kept for resume */
 #define HEARTBEAT_US (INT64_C(15000000)) /* a comment when nothing was sent this long */
+#define SESSION_CHECK_US (INT64_C(5000000)) /* each stream's session is checked this often */
 #define RELISTEN_MS 1000                 /* retry of a lost LISTEN connection */
 #define RETRY_MS 2000                    /* the client's reconnection delay ("retry:") */
 #define FILL_MAX 8192                    /* a stream's buffer is refilled up to this */
@@ -80,6 +83,8 @@ struct stream {
     int reset;     /* send "event: reset" next */
     int suspended; /* the reader suspended the connection; only the hub resumes it */
     int heartbeat; /* a heartbeat is due */
+    int ended;     /* its session is no longer active: the stream ends */
+    char session_id[TIA_UUID_BUF]; /* the token's session; "" without one */
     int64_t last_write_us;
     char *out; /* bytes waiting for the client */
     size_t out_len, out_pos, out_cap;
@@ -100,6 +105,7 @@ struct tia__hub {
     int pipe[2];
     atomic_int quit;
     tia__listener *listener; /* PostgreSQL */
+    int64_t next_session_check_us; /* monotonic */
     int listen_failed;       /* the last reconnection failed (logged once) */
     char watcher_id[TIA_UUID_BUF]; /* this server's row in event_watchers (PostgreSQL) */
     int64_t watch_until_us;        /* monotonic; 0: not watching */
@@ -327,12 +333,83 @@ static void listen_once(tia__hub *h)
 static int watch(tia__hub *h, tia_store *s, tia_error *err);
 static int watch_due(tia__hub *h, int need_streams);
 
+/* Whether session id is still good for a stream: active and not past its expiry. */
+static int session_live(tia_store *st, const char *id)
+{
+    tia_session *ses = NULL;
+    tia_error err = {0};
+    int rc = tia_session_get(st, id, &ses, &err);
+    if (rc != 0) /* deleted (purged): gone; a database error: asked again next time */
+        return rc != TIA_ENOTFOUND;
+    int live = ses->status == TIA_SESSION_ACTIVE &&
+               (ses->expires_at == TIA_TIME_NONE || ses->expires_at > tia_now_us());
+    tia_session_free(ses);
+    return live;
+}
+
+/*
+ * Ends the streams whose session is no longer active (revoked, expired or
+ * deleted). The token was checked when the stream opened; without this a
+ * stream outlived its revocation, which must refuse the very next request, and
+ * kept receiving events. One query per distinct session, on a pooled
+ * connection, outside the hub's lock; every SESSION_CHECK_US.
+ */
+static void check_sessions(tia__hub *h)
+{
+    char(*ids)[TIA_UUID_BUF] = NULL;
+    size_t n = 0, cap = 0;
+    pthread_mutex_lock(&h->lock);
+    for (stream *s = h->streams; s; s = s->next) {
+        size_t k = 0;
+        if (s->session_id[0] == '\0' || s->ended)
+            continue;
+        while (k < n && strcmp(ids[k], s->session_id) != 0)
+            k++;
+        if (k < n)
+            continue;
+        if (n == cap) {
+            size_t c = cap ? cap * 2 : 16;
+            char(*grown)[TIA_UUID_BUF] = realloc(ids, c * sizeof *ids);
+            if (grown == NULL)
+                break; /* the rest next time */
+            ids = grown;
+            cap = c;
+        }
+        memcpy(ids[n++], s->session_id, TIA_UUID_BUF);
+    }
+    pthread_mutex_unlock(&h->lock);
+    tia_store *st = n > 0 ? tia__pool_acquire(h->api->pool, 1000) : NULL;
+    if (st == NULL)
+        goto done;
+    size_t gone = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!session_live(st, ids[i]))
+            memcpy(ids[gone++], ids[i], TIA_UUID_BUF);
+    tia__pool_release(h->api->pool, st);
+    pthread_mutex_lock(&h->lock);
+    for (stream *s = h->streams; s && gone > 0; s = s->next)
+        for (size_t k = 0; k < gone && !s->ended; k++)
+            if (strcmp(ids[k], s->session_id) == 0) {
+                s->ended = 1;
+                wake(s);
+            }
+    pthread_mutex_unlock(&h->lock);
+done:
+    free(ids);
+}
+
 static void *hub_main(void *arg)
 {
     tia__hub *h = arg;
     while (!atomic_load(&h->quit)) {
         int64_t now = mono_us(), next = now + HEARTBEAT_US;
         heartbeats(h, now, &next);
+        if (now >= h->next_session_check_us) {
+            check_sessions(h);
+            h->next_session_check_us = now + SESSION_CHECK_US;
+        }
+        if (h->next_session_check_us < next)
+            next = h->next_session_check_us;
         int lfd = h->listener ? tia__listen_fd(h->listener) : -1;
         int timeout = (int)((next - now + 999) / 1000);
         if (h->listener && lfd < 0 && timeout > RELISTEN_MS)
@@ -553,7 +630,7 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
     ssize_t n;
     pthread_mutex_lock(&h->lock);
     if (s->out_pos == s->out_len) {
-        if (h->stopped) {
+        if (h->stopped || s->ended) {
             n = MHD_CONTENT_READER_END_OF_STREAM;
             goto done;
         }
@@ -718,6 +795,8 @@ static void events_get(tia__call *c)
     }
     s->conn = c->conn;
     s->last_write_us = mono_us();
+    if (c->session != NULL)
+        memcpy(s->session_id, c->session->id, TIA_UUID_BUF);
     if (stream_params(c, s, &has_resume, &resume_id) != 0)
         goto done;
     if (h != NULL && watch_due(h, 0)) {

@@ -26,6 +26,8 @@
 
 #include "../db/engine_test_util.h"
 #include "api_test.h"
+
+#include <tokyoia/sessions.h>
 #include "store/events.h"
 #include "store/listen.h"
 
@@ -209,12 +211,12 @@ static int sse_wait(sse *s, int64_t deadline)
  * Opens GET /api/v1/events<query> with an optional extra header line and waits
  * until the server's first comment arrived (the stream is registered then).
  */
-static sse *sse_open(tia_api_fixture *f, const char *query, const char *extra)
+static sse *sse_open_as(tia_api_fixture *f, const char *token, const char *query, const char *extra)
 {
     sse *s = calloc(1, sizeof *s);
     assert_non_null(s);
     snprintf(s->url, sizeof s->url, "%s/api/v1/events%s", f->base, query);
-    snprintf(s->auth, sizeof s->auth, "Authorization: Bearer %s", f->token);
+    snprintf(s->auth, sizeof s->auth, "Authorization: Bearer %s", token);
     snprintf(s->extra, sizeof s->extra, "%s", extra ? extra : "");
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
@@ -229,6 +231,11 @@ static sse *sse_open(tia_api_fixture *f, const char *query, const char *extra)
     if (!opened)
         fail_msg("stream %s did not open (done %d, status %ld)", s->url, done, status);
     return s;
+}
+
+static sse *sse_open(tia_api_fixture *f, const char *query, const char *extra)
+{
+    return sse_open_as(f, f->token, query, extra);
 }
 
 static void sse_close(sse *s)
@@ -809,6 +816,39 @@ static void test_batch(void **state)
     sse_close(s);
 }
 
+/*
+ * A stream opened with a session that is then revoked ends within the hub's
+ * session check (5 s), as a complete response; a stream of another session
+ * goes on. Fails while a token is checked only when its stream opens.
+ */
+static void test_revoked_session_ends_stream(void **state)
+{
+    tia_api_fixture *f = *state;
+    tia_error err = {0};
+    char token[TIA_TOKEN_BUF], sid[TIA_UUID_BUF], t[TIA_UUID_BUF];
+    tia_session_new n = {"stream-user", NULL, NULL, 3600 * INT64_C(1000000)};
+    TIA_OK_OR_FAIL(tia_session_create(f->store, &n, token, sid, &err), &err);
+    sse *mine = sse_open_as(f, token, "", NULL);
+    sse *other = sse_open(f, "", NULL);
+    TIA_OK_OR_FAIL(tia_session_revoke(f->store, sid, &err), &err);
+    int64_t t0 = now_ms(), deadline = t0 + 8000;
+    pthread_mutex_lock(&mine->mu);
+    while (!mine->done && sse_wait(mine, deadline)) {
+    }
+    int done = mine->done;
+    CURLcode rc = mine->rc;
+    pthread_mutex_unlock(&mine->mu);
+    if (!done)
+        fail_msg("the stream of a revoked session still ran after 8 s");
+    if (rc != CURLE_OK)
+        fail_msg("the stream ended with %s", curl_easy_strerror(rc));
+    /* The other session's stream still gets events. */
+    api_create_task(f, A, t);
+    sse_expect(other, "task", t, "pending");
+    sse_close(mine);
+    sse_close(other);
+}
+
 static void test_shutdown_ends_streams(void **state)
 {
     tia_api_fixture *f = *state;
@@ -850,12 +890,16 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_api_lifecycle, tia_api_setup, tia_api_teardown),
         cmocka_unit_test_setup_teardown(test_library_writes, tia_api_setup, tia_api_teardown),
-        cmocka_unit_test_setup_teardown(test_notify_only_while_watched, tia_api_setup, tia_api_teardown),
+        cmocka_unit_test_setup_teardown(test_notify_only_while_watched, tia_api_setup,
+                                        tia_api_teardown),
         cmocka_unit_test_setup_teardown(test_filters, tia_api_setup, tia_api_teardown),
         cmocka_unit_test_setup_teardown(test_resume, tia_api_setup, tia_api_teardown),
         cmocka_unit_test_setup_teardown(test_reset_and_errors, tia_api_setup, tia_api_teardown),
         cmocka_unit_test_setup_teardown(test_batch, tia_api_setup, tia_api_teardown),
-        cmocka_unit_test_setup_teardown(test_shutdown_ends_streams, tia_api_setup, tia_api_teardown),
+        cmocka_unit_test_setup_teardown(test_revoked_session_ends_stream, tia_api_setup,
+                                        tia_api_teardown),
+        cmocka_unit_test_setup_teardown(test_shutdown_ends_streams, tia_api_setup,
+                                        tia_api_teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();
