@@ -101,19 +101,30 @@ static const tia__sql sql_retry = {
     "RETURNING task_type, COALESCE(workflow_id, '')",
 };
 
-/* Tasks downstream of task 1 that its end cancelled ("dependency <type> ...") come back. */
+/*
+ * Tasks downstream of task 1 that its end cancelled ("dependency <type> ...")
+ * come back, but not one that another failed or cancelled dependency still
+ * holds (outside what comes back), nor anything downstream of such a one: it
+ * would wait for that dependency forever, and its workflow with it.
+ */
+#define REVIVE_SETS(first)                                                                         \
+    "WITH RECURSIVE down(id) AS (SELECT task_id FROM task_dependencies WHERE depends_on = " first  \
+    " UNION SELECT td.task_id FROM task_dependencies td JOIN down ON td.depends_on = down.id), "    \
+    "held(id) AS (SELECT d.id FROM down d JOIN task_dependencies x ON x.task_id = d.id "           \
+    "JOIN agent_tasks u ON u.id = x.depends_on WHERE u.status IN ('failed', 'cancelled') "         \
+    "AND u.id <> " first " AND u.id NOT IN (SELECT id FROM down) "                                 \
+    "UNION SELECT td.task_id FROM task_dependencies td JOIN held ON td.depends_on = held.id) "
 static const tia__sql sql_revive_downstream = {
     "engine.revive_downstream",
-    "WITH RECURSIVE down(id) AS (SELECT task_id FROM task_dependencies WHERE depends_on = "
-    "$1::uuid UNION SELECT td.task_id FROM task_dependencies td JOIN down "
-    "ON td.depends_on = down.id) "
+    REVIVE_SETS("$1::uuid")
     "UPDATE agent_tasks SET status = 'pending', completed_at = NULL, error_message = NULL, "
     "run_after = statement_timestamp() WHERE id IN (SELECT id FROM down) "
+    "AND id NOT IN (SELECT id FROM held) "
     "AND status = 'cancelled' AND error_message LIKE 'dependency %'",
-    "WITH RECURSIVE down(id) AS (SELECT task_id FROM task_dependencies WHERE depends_on = ?1 "
-    "UNION SELECT td.task_id FROM task_dependencies td JOIN down ON td.depends_on = down.id) "
+    REVIVE_SETS("?1")
     "UPDATE agent_tasks SET status = 'pending', completed_at = NULL, error_message = NULL, "
     "run_after = " TIA_SQLITE_NOW " WHERE id IN (SELECT id FROM down) "
+    "AND id NOT IN (SELECT id FROM held) "
     "AND status = 'cancelled' AND error_message LIKE 'dependency %'",
 };
 

@@ -400,6 +400,71 @@ static void test_cancellation(void **state)
     assert_counters_agree(s);
 }
 
+/* Claims agent's one ready task as worker and fails it for good. */
+static void fail_one(tia_store *s, const char *agent, const char *worker, const char *id)
+{
+    tia_error err = {0};
+    struct tia_claim_list l;
+    claim_agent(s, agent, worker, 1, &l);
+    assert_int_equal(l.n, 1);
+    assert_string_equal(l.items[0].task->id, id);
+    TIA_OK_OR_FAIL(tia_engine_fail(s, id, worker, l.items[0].attempt, "broke", 0, &err), &err);
+    tia_claim_list_free(&l);
+}
+
+/* Claims agent's one ready task as worker and completes it. */
+static void complete_one(tia_store *s, const char *agent, const char *worker, const char *id)
+{
+    struct tia_claim_list l;
+    claim_agent(s, agent, worker, 1, &l);
+    assert_int_equal(l.n, 1);
+    assert_string_equal(l.items[0].task->id, id);
+    complete_claim(s, &l.items[0], worker, 1);
+    tia_claim_list_free(&l);
+}
+
+/*
+ * d depends on a and b, which both fail. Retrying a brings a back but not d,
+ * which b still holds: once a completes, the workflow settles (failed) instead
+ * of waiting for d forever. Retrying b then brings d back, and the workflow
+ * completes. Fails while a retry revives every dependent its task's end
+ * cancelled.
+ */
+static void test_retry_one_of_two_failed_dependencies(void **state)
+{
+    tia_store *s = *state;
+    tia_error err = {0};
+    tia_task_spec t[3] = {spec_for("a", "akira-001", "build"), spec_for("b", "yuki-002", "test"),
+                          spec_for("d", "kenji-005", "ship")};
+    const char *deps[2] = {"a", "b"};
+    t[2].depends_on = deps;
+    t[2].n_depends_on = 2;
+    tia_workflow_spec spec = {.name = "two deps", .tasks = t, .n_tasks = 3};
+    char wf[TIA_UUID_BUF], ids[3][TIA_UUID_BUF];
+    int created = 0;
+    TIA_OK_OR_FAIL(tia_engine_submit(s, &spec, wf, ids, &created, &err), &err);
+    fail_one(s, "akira-001", "wa", ids[0]);
+    fail_one(s, "yuki-002", "wb", ids[1]);
+    expect_status(s, ids[2], "cancelled");
+
+    TIA_OK_OR_FAIL(tia_engine_retry_task(s, ids[0], &err), &err);
+    expect_status(s, ids[0], "pending");
+    expect_status(s, ids[2], "cancelled"); /* b still holds it */
+    complete_one(s, "akira-001", "wa", ids[0]);
+    tia_workflow *w = get_workflow(s, wf);
+    assert_int_equal(w->status, TIA_FAILED); /* settled: nothing is left to run */
+    tia_workflow_free(w);
+
+    TIA_OK_OR_FAIL(tia_engine_retry_task(s, ids[1], &err), &err);
+    expect_status(s, ids[2], "pending");
+    complete_one(s, "yuki-002", "wb", ids[1]);
+    complete_one(s, "kenji-005", "wd", ids[2]);
+    w = get_workflow(s, wf);
+    assert_int_equal(w->status, TIA_COMPLETED);
+    tia_workflow_free(w);
+    assert_counters_agree(s);
+}
+
 static void test_fan_out_fan_in(void **state)
 {
     tia_store *s = *state;
@@ -509,6 +574,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_backoff_grows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retries_then_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancellation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retry_one_of_two_failed_dependencies, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fan_out_fan_in, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_subtask_fails_parent, setup, teardown),
     };
