@@ -303,14 +303,14 @@ typedef struct series {
     size_t n, cap;
 } series;
 
+/*
+ * Appends a bucket's value; series_json merges those of one start. (Looking the
+ * start up at each add made a series of n buckets cost n^2 / 2 comparisons: a
+ * 60,000-minute range took 3.3 s where the same points as one agent's metric
+ * series took 0.17.)
+ */
 static int series_add(series *sr, int64_t start, double cost, double tokens)
 {
-    for (size_t i = 0; i < sr->n; i++)
-        if (sr->p[i].start == start) {
-            sr->p[i].cost += cost;
-            sr->p[i].tokens += tokens;
-            return 0;
-        }
     if (sr->n == sr->cap) {
         size_t cap = sr->cap ? sr->cap * 2 : 32;
         point *p = realloc(sr->p, cap * sizeof *p);
@@ -331,8 +331,19 @@ static int by_start(const void *a, const void *b)
 
 static json_t *series_json(series *sr)
 {
-    if (sr->n > 1)
+    if (sr->n > 1) {
         qsort(sr->p, sr->n, sizeof *sr->p, by_start);
+        size_t k = 0; /* the buckets of one start, added up */
+        for (size_t i = 1; i < sr->n; i++) {
+            if (sr->p[i].start == sr->p[k].start) {
+                sr->p[k].cost += sr->p[i].cost;
+                sr->p[k].tokens += sr->p[i].tokens;
+            } else {
+                sr->p[++k] = sr->p[i];
+            }
+        }
+        sr->n = k + 1;
+    }
     json_t *a = json_array();
     for (size_t i = 0; i < sr->n; i++) {
         json_t *o = json_object();

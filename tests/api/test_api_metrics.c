@@ -424,6 +424,72 @@ static void test_series(void **state)
     expect_error(f, "POST", "/api/v1/metrics/series", "{}", 405, "method_not_allowed");
 }
 
+/* The member of the point of series a (an array of {start, cost_usd, tokens}) at start. */
+static const json_t *point_at(const json_t *a, const char *start)
+{
+    for (size_t i = 0; i < json_array_size(a); i++) {
+        const json_t *p = json_array_get(a, i);
+        if (strcmp(json_string_value(json_object_get(p, "start")), start) == 0)
+            return p;
+    }
+    fail_msg("no point at %s", start);
+    return NULL;
+}
+
+/*
+ * GET /api/v1/dashboard/costs adds up each bucket's cost and tokens per agent and
+ * in total, one point per bucket, in order (series_add appends, series_json sorts
+ * and merges).
+ */
+static void test_dashboard_costs(void **state)
+{
+    tia_api_fixture *f = *state;
+    tia_error err = {0};
+    int64_t h0 = tia_now_us() / DAY_US * DAY_US - 2 * DAY_US, min = 60 * INT64_C(1000000);
+    tia_metric_new pts[] = {
+        {"akira-001", "cost", 1.5, "usd", h0 + 10 * min, NULL},
+        {"akira-001", "cost", 0.5, "usd", h0 + 20 * min, NULL},
+        {"akira-001", "tokens", 100, NULL, h0 + 5 * min, NULL},
+        {"akira-001", "cost", 1.0, "usd", h0 + 61 * min, NULL},
+        {"yuki-002", "cost", 0.25, "usd", h0 + 30 * min, NULL},
+        {"yuki-002", "tokens", 50, NULL, h0 + 30 * min, NULL},
+    };
+    TIA_OK_OR_FAIL(tia_metric_record_batch(f->store, pts, sizeof pts / sizeof pts[0], &err), &err);
+    char from[40], to[40], path[200], t0[40], t1[40];
+    tia_time_format(h0, from, sizeof from);
+    tia_time_format(h0 + 120 * min, to, sizeof to);
+    snprintf(path, sizeof path, "/api/v1/dashboard/costs?bucket=hour&from=%s&to=%s", from, to);
+    json_t *o = tia_api_callf(f, "GET", path, 200, NULL);
+    tia_time_format(h0, t0, sizeof t0);
+    tia_time_format(h0 + 60 * min, t1, sizeof t1);
+    const json_t *total = json_object_get(o, "total");
+    assert_int_equal(json_array_size(total), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(total, 0), "start")), t0);
+    const json_t *p = point_at(total, t0);
+    assert_string_equal(json_string_value(json_object_get(p, "cost_usd")), "2.250000");
+    assert_int_equal(json_integer_value(json_object_get(p, "tokens")), 150);
+    p = point_at(total, t1);
+    assert_string_equal(json_string_value(json_object_get(p, "cost_usd")), "1.000000");
+    assert_int_equal(json_integer_value(json_object_get(p, "tokens")), 0);
+    const json_t *agents = json_object_get(o, "agents");
+    for (size_t i = 0; i < json_array_size(agents); i++) {
+        const json_t *a = json_array_get(agents, i);
+        const json_t *ap = json_object_get(a, "points");
+        if (strcmp(json_string_value(json_object_get(a, "agent_id")), "akira-001") == 0) {
+            assert_int_equal(json_array_size(ap), 2);
+            p = point_at(ap, t0);
+            assert_string_equal(json_string_value(json_object_get(p, "cost_usd")), "2.000000");
+            assert_int_equal(json_integer_value(json_object_get(p, "tokens")), 100);
+        } else if (strcmp(json_string_value(json_object_get(a, "agent_id")), "yuki-002") == 0) {
+            assert_int_equal(json_array_size(ap), 1);
+            p = point_at(ap, t0);
+            assert_string_equal(json_string_value(json_object_get(p, "cost_usd")), "0.250000");
+            assert_int_equal(json_integer_value(json_object_get(p, "tokens")), 50);
+        }
+    }
+    json_decref(o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -432,6 +498,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_all_or_none, tia_api_setup, tia_api_teardown),
         cmocka_unit_test_setup_teardown(test_bad_input, tia_api_setup, tia_api_teardown),
         cmocka_unit_test_setup_teardown(test_series, tia_api_setup, tia_api_teardown),
+        cmocka_unit_test_setup_teardown(test_dashboard_costs, tia_api_setup, tia_api_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
