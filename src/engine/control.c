@@ -128,6 +128,20 @@ static const tia__sql sql_revive_downstream = {
     "AND status = 'cancelled' AND error_message LIKE 'dependency %'",
 };
 
+/*
+ * A subtask that comes back counts again for its parent while the parent can
+ * still wait for it (pending or running): a parent retried before it counted
+ * only the subtasks then open, and would complete without this one.
+ */
+static const tia__sql sql_recount_parent = {
+    "engine.recount_parent",
+    "UPDATE agent_tasks SET children_pending = children_pending + 1 WHERE id = "
+    "(SELECT parent_task_id FROM agent_tasks WHERE id = $1::uuid) "
+    "AND status IN ('pending', 'running')",
+    "UPDATE agent_tasks SET children_pending = children_pending + 1 WHERE id = "
+    "(SELECT parent_task_id FROM agent_tasks WHERE id = ?1) AND status IN ('pending', 'running')",
+};
+
 static const tia__sql sql_reopen_wf = {
     "engine.reopen_workflow",
     "UPDATE workflows SET status = 'running', completed_at = NULL, duration_ms = NULL "
@@ -233,7 +247,7 @@ static int retry_body(tia_store *s, void *ctx, tia_error *err)
     int rc = tia__table_query(s, &sql_retry, &p, 1, 2, &t, err);
     if (rc == 0 && t.rows == 0)
         rc = not_in_state(s, &sql_task_status, "task", id, "failed or cancelled", err);
-    else if (rc == 0)
+    else if (rc == 0 && (rc = tia__db_exec(s, &sql_recount_parent, &p, 1, NULL, err)) == 0)
         rc = tia__db_exec(s, &sql_revive_downstream, &p, 1, NULL, err);
     if (rc == 0 && t.rows > 0 && tia__table_at(&t, 0, 1)[0]) {
         tia__param w = tia__p_text(tia__table_at(&t, 0, 1));

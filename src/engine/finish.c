@@ -193,7 +193,10 @@ static const tia__sql sql_handoff = {
 
 /*
  * One subtask fewer for the parents of the tasks of set 1; a parent awaiting
- * exactly those completes. Returns the E_ columns, then children_pending.
+ * exactly those completes. A parent that has ended is left alone: it counts its
+ * subtasks no more (a retry of it counts them again), and a subtask retried
+ * after it ended must not take its count below zero. Returns the E_ columns,
+ * then children_pending.
  */
 #define PARENT_READY(p)                                                                       \
     p "awaiting_children AND " p "status = 'running' AND " p "children_pending = g.n"
@@ -209,7 +212,8 @@ static const tia__sql sql_parents = {
     "THEN " TIA__PG_DURATION " ELSE p.duration_ms END "
     "FROM (SELECT parent_task_id AS pid, count(*)::int AS n FROM agent_tasks "
     "WHERE id " TIA__PG_IN(1) " AND parent_task_id IS NOT NULL GROUP BY parent_task_id) g "
-    "WHERE p.id = g.pid RETURNING " PG_ENDED_COLS("p") ", p.children_pending",
+    "WHERE p.id = g.pid AND p.status IN ('pending', 'running') "
+    "RETURNING " PG_ENDED_COLS("p") ", p.children_pending",
     "UPDATE agent_tasks SET children_pending = children_pending - g.n, "
     "status = CASE WHEN " PARENT_READY("") " THEN 'completed' ELSE status END, "
     "awaiting_children = CASE WHEN " PARENT_READY("") " THEN 0 ELSE awaiting_children END, "
@@ -219,7 +223,8 @@ static const tia__sql sql_parents = {
     "THEN " TIA__LITE_DURATION " ELSE duration_ms END "
     "FROM (SELECT parent_task_id AS pid, count(*) AS n FROM agent_tasks "
     "WHERE id " TIA__LITE_IN(1) " AND parent_task_id IS NOT NULL GROUP BY parent_task_id) AS g "
-    "WHERE agent_tasks.id = g.pid RETURNING " LITE_ENDED_COLS("agent_tasks") ", children_pending",
+    "WHERE agent_tasks.id = g.pid AND agent_tasks.status IN ('pending', 'running') "
+    "RETURNING " LITE_ENDED_COLS("agent_tasks") ", children_pending",
 };
 
 /*

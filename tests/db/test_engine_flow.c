@@ -565,6 +565,23 @@ static void test_failed_subtask_fails_parent(void **state)
     assert_int_equal(w->failed_tasks, 2);
     tia_workflow_free(w);
     assert_counters_agree(s);
+
+    /*
+     * The parent retried (it counts no open subtask then), then the failed
+     * subtask: the parent waits for it again instead of completing at once, and
+     * the subtask's completion completes the parent. It used to complete first,
+     * and the subtask's completion was then refused (children_pending below 0).
+     */
+    TIA_OK_OR_FAIL(tia_engine_retry_task(s, ids[0], &err), &err);
+    assert_int_equal(task_int(s, ids[0], "children_pending"), 0);
+    TIA_OK_OR_FAIL(tia_engine_retry_task(s, kids[0], &err), &err);
+    assert_int_equal(task_int(s, ids[0], "children_pending"), 1);
+    complete_one(s, "kenji-005", "wp", ids[0]);
+    expect_status(s, ids[0], "running"); /* awaiting its subtask */
+    complete_one(s, "yuki-002", "wc", kids[0]);
+    expect_status(s, ids[0], "completed");
+    assert_int_equal(task_int(s, ids[0], "children_pending"), 0);
+    assert_counters_agree(s);
 }
 
 int main(void)
