@@ -444,6 +444,38 @@ int tia__engine_txn(tia_store *s, int (*body)(tia_store *s, void *ctx, tia_error
  * "upstream".<task_type> = {task_id, output}. A non-object input is kept under
  * "input". *out is malloc'd.
  */
+/* Whether v (an upstream entry) is the one of task id. */
+static int entry_of(const json_t *v, const char *id)
+{
+    const char *t = json_string_value(json_object_get(v, "task_id"));
+    return t != NULL && strcmp(t, id) == 0;
+}
+
+/*
+ * Puts item (taken), the output of dependency id of task type, under
+ * up[type]: alone, as it always was when no other dependency has that type;
+ * with two or more of one type (two reviews feeding one summary), as an array of
+ * their entries in the order they completed, so that none overwrites another
+ * (the second used to replace the first). The same task again replaces its own
+ * entry. 0, or -1 when out of memory.
+ */
+static int up_put(json_t *up, const char *type, const char *id, json_t *item)
+{
+    if (item == NULL)
+        return -1;
+    json_t *cur = json_object_get(up, type);
+    if (cur == NULL || (json_is_object(cur) && entry_of(cur, id)))
+        return json_object_set_new(up, type, item);
+    if (json_is_array(cur)) {
+        for (size_t k = 0; k < json_array_size(cur); k++)
+            if (entry_of(json_array_get(cur, k), id))
+                return json_array_set_new(cur, k, item);
+        return json_array_append_new(cur, item);
+    }
+    json_t *both = json_pack("[O, o]", cur, item);
+    return both == NULL ? -1 : json_object_set_new(up, type, both);
+}
+
 static int merge_upstream(const char *input, const tia__table *e, size_t from, size_t to,
                           char **out, tia_error *err)
 {
@@ -462,9 +494,12 @@ static int merge_upstream(const char *input, const tia__table *e, size_t from, s
     for (size_t i = from; up != NULL && i < to; i++) {
         const char *output = cell(e, i, G_OUTPUT);
         json_t *o = output ? json_loads(output, JSON_DECODE_ANY, NULL) : json_null();
-        json_object_set_new(
-            up, tia__table_at(e, i, G_TYPE),
-            json_pack("{s:s, s:o?}", "task_id", tia__table_at(e, i, G_FROM), "output", o));
+        const char *type = tia__table_at(e, i, G_TYPE), *from_id = tia__table_at(e, i, G_FROM);
+        json_t *item = json_pack("{s:s, s:o?}", "task_id", from_id, "output", o);
+        if (up_put(up, type, from_id, item) != 0) {
+            json_decref(doc);
+            return tia_error_set(err, TIA_ENOMEM, "out of memory merging upstream outputs");
+        }
     }
     *out = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
     json_decref(doc);

@@ -465,6 +465,59 @@ static void test_retry_one_of_two_failed_dependencies(void **state)
     assert_counters_agree(s);
 }
 
+/*
+ * Two dependencies of one task_type (two reviews) feeding one task: its input
+ * holds both outputs, as an array under upstream.<task_type>, where the second
+ * used to overwrite the first. A type with one dependency keeps its object.
+ */
+static void test_fan_in_of_one_type(void **state)
+{
+    tia_store *s = *state;
+    tia_error err = {0};
+    tia_task_spec t[4] = {spec_for("r1", "akira-001", "review"),
+                          spec_for("r2", "yuki-002", "review"), spec_for("d", "hiro-003", "design"),
+                          spec_for("sum", "sakura-004", "summary")};
+    const char *deps[3] = {"r1", "r2", "d"};
+    t[3].depends_on = deps;
+    t[3].n_depends_on = 3;
+    tia_workflow_spec spec = {.name = "two reviews", .tasks = t, .n_tasks = 4};
+    char wf[TIA_UUID_BUF], ids[4][TIA_UUID_BUF];
+    int created = 0;
+    TIA_OK_OR_FAIL(tia_engine_submit(s, &spec, wf, ids, &created, &err), &err);
+    complete_one(s, "akira-001", "w1", ids[0]);
+    complete_one(s, "yuki-002", "w2", ids[1]);
+    complete_one(s, "hiro-003", "w3", ids[2]);
+    struct tia_claim_list l;
+    claim_agent(s, "sakura-004", "w4", 1, &l);
+    assert_int_equal(l.n, 1);
+    json_t *in = json_loads(l.items[0].task->input_data, 0, NULL);
+    assert_non_null(in);
+    json_t *up = json_object_get(in, "upstream");
+    json_t *reviews = json_object_get(up, "review");
+    assert_true(json_is_array(reviews));
+    assert_int_equal(json_array_size(reviews), 2);
+    int seen[2] = {0, 0};
+    for (size_t k = 0; k < 2; k++) {
+        json_t *e = json_array_get(reviews, k);
+        const char *id = json_string_value(json_object_get(e, "task_id"));
+        for (int j = 0; j < 2; j++)
+            seen[j] += strcmp(id, ids[j]) == 0;
+        assert_string_equal(
+            json_string_value(json_object_get(json_object_get(e, "output"), "done_by")), "review");
+    }
+    assert_int_equal(seen[0], 1);
+    assert_int_equal(seen[1], 1);
+    json_t *design = json_object_get(up, "design");
+    assert_true(json_is_object(design));
+    assert_string_equal(json_string_value(json_object_get(design, "task_id")), ids[2]);
+    json_decref(in);
+    complete_claim(s, &l.items[0], "w4", 1);
+    tia_claim_list_free(&l);
+    tia_workflow *w = get_workflow(s, wf);
+    assert_int_equal(w->status, TIA_COMPLETED);
+    tia_workflow_free(w);
+}
+
 static void test_fan_out_fan_in(void **state)
 {
     tia_store *s = *state;
@@ -592,6 +645,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_retries_then_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancellation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retry_one_of_two_failed_dependencies, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fan_in_of_one_type, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fan_out_fan_in, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_subtask_fails_parent, setup, teardown),
     };
