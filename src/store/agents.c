@@ -33,19 +33,16 @@ _Static_assert(TIA_AGENT_SET_NAME == 1 && TIA_AGENT_SET_ROLE == 2 && TIA_AGENT_S
     "ORDER BY i)"
 
 /*
- * Read in binary format (tia__sql.binary): the timestamps come as the server
- * stores them, the numbers as bytes, with no text conversion on either side.
- * The columns are the table's, in its order, with no expression: the server
- * returns the scanned rows as they are, without a projection (as for the
- * seed's SELECT *), and the specialties come as a binary text[] (pg.c joins
- * its elements by TIA__ARRAY_SEP), the metadata as binary jsonb.
+ * The same columns on both backends. PostgreSQL reads them in binary format
+ * (tia__sql.binary): the timestamps come as the server stores them, the numbers
+ * as bytes, with no text conversion on either side, the metadata as binary
+ * jsonb. The specialties come packed, joined by TIA__ARRAY_SEP
+ * (agents.specialties_packed, kept by triggers: PostgreSQL migration 0016,
+ * SQLite 0007); on PostgreSQL, sending the TEXT[] itself cost the server more
+ * than the rest of the row.
  */
-#define PG_AGENT_COLS                                                                              \
-    "SELECT id, name, role, model, specialties, backstory, personality_emoji, status, "            \
-    "total_tasks_completed, total_tokens_used, average_latency_ms, success_rate, created_at, "     \
-    "updated_at, metadata FROM agents "
-#define LITE_AGENT_COLS                                                                            \
-    "SELECT id, name, role, model, specialties_packed, backstory, personality_emoji, status, "            \
+#define AGENT_COLS                                                                                 \
+    "SELECT id, name, role, model, specialties_packed, backstory, personality_emoji, status, "     \
     "total_tasks_completed, total_tokens_used, average_latency_ms, success_rate, created_at, "     \
     "updated_at, metadata FROM agents "
 
@@ -59,8 +56,8 @@ static const tia__sql sql_insert = {
 
 static const tia__sql sql_get = {
     .name = "agent.get",
-    .pg = PG_AGENT_COLS "WHERE id = $1",
-    .sqlite = LITE_AGENT_COLS "WHERE id = ?1",
+    .pg = AGENT_COLS "WHERE id = $1",
+    .sqlite = AGENT_COLS "WHERE id = ?1",
     .binary = 1,
 };
 
@@ -73,25 +70,25 @@ static const tia__sql sql_get = {
  */
 static const tia__sql sql_list_all = {
     .name = "agent.list",
-    .pg = PG_AGENT_COLS,
-    .sqlite = LITE_AGENT_COLS,
+    .pg = AGENT_COLS,
+    .sqlite = AGENT_COLS,
     .binary = 1,
 };
 
 /* The seed's "active agents": the status as a literal, no parameter to send or bind. */
 static const tia__sql sql_list_active = {
     .name = "agent.list_active",
-    .pg = PG_AGENT_COLS "WHERE status = 'active'",
-    .sqlite = LITE_AGENT_COLS "WHERE +status = 'active'",
+    .pg = AGENT_COLS "WHERE status = 'active'",
+    .sqlite = AGENT_COLS "WHERE +status = 'active'",
     .binary = 1,
 };
 
 static const tia__sql sql_list_status = {
     .name = "agent.list_status",
-    .pg = PG_AGENT_COLS "WHERE status = $1",
+    .pg = AGENT_COLS "WHERE status = $1",
     /* "+status": a handful of agents are read faster by a scan than through
      * idx_agents_status. */
-    .sqlite = LITE_AGENT_COLS "WHERE +status = ?1",
+    .sqlite = AGENT_COLS "WHERE +status = ?1",
     .binary = 1,
 };
 
@@ -233,15 +230,15 @@ done:
 }
 
 /*
- * Specialties arrive packed: joined by U+001F (PostgreSQL's binary text[], as
- * pg.c reads it; SQLite's agents.specialties_packed, migration 0007), a
- * character a specialty may not contain (check_specialties). Splitting is then
- * all a row needs: no JSON parse per agent.
+ * Specialties arrive packed: joined by U+001F (agents.specialties_packed,
+ * PostgreSQL migration 0016, SQLite migration 0007), a character a specialty may
+ * not contain (check_specialties). Splitting is then all a row needs: no JSON
+ * parse and no array decoding per agent.
  */
 #define SPECIALTY_SEP TIA__ARRAY_SEP
 
 /*
- * The text columns of PG_AGENT_COLS / LITE_AGENT_COLS, read with one call: the
+ * The text columns of AGENT_COLS, read with one call: the
  * AGENT_NTEXT that are copied as they are, then the specialties (split below) and
  * the status (parsed).
  */
@@ -249,7 +246,7 @@ enum { AGENT_NTEXT = 7, AGENT_SPECIALTIES = AGENT_NTEXT, AGENT_STATUS, AGENT_NRE
 static const int agent_text_cols[AGENT_NREAD] = {0, 1, 2, 3, 5, 6, 14, 4, 7};
 
 /*
- * Decodes the current row (PG_AGENT_COLS / LITE_AGENT_COLS) into a new agent. The
+ * Decodes the current row (AGENT_COLS) into a new agent. The
  * agent is one allocation: the struct, then the specialties' pointers, then every
  * string, so that reading a list costs one malloc and one free per agent rather
  * than about fifteen of each (the active agents' list is one of the seed's query

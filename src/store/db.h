@@ -44,9 +44,8 @@ typedef struct tia__sql {
      * is (no TIA_PG_US) and read with tia__col_time; integers and float8 are read
      * with tia__col_int / tia__col_double; uuid and jsonb columns are read as
      * text as they are (a binary uuid's text lives until the next read of its
-     * column); a text[] column is read as text, its elements joined by
-     * TIA__ARRAY_SEP (NULL elements left out, as array_to_string does; the text
-     * lives until the next read of an array column); a NUMERIC column is read
+     * column); no array column (its bytes are not text: the agents' specialties
+     * are read packed, migration 0016); a NUMERIC column is read
      * with tia__col_cost (micro-units); every other column read as text
      * (tia__col_text, tia__col_dup) must be text on the server, so other types
      * are cast ::text, under an alias when an ORDER BY names the column. SQLite
@@ -55,7 +54,10 @@ typedef struct tia__sql {
     int binary;
 } tia__sql;
 
-/* What joins the elements of a binary text[] column read as text (tia__sql.binary). */
+/*
+ * What joins the elements of a packed array (agents.specialties_packed on both
+ * backends): a character the library refuses inside an element.
+ */
 #define TIA__ARRAY_SEP '\x1f'
 
 typedef enum tia__ptype {

@@ -34,8 +34,6 @@
 #define OID_TIMESTAMPTZ 1184
 #define OID_UUID 2950
 #define OID_NUMERIC 1700
-#define OID_TEXT_ARRAY 1009
-#define OID_VARCHAR_ARRAY 1015
 #define OID_JSONB 3802
 /* The version byte that starts a binary jsonb value; the JSON text follows it. */
 #define JSONB_BINARY_VERSION 1
@@ -50,9 +48,6 @@ typedef struct pg_rows {
     int nfields;
     /* The text of binary uuid columns, one slot per column (see pg_col_text). */
     char (*uuid_text)[TIA_UUID_BUF];
-    /* The text of the last binary text[] read (see array_text), and its size. */
-    char *array_text;
-    size_t array_cap;
     /* Each column's type when it came in binary format, 0 when in text: read once
      * per result rather than asked of libpq at every value. */
     Oid btype[];
@@ -227,8 +222,6 @@ static int take_result(tia_store *s, const tia__sql *q, PGresult *res, tia__rows
     r->nrows = PQntuples(res);
     r->nfields = nf;
     r->uuid_text = slots > 0 ? (char(*)[TIA_UUID_BUF])((char *)r->btype + types) : NULL;
-    r->array_text = NULL;
-    r->array_cap = 0;
     /* A binary statement asks for every column in binary (resultFormat 1). */
     for (int c = 0; c < nf; c++)
         r->btype[c] = q->binary ? PQftype(res, c) : 0;
@@ -467,66 +460,13 @@ static int pg_col_isnull(tia__rows *rr, int col)
     return PQgetisnull(r->res, r->row, col);
 }
 
-static uint32_t be32_at(const char *p)
-{
-    uint32_t u;
-    memcpy(&u, p, sizeof u);
-    return be32toh(u);
-}
-
-/*
- * A binary text[] of len bytes (array_send: dimensions, flags, element type, a
- * size and lower bound per dimension, then each element as a length, -1 for
- * NULL, and its bytes) as its elements joined by TIA__ARRAY_SEP, NULLs left out,
- * as array_to_string(a, chr(31)) gives it. The text lives in r->array_text until
- * the next array read. NULL when malformed or out of memory.
- */
-static const char *array_text(pg_rows *r, const char *v, int len, size_t *text_len)
-{
-    size_t n = (size_t)len, at = 12, out = 0;
-    if (n < at)
-        return NULL;
-    uint32_t ndim = be32_at(v);
-    if (ndim > 6 || n < at + 8 * (size_t)ndim) /* PostgreSQL's MAXDIM is 6 */
-        return NULL;
-    at += 8 * (size_t)ndim;
-    if (r->array_cap < n + 1) {                 /* the joined text is never longer than the array */
-        size_t cap = n + 1 > 256 ? n + 1 : 256; /* a list's arrays: one allocation */
-        char *p = realloc(r->array_text, cap);
-        if (p == NULL)
-            return NULL;
-        r->array_text = p;
-        r->array_cap = cap;
-    }
-    int first = 1;
-    while (ndim > 0 && at + 4 <= n) {
-        uint32_t el = be32_at(v + at);
-        at += 4;
-        if (el == UINT32_MAX) /* NULL */
-            continue;
-        if (el > n - at)
-            return NULL;
-        if (!first)
-            r->array_text[out++] = TIA__ARRAY_SEP;
-        first = 0;
-        memcpy(r->array_text + out, v + at, el);
-        out += el;
-        at += el;
-    }
-    if (at != n)
-        return NULL;
-    r->array_text[out] = '\0';
-    *text_len = out;
-    return r->array_text;
-}
-
 /*
  * A column as text and its length (without the NUL). Binary jsonb is its JSON
  * text behind a version byte; a binary uuid is 16 bytes, written out in the
  * column's slot, where it lives until the next read of that column (every caller
- * copies it at once); a binary text[] is its elements joined by TIA__ARRAY_SEP
- * (array_text), until the next array read. NULL for NULL. v is the column's
- * value as PQgetvalue gives it.
+ * copies it at once). NULL for NULL. v is the column's value as PQgetvalue
+ * gives it. A binary statement reads no array: its bytes are not text (the
+ * agents' specialties are read packed, migration 0016).
  */
 static const char *col_text_len(pg_rows *r, int col, const char *v, size_t *text_len)
 {
@@ -540,8 +480,7 @@ static const char *col_text_len(pg_rows *r, int col, const char *v, size_t *text
         tia__uuid_format((const unsigned char *)v, r->uuid_text[col]);
         *text_len = TIA_UUID_BUF - 1;
         return r->uuid_text[col];
-    } else if (t == OID_TEXT_ARRAY || t == OID_VARCHAR_ARRAY)
-        return array_text(r, v, PQgetlength(r->res, r->row, col), text_len);
+    }
     /* A strlen costs less than asking libpq for the length (its bounds checks). */
     *text_len = strlen(v);
     return v;
@@ -846,7 +785,6 @@ static void pg_rows_free(tia__rows *rr)
 {
     pg_rows *r = (pg_rows *)rr;
     PQclear(r->res);
-    free(r->array_text);
     free(r);
 }
 

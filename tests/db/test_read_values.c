@@ -150,9 +150,10 @@ static void test_agent_values(void **state)
 }
 
 /*
- * Specialties written past the library. On PostgreSQL they come back as a binary
- * text[] (pg.c): NULL elements are left out and a two-dimensional array is read
- * in element order, as array_to_string gave them; an empty array is none. On
+ * Specialties written past the library. The library reads them packed
+ * (agents.specialties_packed, kept by triggers: PostgreSQL 0016, SQLite 0007):
+ * on PostgreSQL NULL elements are left out and a two-dimensional array is read
+ * in element order, as array_to_string packs them; an empty array is none. On
  * SQLite the JSON array of strings is what the schema allows.
  */
 static void test_agent_specialty_arrays(void **state)
@@ -207,6 +208,114 @@ static void test_agent_specialty_arrays(void **state)
         tia_agent_free(got);
     }
     tia_agent_list_free(&l);
+}
+
+/* Whether agent id reads back (get and list) with exactly the specialties want[0..n). */
+static void assert_specialties(tia_store *s, const char *id, const char *const *want, size_t n)
+{
+    tia_error err = {0};
+    tia_agent *got = NULL;
+    TIA_OK_OR_FAIL(tia_agent_get(s, id, &got, &err), &err);
+    struct tia_agent_list l = {0};
+    TIA_OK_OR_FAIL(tia_agent_list(s, NULL, &l, &err), &err);
+    const tia_agent *listed = NULL;
+    for (size_t i = 0; i < l.n; i++)
+        if (strcmp(l.items[i]->id, id) == 0)
+            listed = l.items[i];
+    assert_non_null(listed);
+    const tia_agent *reads[2] = {got, listed};
+    for (int k = 0; k < 2; k++) {
+        if (reads[k]->n_specialties != n)
+            fail_msg("%s: %zu specialties, want %zu", id, reads[k]->n_specialties, n);
+        for (size_t j = 0; j < n; j++)
+            assert_string_equal(reads[k]->specialties[j], want[j]);
+    }
+    tia_agent_free(got);
+    tia_agent_list_free(&l);
+}
+
+/*
+ * The packed specialties cannot disagree with the array: a packed text written by
+ * hand is packed again from specialties, and an update of other columns (the
+ * counters, at every task completion) leaves it as it was.
+ */
+static void test_packed_specialties_follow_the_array(void **state)
+{
+    tia_store *s = *state;
+    tia_error err = {0};
+    const char *sp[] = {"review", "go"};
+    tia_agent_new a = {.id = "pack-001",
+                       .name = "P",
+                       .role = "r",
+                       .model = "m",
+                       .specialties = sp,
+                       .n_specialties = 2};
+    TIA_OK_OR_FAIL(tia_agent_create(s, &a, &err), &err);
+    assert_specialties(s, "pack-001", sp, 2);
+
+    const char *forge = "UPDATE agents SET specialties_packed = 'forged' WHERE id = 'pack-001'";
+    set_raw(s, forge, forge);
+    assert_specialties(s, "pack-001", sp, 2);
+
+    const char *counters = "UPDATE agents SET total_tasks_completed = 7 WHERE id = 'pack-001'";
+    set_raw(s, counters, counters);
+    assert_specialties(s, "pack-001", sp, 2);
+    assert_int_equal(tia_test_int(s,
+                                  "SELECT total_tasks_completed FROM agents WHERE id = 'pack-001'",
+                                  "SELECT total_tasks_completed FROM agents WHERE id = 'pack-001'"),
+                     7);
+
+    const char *sp2[] = {"only"};
+    struct tia_agent_update u = {
+        .fields = TIA_AGENT_SET_SPECIALTIES, .specialties = sp2, .n_specialties = 1};
+    TIA_OK_OR_FAIL(tia_agent_update(s, "pack-001", &u, &err), &err);
+    assert_specialties(s, "pack-001", sp2, 1);
+}
+
+/*
+ * PostgreSQL's migration 0016 run on a database that already has agents (as on
+ * an upgrade): every agent's packed specialties are filled in, and no agent's
+ * updated_at moves (the packing is not an update of the agent). The migration is
+ * undone by hand and applied again. SQLite's 0007 does the same in its own way
+ * and predates any release; this case is PostgreSQL's.
+ */
+static void test_packed_specialties_migration_on_existing_agents(void **state)
+{
+    tia_store *s = *state;
+    tia_error err = {0};
+    if (!tia_test_is_pg()) {
+        /* SQLite: the column exists from 0007 on; the seed agents read packed. */
+        assert_int_equal(
+            tia_test_int(s, "SELECT 0",
+                         "SELECT count(*) FROM agents WHERE specialties_packed IS NULL"),
+            0);
+        return;
+    }
+    set_raw(s,
+            "DROP TRIGGER agents_pack_specialties ON agents;"
+            "ALTER TABLE agents DROP COLUMN specialties_packed;"
+            "DROP FUNCTION pack_agent_specialties();"
+            "DELETE FROM schema_migrations WHERE version = 16;"
+            "ALTER TABLE agents DISABLE TRIGGER update_agents_updated_at;"
+            "UPDATE agents SET updated_at = '2001-02-03 04:05:06.789012+00';"
+            "ALTER TABLE agents ENABLE TRIGGER update_agents_updated_at",
+            NULL);
+    int applied = -1;
+    TIA_OK_OR_FAIL(tia_store_migrate(s, &applied, &err), &err);
+    assert_int_equal(applied, 1);
+    assert_int_equal(
+        tia_test_int(s,
+                     "SELECT count(*) FROM agents WHERE specialties_packed IS DISTINCT "
+                     "FROM array_to_string(specialties, chr(31))",
+                     NULL),
+        0);
+    assert_int_equal(tia_test_int(s,
+                                  "SELECT count(*) FROM agents WHERE updated_at <> "
+                                  "'2001-02-03 04:05:06.789012+00'",
+                                  NULL),
+                     0);
+    const char *akira[] = {"security", "performance", "architecture", "code-quality"};
+    assert_specialties(s, "akira-001", akira, 4);
 }
 
 /*
@@ -428,6 +537,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_agent_values, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_specialty_arrays, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_packed_specialties_follow_the_array, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_packed_specialties_migration_on_existing_agents, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_numeric_costs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_workflow_and_task_values, setup, teardown),
         cmocka_unit_test_setup_teardown(test_interaction_values, setup, teardown),
