@@ -25,8 +25,10 @@ static int find_name(const char *const *tab, int n, const char *name)
 {
     if (name == NULL)
         return -1;
+    /* The first letter first: a row's status is parsed with one strcmp, not one
+     * per name before it. */
     for (int i = 0; i < n; i++)
-        if (strcmp(tab[i], name) == 0)
+        if (tab[i][0] == name[0] && strcmp(tab[i], name) == 0)
             return i;
     return -1;
 }

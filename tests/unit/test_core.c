@@ -201,13 +201,54 @@ static void test_cost(void **state)
     assert_string_equal(small, "123.");
 }
 
+/* Every byte value at every position, against printf's %02x and the dashes of 8-4-4-4-12. */
+static void test_uuid_format(void **state)
+{
+    (void)state;
+    for (int v = 0; v < 256; v++) {
+        unsigned char b[16];
+        for (int i = 0; i < 16; i++)
+            b[i] = (unsigned char)((v + 17 * i) & 0xff);
+        char got[37], want[37];
+        memset(got, 'X', sizeof got);
+        tia__uuid_format(b, got);
+        snprintf(want, sizeof want,
+                 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
+                 b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
+                 b[15]);
+        assert_string_equal(got, want);
+        assert_true(tia__uuid_valid(got));
+    }
+}
+
 static void test_status_names_and_transitions(void **state)
 {
     (void)state;
     tia_run_status r;
+    /* Every name of each enum parses to its own value (completed and cancelled
+     * share a first letter), and a name's prefix, extension or case does not. */
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(tia_run_status_parse(tia_run_status_name((tia_run_status)i), &r), 0);
+        assert_int_equal(r, i);
+    }
+    tia_agent_status a;
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(tia_agent_status_parse(tia_agent_status_name((tia_agent_status)i), &a), 0);
+        assert_int_equal(a, i);
+    }
+    tia_session_status ss;
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(
+            tia_session_status_parse(tia_session_status_name((tia_session_status)i), &ss), 0);
+        assert_int_equal(ss, i);
+    }
+    static const char *const bad[] = {"done",       "",          "c",         "complete",
+                                      "completed ", "Completed", "cancelledx"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(tia_run_status_parse(bad[i], &r), TIA_EINVAL);
+    assert_int_equal(tia_run_status_parse(NULL, &r), TIA_EINVAL);
     assert_int_equal(tia_run_status_parse("completed", &r), 0);
     assert_int_equal(r, TIA_COMPLETED);
-    assert_int_equal(tia_run_status_parse("done", &r), TIA_EINVAL);
     assert_null(tia_run_status_name((tia_run_status)42));
     assert_string_equal(tia_agent_status_name(TIA_AGENT_MAINTENANCE), "maintenance");
     assert_true(tia_run_transition_ok(TIA_PENDING, TIA_RUNNING));
@@ -330,6 +371,7 @@ int main(void)
         cmocka_unit_test(test_time_format),
         cmocka_unit_test(test_duration_parse),
         cmocka_unit_test(test_cost),
+        cmocka_unit_test(test_uuid_format),
         cmocka_unit_test(test_status_names_and_transitions),
         cmocka_unit_test(test_utf8_repair),
         cmocka_unit_test(test_validate),
