@@ -933,6 +933,16 @@ done:
 /* ------------------------------------------------------------------------ */
 /* Counters, recomputed.                                                    */
 
+/*
+ * The agents' counters keep counting archived tasks (migration 0013 / SQLite
+ * 0011), which are no longer in agent_tasks: an agent's recomputation is its hot
+ * tasks plus its archived_task_totals row (completed, failed, tokens, cost, and
+ * the archived tasks that are neither, which count as one of pending, running or
+ * cancelled). The archive keeps no completed-only durations, so the average
+ * latency of an agent with archived completed tasks is checked against its
+ * agent_task_totals row rather than recomputed, and counted apart. Workflows move
+ * with all of their tasks: theirs are recomputed from agent_tasks alone.
+ */
 /* clang-format off */
 static const tia__sql sql_check = {
     "bulk.check_counters",
@@ -948,15 +958,24 @@ static const tia__sql sql_check = {
     "c AS (SELECT a.total_tasks_completed AS done, a.total_tokens_used AS tok, "
     "a.average_latency_ms AS lat, a.success_rate AS rate, x.agent_id AS xid, "
     "x.pending, x.running, x.completed, x.failed, x.cancelled, x.tokens, x.cost_usd, "
-    "COALESCE(t.pending, 0) AS tp, COALESCE(t.running, 0) AS tr, COALESCE(t.completed, 0) AS tc, "
-    "COALESCE(t.failed, 0) AS tf, COALESCE(t.cancelled, 0) AS tx, COALESCE(t.tokens, 0) AS tt, "
-    "COALESCE(t.cost, 0) AS tcost, COALESCE(t.latency, 0)::float8 AS tl "
+    "CASE WHEN x.completed_duration_n = 0 THEN 0::float8 "
+    "ELSE x.completed_duration_sum::float8 / x.completed_duration_n END AS xl, "
+    "COALESCE(t.pending, 0) AS tp, COALESCE(t.running, 0) AS tr, "
+    "COALESCE(t.completed, 0) + COALESCE(z.completed, 0) AS tc, "
+    "COALESCE(t.failed, 0) + COALESCE(z.failed, 0) AS tf, COALESCE(t.cancelled, 0) AS tx, "
+    "COALESCE(z.tasks - z.completed - z.failed, 0) AS zo, COALESCE(z.completed, 0) AS zc, "
+    "COALESCE(t.tokens, 0) + COALESCE(z.tokens, 0) AS tt, "
+    "COALESCE(t.cost, 0) + COALESCE(z.cost_usd, 0) AS tcost, "
+    "COALESCE(t.latency, 0)::float8 AS tl "
     "FROM agents a LEFT JOIN agent_task_totals x ON x.agent_id = a.id "
-    "LEFT JOIN t ON t.agent_id = a.id) "
+    "LEFT JOIN t ON t.agent_id = a.id LEFT JOIN archived_task_totals z ON z.agent_id = a.id) "
     "SELECT count(*), count(*) FILTER (WHERE xid IS NULL OR done IS DISTINCT FROM tc "
-    "OR tok IS DISTINCT FROM tt OR pending <> tp OR running <> tr OR completed <> tc "
-    "OR failed <> tf OR cancelled <> tx OR tokens <> tt OR cost_usd <> tcost "
-    "OR COALESCE(abs(lat - tl) > 1e-6 * greatest(1, tl), true) "
+    "OR tok IS DISTINCT FROM tt OR completed <> tc OR failed <> tf "
+    "OR pending + running + cancelled <> tp + tr + tx + zo "
+    "OR (zo = 0 AND (pending <> tp OR running <> tr OR cancelled <> tx)) "
+    "OR tokens <> tt OR cost_usd <> tcost "
+    "OR COALESCE(abs(lat - CASE WHEN zc = 0 THEN tl ELSE xl END) "
+    "> 1e-6 * greatest(1, CASE WHEN zc = 0 THEN tl ELSE xl END), true) "
     "OR COALESCE(abs(rate - CASE WHEN tc + tf = 0 THEN 100 "
     "ELSE 100.0 * tc / (tc + tf) END::float8) > 1e-9, true)), "
     "(SELECT count(*) FROM workflows), "
@@ -969,7 +988,8 @@ static const tia__sql sql_check = {
     "OR w.completed_tasks IS DISTINCT FROM COALESCE(s.c, 0) "
     "OR w.failed_tasks IS DISTINCT FROM COALESCE(s.f, 0) "
     "OR w.total_tokens_used IS DISTINCT FROM COALESCE(s.tok, 0) "
-    "OR w.total_cost_usd IS DISTINCT FROM COALESCE(s.cost, 0)) "
+    "OR w.total_cost_usd IS DISTINCT FROM COALESCE(s.cost, 0)), "
+    "count(*) FILTER (WHERE zc > 0) "
     "FROM c",
     "WITH t AS (SELECT agent_id, "
     "count(*) FILTER (WHERE status = 'pending') AS pending, "
@@ -983,15 +1003,24 @@ static const tia__sql sql_check = {
     "c AS (SELECT a.total_tasks_completed AS done, a.total_tokens_used AS tok, "
     "a.average_latency_ms AS lat, a.success_rate AS rate, x.agent_id AS xid, "
     "x.pending, x.running, x.completed, x.failed, x.cancelled, x.tokens, x.cost_usd_micros, "
-    "COALESCE(t.pending, 0) AS tp, COALESCE(t.running, 0) AS tr, COALESCE(t.completed, 0) AS tc, "
-    "COALESCE(t.failed, 0) AS tf, COALESCE(t.cancelled, 0) AS tx, COALESCE(t.tokens, 0) AS tt, "
-    "COALESCE(t.cost, 0) AS tcost, COALESCE(t.latency, 0.0) AS tl "
+    "CASE WHEN x.completed_duration_n = 0 THEN 0.0 "
+    "ELSE CAST(x.completed_duration_sum AS REAL) / x.completed_duration_n END AS xl, "
+    "COALESCE(t.pending, 0) AS tp, COALESCE(t.running, 0) AS tr, "
+    "COALESCE(t.completed, 0) + COALESCE(z.completed, 0) AS tc, "
+    "COALESCE(t.failed, 0) + COALESCE(z.failed, 0) AS tf, COALESCE(t.cancelled, 0) AS tx, "
+    "COALESCE(z.tasks - z.completed - z.failed, 0) AS zo, COALESCE(z.completed, 0) AS zc, "
+    "COALESCE(t.tokens, 0) + COALESCE(z.tokens, 0) AS tt, "
+    "COALESCE(t.cost, 0) + COALESCE(z.cost_usd_micros, 0) AS tcost, "
+    "COALESCE(t.latency, 0.0) AS tl "
     "FROM agents a LEFT JOIN agent_task_totals x ON x.agent_id = a.id "
-    "LEFT JOIN t ON t.agent_id = a.id) "
+    "LEFT JOIN t ON t.agent_id = a.id LEFT JOIN archived_task_totals z ON z.agent_id = a.id) "
     "SELECT count(*), count(*) FILTER (WHERE xid IS NULL OR done IS NOT tc "
-    "OR tok IS NOT tt OR pending <> tp OR running <> tr OR completed <> tc "
-    "OR failed <> tf OR cancelled <> tx OR tokens <> tt OR cost_usd_micros <> tcost "
-    "OR COALESCE(abs(lat - tl) > 1e-6 * max(1, tl), 1) "
+    "OR tok IS NOT tt OR completed <> tc OR failed <> tf "
+    "OR pending + running + cancelled <> tp + tr + tx + zo "
+    "OR (zo = 0 AND (pending <> tp OR running <> tr OR cancelled <> tx)) "
+    "OR tokens <> tt OR cost_usd_micros <> tcost "
+    "OR COALESCE(abs(lat - CASE WHEN zc = 0 THEN tl ELSE xl END) "
+    "> 1e-6 * max(1, CASE WHEN zc = 0 THEN tl ELSE xl END), 1) "
     "OR COALESCE(abs(rate - CASE WHEN tc + tf = 0 THEN 100.0 "
     "ELSE 100.0 * tc / (tc + tf) END) > 1e-9, 1)), "
     "(SELECT count(*) FROM workflows), "
@@ -1004,7 +1033,8 @@ static const tia__sql sql_check = {
     "OR w.completed_tasks IS NOT COALESCE(s.c, 0) "
     "OR w.failed_tasks IS NOT COALESCE(s.f, 0) "
     "OR w.total_tokens_used IS NOT COALESCE(s.tok, 0) "
-    "OR w.total_cost_usd_micros IS NOT COALESCE(s.cost, 0)) "
+    "OR w.total_cost_usd_micros IS NOT COALESCE(s.cost, 0)), "
+    "count(*) FILTER (WHERE zc > 0) "
     "FROM c",
 };
 /* clang-format on */
@@ -1022,6 +1052,7 @@ int tia__bulk_check_counters(tia_store *s, tia__bulk_check *out, tia_error *err)
         out->agents_bad = tia__col_int(r, 1);
         out->workflows = tia__col_int(r, 2);
         out->workflows_bad = tia__col_int(r, 3);
+        out->agents_archived = tia__col_int(r, 4);
         rc = 0;
     } else if (rc == 0) {
         rc = tia_error_set(err, TIA_EDB, "bulk.check_counters returned no row");

@@ -52,18 +52,23 @@ int tia__bulk_load_tasks(tia_store *s, const tia__bulk_spec *spec, tia__bulk_cou
 int tia__bulk_load_metrics(tia_store *s, const tia__bulk_spec *spec, tia__bulk_counts *out,
                            tia_error *err);
 
-/* Result of recomputing every counter from agent_tasks. */
+/* Result of recomputing every counter from agent_tasks and archived_task_totals. */
 typedef struct tia__bulk_check {
-    int64_t agents;        /* agents compared */
-    int64_t agents_bad;    /* agents whose counters or totals row differ */
-    int64_t workflows;     /* workflows compared */
-    int64_t workflows_bad; /* workflows whose counters differ */
+    int64_t agents;          /* agents compared */
+    int64_t agents_bad;      /* agents whose counters or totals row differ */
+    int64_t agents_archived; /* agents with archived completed tasks: latency not recomputed */
+    int64_t workflows;       /* workflows compared */
+    int64_t workflows_bad;   /* workflows whose counters differ */
 } tia__bulk_check;
 
 /*
  * Recomputes agents' counters, agent_task_totals and workflows' counters from
- * agent_tasks and counts the rows that differ. Returns 0 when the comparison ran
- * (whatever it found); the caller reads *out.
+ * agent_tasks, plus archived_task_totals for the agents' archived tasks, and
+ * counts the rows that differ. The average latency of an agent with archived
+ * completed tasks cannot be recomputed (the archive keeps no completed-only
+ * durations): it is checked against its agent_task_totals row, and the agent
+ * counted in agents_archived. Returns 0 when the comparison ran (whatever it
+ * found); the caller reads *out.
  */
 int tia__bulk_check_counters(tia_store *s, tia__bulk_check *out, tia_error *err);
 

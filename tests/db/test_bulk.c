@@ -12,6 +12,8 @@
 
 #include "tia_test.h"
 
+#include <tokyoia/archive.h>
+
 #include "store/bulk.h"
 
 #define N_TASKS 2000
@@ -144,6 +146,50 @@ static void test_check_notices_wrong_counters(void **state)
     assert_int_equal(chk.workflows_bad, 2);
 }
 
+static void break_by_hand(tia_store *s, const char *sql)
+{
+    tia_error err = {0};
+    TIA_OK_OR_FAIL(tia_test_exec(s, sql, sql, &err), &err);
+}
+
+/*
+ * Archived tasks leave agent_tasks but stay in the agents' counters (migration
+ * 0013): after an archive the check adds archived_task_totals and finds nothing
+ * wrong (it found every agent wrong before), and it still finds a broken counter,
+ * a broken totals row and a broken latency of an agent with archived tasks.
+ */
+static void test_check_counts_archived_tasks(void **state)
+{
+    tia_store *s = *state;
+    tia__bulk_spec sp = spec_of(N_TASKS, 0);
+    load_ok(s, &sp);
+    int64_t workflows = COUNT(s, "workflows");
+    tia_archive_options o = {.older_than_us = INT64_C(7) * 86400 * 1000000};
+    tia_archive_result res;
+    tia_error err = {0};
+    TIA_OK_OR_FAIL(tia_archive_run(s, &o, &res, &err), &err);
+    assert_true(res.workflows > 0 && res.tasks > 0);
+    assert_true(COUNT(s, "archived_task_totals WHERE completed > 0") > 0);
+
+    tia__bulk_check chk;
+    TIA_OK_OR_FAIL(tia__bulk_check_counters(s, &chk, &err), &err);
+    assert_int_equal(chk.agents, 5);
+    assert_int_equal(chk.agents_bad, 0);
+    assert_int_equal(chk.workflows, workflows - res.workflows);
+    assert_int_equal(chk.workflows_bad, 0);
+    assert_int_equal(chk.agents_archived, COUNT(s, "archived_task_totals WHERE completed > 0"));
+
+    break_by_hand(s, "UPDATE agents SET total_tasks_completed = total_tasks_completed - 1 "
+                     "WHERE id = 'akira-001'");
+    break_by_hand(s, "UPDATE agent_task_totals SET cancelled = cancelled + 1 "
+                     "WHERE agent_id = 'yuki-002'");
+    break_by_hand(s, "UPDATE agents SET average_latency_ms = average_latency_ms + 5 "
+                     "WHERE id = 'hiro-003'");
+    TIA_OK_OR_FAIL(tia__bulk_check_counters(s, &chk, &err), &err);
+    assert_int_equal(chk.agents_bad, 3);
+    assert_int_equal(chk.workflows_bad, 0);
+}
+
 /* Tasks breaking the rule in `where` (SQL per backend); must be none. */
 static void assert_none(tia_store *s, const char *what, const char *pg_where,
                         const char *lite_where)
@@ -248,6 +294,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_explicit_workflow_count, setup, teardown),
         cmocka_unit_test_setup_teardown(test_counters_equal_recomputation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_check_notices_wrong_counters, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_check_counts_archived_tasks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tasks_respect_checks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_spec_writes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_agent_writes_nothing, setup, teardown),
