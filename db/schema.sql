@@ -1796,6 +1796,38 @@ UPDATE agents SET specialties_packed = array_to_string(specialties, chr(31));
 ALTER TABLE agents ENABLE TRIGGER update_agents_updated_at;
 
 -- ======================================================================
+-- 0017_created_at_not_null.sql
+-- ======================================================================
+
+-- 0017_created_at_not_null (PostgreSQL; SQLite: 0016_created_at_not_null)
+--
+-- Lists of workflows and tasks are read newest first by pages whose cursor is
+-- the last row's (created_at, id) (src/store/cursor.c). The seed's created_at
+-- columns have a default but allow NULL, and a row whose created_at was set to
+-- NULL by hand could never be paged to: (NULL, id) < (cursor) is NULL, so every
+-- page after the first left it out (and its place in the order differed between
+-- PostgreSQL, NULLs first, and SQLite, NULLs last). No path of the library
+-- writes a NULL created_at. The two columns become NOT NULL, as 0004 did for the
+-- statuses; a row that had NULL gets the earliest time it has (started_at, else
+-- completed_at, else the migration's time), so it pages in its place and, for a
+-- task, enters the windows and hours it belongs to (0014's triggers follow the
+-- change). Filling in a workflow's creation time is not an update of the
+-- workflow: its updated_at stays.
+--
+-- No BEGIN/COMMIT here: the migration runner wraps each file in a transaction.
+
+ALTER TABLE workflows DISABLE TRIGGER update_workflows_updated_at;
+UPDATE workflows SET created_at = COALESCE(started_at, completed_at, CURRENT_TIMESTAMP)
+WHERE created_at IS NULL;
+ALTER TABLE workflows ENABLE TRIGGER update_workflows_updated_at;
+
+UPDATE agent_tasks SET created_at = COALESCE(started_at, completed_at, CURRENT_TIMESTAMP)
+WHERE created_at IS NULL;
+
+ALTER TABLE workflows ALTER COLUMN created_at SET NOT NULL;
+ALTER TABLE agent_tasks ALTER COLUMN created_at SET NOT NULL;
+
+-- ======================================================================
 -- schema_migrations
 -- ======================================================================
 
@@ -1817,5 +1849,6 @@ INSERT INTO schema_migrations (version, name, checksum) VALUES (13, 'archive', '
 INSERT INTO schema_migrations (version, name, checksum) VALUES (14, 'task_hours', '1295a9d42bba5771f2a1c2a4d5f21756c45a5f2f8c7db603e7929aa53a08498f');
 INSERT INTO schema_migrations (version, name, checksum) VALUES (15, 'workflow_duration_cap', '9aae8111e8034a0d53ce3b4074c63c57ac5a427e147b40326666844ec90670c1');
 INSERT INTO schema_migrations (version, name, checksum) VALUES (16, 'packed_specialties', '7436e3ab875bdfe87f08971a479e2b1e8fa3514b773506d0321f3518922dbb85');
+INSERT INTO schema_migrations (version, name, checksum) VALUES (17, 'created_at_not_null', '910e072fb9ff756415408dc0fe2dd7abf2860a63432bdfc4756fa4b3da4d9505');
 
 COMMIT;

@@ -319,6 +319,77 @@ static void test_packed_specialties_migration_on_existing_agents(void **state)
 }
 
 /*
+ * PostgreSQL 0017 / SQLite 0016 on a database holding rows whose created_at was
+ * set to NULL by hand (undone by hand and applied again): every such row gets
+ * its started_at, else the migration's time; a workflow's updated_at stays; and
+ * paging through the agent's tasks reaches every one of them exactly once, where
+ * before the pages after the first left them out.
+ */
+static void test_created_at_migration_on_null_rows(void **state)
+{
+    tia_store *s = *state;
+    tia_error err = {0};
+    tia_agent_new ag = {.id = "page-001", .name = "P", .role = "r", .model = "m"};
+    TIA_OK_OR_FAIL(tia_agent_create(s, &ag, &err), &err);
+    char wf[TIA_UUID_BUF], ids[5][TIA_UUID_BUF];
+    tia_workflow_new w = {.name = "w"};
+    TIA_OK_OR_FAIL(tia_workflow_create(s, &w, wf, &err), &err);
+    for (int i = 0; i < 5; i++) {
+        tia_task_new t = {.agent_id = "page-001", .task_type = "t", .description = "d"};
+        TIA_OK_OR_FAIL(tia_task_create(s, &t, ids[i], &err), &err);
+    }
+    TIA_OK_OR_FAIL(tia_task_transition(s, ids[1], TIA_RUNNING, NULL, &err), &err);
+    int64_t started = raw_us(s, "agent_tasks", "started_at", ids[1]);
+    int64_t before = raw_us(s, "agent_tasks", "created_at", ids[4]);
+
+    char pg[1024], lite[1024];
+    snprintf(pg, sizeof pg,
+             "ALTER TABLE workflows ALTER COLUMN created_at DROP NOT NULL;"
+             "ALTER TABLE agent_tasks ALTER COLUMN created_at DROP NOT NULL;"
+             "DELETE FROM schema_migrations WHERE version = 17;"
+             "UPDATE workflows SET created_at = NULL WHERE id = '%s';"
+             "UPDATE agent_tasks SET created_at = NULL WHERE id IN ('%s', '%s')",
+             wf, ids[1], ids[3]);
+    snprintf(lite, sizeof lite,
+             "DROP TRIGGER workflows_created_at_not_null_insert;"
+             "DROP TRIGGER workflows_created_at_not_null_update;"
+             "DROP TRIGGER agent_tasks_created_at_not_null_insert;"
+             "DROP TRIGGER agent_tasks_created_at_not_null_update;"
+             "DELETE FROM schema_migrations WHERE version = 16;"
+             "UPDATE workflows SET created_at = NULL WHERE id = '%s';"
+             "UPDATE agent_tasks SET created_at = NULL WHERE id IN ('%s', '%s')",
+             wf, ids[1], ids[3]);
+    set_raw(s, pg, lite);
+    int64_t wf_updated = raw_us(s, "workflows", "updated_at", wf);
+    int applied = -1;
+    TIA_OK_OR_FAIL(tia_store_migrate(s, &applied, &err), &err);
+    assert_int_equal(applied, 1);
+
+    assert_true(raw_us(s, "agent_tasks", "created_at", ids[1]) == started);
+    assert_true(raw_us(s, "agent_tasks", "created_at", ids[3]) >= before);
+    assert_true(raw_us(s, "workflows", "created_at", wf) >= before);
+    assert_true(raw_us(s, "workflows", "updated_at", wf) == wf_updated);
+
+    int seen[5] = {0};
+    char cursor[TIA_CURSOR_BUF] = "";
+    for (int page = 0; page < 10; page++) {
+        tia_task_filter f = {.agent_id = "page-001", .limit = 2, .cursor = cursor};
+        struct tia_task_list l = {0};
+        TIA_OK_OR_FAIL(tia_task_list(s, &f, &l, &err), &err);
+        for (size_t i = 0; i < l.n; i++)
+            for (int k = 0; k < 5; k++)
+                seen[k] += strcmp(l.items[i]->id, ids[k]) == 0;
+        snprintf(cursor, sizeof cursor, "%s", l.next_cursor);
+        tia_task_list_free(&l);
+        if (cursor[0] == '\0')
+            break;
+    }
+    for (int k = 0; k < 5; k++)
+        if (seen[k] != 1)
+            fail_msg("task %d seen %d times while paging", k, seen[k]);
+}
+
+/*
  * NUMERIC amounts in binary (pg.c decodes numeric_send's base-10000 digits into
  * micro-units, as the task reads take cost_usd) against the values they must
  * be and against the same amounts read as text: rounding half away from zero
@@ -540,6 +611,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_packed_specialties_follow_the_array, setup, teardown),
         cmocka_unit_test_setup_teardown(test_packed_specialties_migration_on_existing_agents, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_created_at_migration_on_null_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_numeric_costs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_workflow_and_task_values, setup, teardown),
         cmocka_unit_test_setup_teardown(test_interaction_values, setup, teardown),

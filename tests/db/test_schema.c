@@ -574,8 +574,7 @@ static const refusal not_null_cases[] = {
     {"agents.status NULL (update)", "SELECT COUNT(*) FROM agents WHERE status IS NULL",
      BOTH("UPDATE agents SET status = NULL WHERE id = 'akira-001'"), TIA_EINVAL},
     {"workflows.status NULL (insert)", N_WORKFLOWS,
-     BOTH("INSERT INTO workflows (id, name, status) VALUES ('" NEWID "', 'w', NULL)"),
-     TIA_EINVAL},
+     BOTH("INSERT INTO workflows (id, name, status) VALUES ('" NEWID "', 'w', NULL)"), TIA_EINVAL},
     {"workflows.status NULL (update)", "SELECT COUNT(*) FROM workflows WHERE status IS NULL",
      BOTH("UPDATE workflows SET status = NULL"), TIA_EINVAL},
     {"agent_tasks.status NULL (insert)", N_TASKS,
@@ -588,8 +587,23 @@ static const refusal not_null_cases[] = {
      BOTH("INSERT INTO user_sessions (user_id, session_token, status) "
           "VALUES ('u', '" HASH_B "', NULL)"),
      TIA_EINVAL},
-    {"user_sessions.status NULL (update)", "SELECT COUNT(*) FROM user_sessions WHERE status IS NULL",
+    {"user_sessions.status NULL (update)",
+     "SELECT COUNT(*) FROM user_sessions WHERE status IS NULL",
      BOTH("UPDATE user_sessions SET status = NULL"), TIA_EINVAL},
+    /* PostgreSQL 0017 / SQLite 0016: a row without created_at could not be paged to. */
+    {"workflows.created_at NULL (insert)", N_WORKFLOWS,
+     BOTH("INSERT INTO workflows (id, name, created_at) VALUES ('" NEWID "', 'w', NULL)"),
+     TIA_EINVAL},
+    {"workflows.created_at NULL (update)",
+     "SELECT COUNT(*) FROM workflows WHERE created_at IS NULL",
+     BOTH("UPDATE workflows SET created_at = NULL"), TIA_EINVAL},
+    {"agent_tasks.created_at NULL (insert)", N_TASKS,
+     BOTH("INSERT INTO agent_tasks (agent_id, task_type, description, created_at) "
+          "VALUES ('akira-001', 't', 'd', NULL)"),
+     TIA_EINVAL},
+    {"agent_tasks.created_at NULL (update)",
+     "SELECT COUNT(*) FROM agent_tasks WHERE created_at IS NULL",
+     BOTH("UPDATE agent_tasks SET created_at = NULL"), TIA_EINVAL},
 };
 
 static void test_not_null_refuse(void **state)
