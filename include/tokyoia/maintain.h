@@ -97,6 +97,9 @@ typedef struct tia_rollup_result {
 int tia_metric_rollup(tia_store *s, const tia_rollup_options *o, tia_rollup_result *out,
                       tia_error *err);
 
+/* The largest tia_maintain_options.batch. */
+#define TIA_MAINTAIN_BATCH_MAX 1000000
+
 typedef struct tia_maintain_options {
     tia_time_us now; /* 0: the current time */
     /*
@@ -105,7 +108,7 @@ typedef struct tia_maintain_options {
      * locks a real run takes for the whole run (on SQLite the write lock).
      */
     int dry_run;
-    int64_t batch;                     /* rows deleted per transaction; 0: 5,000 */
+    int64_t batch; /* rows deleted per transaction, 0..TIA_MAINTAIN_BATCH_MAX; 0: 5,000 */
     int64_t wait_us;                   /* as tia_rollup_options.wait_us */
     tia_maintain_progress_fn progress; /* may be NULL */
     tia_maintain_log_fn log;           /* may be NULL */

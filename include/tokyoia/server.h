@@ -30,6 +30,9 @@ typedef enum tia_auth_mode {
     TIA_AUTH_OFF           /* no tokens (a trusted network; the original clients) */
 } tia_auth_mode;
 
+/* The highest rate_limit tia_server_start takes (NaN and infinity are refused). */
+#define TIA_SERVER_RATE_MAX 1000000.0
+
 typedef struct tia_server_config {
     const char *db_url;       /* NULL: tia_store_default_url(NULL) */
     const char *listen_host;  /* numeric IPv4 or IPv6 address; NULL: "127.0.0.1" */
@@ -42,7 +45,7 @@ typedef struct tia_server_config {
     const char *const *admin_users; /* may create sessions for any user */
     size_t n_admin_users;
     double rate_limit;        /* requests per second per token (or per address
-                                 without one); 0: unlimited */
+                                 without one), 0..TIA_SERVER_RATE_MAX; 0: unlimited */
     int rate_burst;           /* bucket size; 0: twice rate_limit (at least 1) */
     size_t max_body;          /* bytes; 0: 1 MiB */
     size_t max_header;        /* bytes for the request line and headers; 0: 16 KiB */

@@ -76,7 +76,7 @@ static uint32_t fnv1a(const char *s)
 
 int tia__limit(tia__limiter *l, const char *key, int64_t now_us)
 {
-    if (l == NULL || l->rate <= 0)
+    if (l == NULL || !(l->rate > 0) || l->slots == NULL)
         return 0;
     char k[KEY_MAX];
     snprintf(k, sizeof k, "%s", key);

@@ -1114,8 +1114,12 @@ static int apply_defaults(tia_server_config *cfg, tia_error *err)
         return tia_error_set(err, TIA_EINVAL, "db pool must be 1..256");
     if (cfg->port < 0 || cfg->port > 65535)
         return tia_error_set(err, TIA_EINVAL, "port must be 0..65535");
-    if (cfg->rate_limit < 0 || cfg->rate_burst < 0)
-        return tia_error_set(err, TIA_EINVAL, "rate limit and burst must not be negative");
+    /* Written so that NaN fails it: a NaN limit was neither off nor on (no buckets). */
+    if (!(cfg->rate_limit >= 0 && cfg->rate_limit <= TIA_SERVER_RATE_MAX) || cfg->rate_burst < 0)
+        return tia_error_set(err, TIA_EINVAL,
+                             "rate limit must be a number from 0 to %g requests per second, "
+                             "and burst must not be negative",
+                             (double)TIA_SERVER_RATE_MAX);
     if (cfg->max_header < 1024 || cfg->max_header > 1024 * 1024)
         return tia_error_set(err, TIA_EINVAL, "max header size must be 1 KiB..1 MiB");
     if (cfg->max_body > (size_t)64 * 1024 * 1024)

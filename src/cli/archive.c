@@ -125,19 +125,16 @@ static int archive_run(int argc, char **argv, const tia_cli_opts *opts)
 {
     tia_archive_options ao = {0};
     int64_t older = 0, batch = TIA_ARCHIVE_BATCH_DEFAULT;
-    const char *flag_help = NULL;
-    ao.append = tia_cli_take_flag(&argc, argv, "--append");
-    ao.dry_run = tia_cli_take_flag(&argc, argv, "--dry-run");
     const tia_cli_opt o[] = {
         {"--older-than", TIA_OPT_DURATION, &older, 1, "DURATION",
          "archive workflows completed longer ago than this (90d, 12h)", NULL},
         {"--to", TIA_OPT_STR, &ao.to_file, 0, "FILE",
          "write them to this gzip-compressed JSON-lines file instead of the archive tables", NULL},
-        {"--append", TIA_OPT_STR, &flag_help, 0, NULL,
+        {"--append", TIA_OPT_FLAG, &ao.append, 0, NULL,
          "add to FILE when it exists (also finishes an interrupted run)", NULL},
         {"--batch", TIA_OPT_POSINT, &batch, 0, "N",
          "workflows per transaction, 1..10000 (default 500)", NULL},
-        {"--dry-run", TIA_OPT_STR, &flag_help, 0, NULL, "count what would move, move nothing",
+        {"--dry-run", TIA_OPT_FLAG, &ao.dry_run, 0, NULL, "count what would move, move nothing",
          NULL},
     };
     tia_cli_parse_spec spec = {

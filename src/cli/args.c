@@ -142,6 +142,7 @@ static int store_value(const tia_cli_opt *o, const char *val, const char **what)
     case TIA_OPT_BUCKET:
         *what = "one of minute, hour, day";
         return tia_bucket_parse(val, o->out) == 0 ? 0 : -1;
+    case TIA_OPT_FLAG: *what = "given without a value"; return -1; /* parse_option's */
     }
     return -1;
 }
@@ -167,6 +168,28 @@ static const tia_cli_opt *find_opt(const tia_cli_parse_spec *spec, const char *n
     return NULL;
 }
 
+/*
+ * Whether --help or -h stands where an option may: not as the value of the option
+ * before it (`--name -h` names an agent "-h") and not after "--". Looked for
+ * before anything else, so that help is shown whatever the other arguments are.
+ */
+static int help_asked(const tia_cli_parse_spec *spec, int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--") == 0)
+            return 0;
+        if (is_help(a))
+            return 1;
+        size_t idx = 0;
+        const tia_cli_opt *o =
+            a[0] == '-' && strchr(a, '=') == NULL ? find_opt(spec, a, strlen(a), &idx) : NULL;
+        if (o != NULL && o->kind != TIA_OPT_FLAG)
+            i++; /* its value */
+    }
+    return 0;
+}
+
 /* Handles argv[*i], an option; advances *i past its value. */
 static int parse_option(const tia_cli_parse_spec *spec, int argc, char **argv, int *i, int *seen)
 {
@@ -178,14 +201,24 @@ static int parse_option(const tia_cli_parse_spec *spec, int argc, char **argv, i
     if (o == NULL)
         return tia_cli_usage_error(spec->command, "unknown option '%.*s' for '%s'", (int)len, a,
                                    spec->command);
+    if (seen[idx] && o->kind != TIA_OPT_MULTI)
+        return tia_cli_usage_error(spec->command, "option %s given twice", o->name);
+    if (o->kind == TIA_OPT_FLAG) {
+        /* "--dry-run=no" must not run for real with the flag dropped. */
+        if (eq != NULL)
+            return tia_cli_usage_error(spec->command, "option %s takes no value", o->name);
+        *(int *)o->out = 1;
+        seen[idx] = 1;
+        if (o->seen)
+            *o->seen = 1;
+        return -1;
+    }
     const char *val = eq ? eq + 1 : NULL;
     if (val == NULL) {
         if (*i + 1 >= argc)
             return tia_cli_usage_error(spec->command, "option %s needs a value", o->name);
         val = argv[++*i];
     }
-    if (seen[idx] && o->kind != TIA_OPT_MULTI)
-        return tia_cli_usage_error(spec->command, "option %s given twice", o->name);
     const char *what = "a value";
     if (store_value(o, val, &what) != 0)
         return tia_cli_usage_error(spec->command, "option %s: '%s' is not %s", o->name, val, what);
@@ -221,11 +254,10 @@ int tia_cli_parse(const tia_cli_parse_spec *spec, int argc, char **argv, tia_cli
     int seen[MAX_OPTS] = {0};
     size_t want = count_words(spec->args);
     pos->n = 0;
-    for (int i = 1; i < argc; i++)
-        if (is_help(argv[i])) {
-            print_help(spec);
-            return TIA_EXIT_OK;
-        }
+    if (help_asked(spec, argc, argv)) {
+        print_help(spec);
+        return TIA_EXIT_OK;
+    }
     if (spec->n_opts > MAX_OPTS)
         return tia_cli_usage_error(spec->command, "too many options declared");
     int only_pos = 0;

@@ -156,15 +156,12 @@ static void close_db(const tia_cli_opts *opts, tia_store *s, int remove_file)
 int tia_cli_backup(int argc, char **argv, const tia_cli_opts *opts)
 {
     tia_backup_options bo = {0};
-    const char *flag_help = NULL;
-    bo.sql = tia_cli_take_flag(&argc, argv, "--sql");
-    bo.force = tia_cli_take_flag(&argc, argv, "--force");
     const tia_cli_opt o[] = {
-        {"--sql", TIA_OPT_STR, &flag_help, 0, NULL,
+        {"--sql", TIA_OPT_FLAG, &bo.sql, 0, NULL,
          "PostgreSQL: plain SQL that 'psql DBNAME < FILE' restores, instead of pg_dump's "
          "custom format",
          NULL},
-        {"--force", TIA_OPT_STR, &flag_help, 0, NULL, "replace FILE if it exists", NULL},
+        {"--force", TIA_OPT_FLAG, &bo.force, 0, NULL, "replace FILE if it exists", NULL},
     };
     tia_cli_parse_spec spec = {
         "backup", "FILE",
@@ -222,10 +219,8 @@ static const char *pending_note(tia_store *s, char *buf, size_t n)
 int tia_cli_restore(int argc, char **argv, const tia_cli_opts *opts)
 {
     tia_backup_options bo = {0};
-    const char *flag_help = NULL;
-    bo.force = tia_cli_take_flag(&argc, argv, "--force");
     const tia_cli_opt o[] = {
-        {"--force", TIA_OPT_STR, &flag_help, 0, NULL,
+        {"--force", TIA_OPT_FLAG, &bo.force, 0, NULL,
          "replace the content of a database that is not empty", NULL},
     };
     tia_cli_parse_spec spec = {

@@ -94,7 +94,8 @@ typedef enum tia_cli_kind {
     TIA_OPT_COST,         /* int64_t * micro-dollars ("0.015") */
     TIA_OPT_AGENT_STATUS, /* tia_agent_status * */
     TIA_OPT_RUN_STATUS,   /* tia_run_status * */
-    TIA_OPT_BUCKET        /* tia_bucket * */
+    TIA_OPT_BUCKET,       /* tia_bucket * */
+    TIA_OPT_FLAG          /* int *, set to 1 when given; takes no value (no metavar) */
 } tia_cli_kind;
 
 typedef struct tia_cli_strv {
@@ -261,13 +262,6 @@ extern const tia_cli_cols tia_cli_stats_cols;
  */
 int tia_cli_follow(tia_store *s, const tia_cli_opts *opts, const char *workflow_id,
                    int64_t timeout_us, json_t **summary, tia_error *err);
-
-/*
- * Removes every `flag` (an option without a value, such as --follow) from argv
- * up to a "--"; returns 1 when it was there. The option table may list it (with
- * a NULL metavar) for --help: the parser never sees it.
- */
-int tia_cli_take_flag(int *argc, char **argv, const char *flag);
 
 /* Out of memory in the CLI itself: message and exit code 1. */
 int tia_cli_oom(void);

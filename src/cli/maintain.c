@@ -177,8 +177,6 @@ static json_t *report_json(const tia_maintain_report *r, int dry_run)
 static int maintain_run(int argc, char **argv, const tia_cli_opts *opts)
 {
     run_args a = {0};
-    const char *flag_help = NULL;
-    a.dry_run = tia_cli_take_flag(&argc, argv, "--dry-run");
     const tia_cli_opt o[] = {
         {"--partition", TIA_OPT_STR, &a.partition, 0, "day|month",
          "PostgreSQL: granularity of the partitions created from now on (stored)", NULL},
@@ -190,9 +188,9 @@ static int maintain_run(int argc, char **argv, const tia_cli_opts *opts)
          "remove hourly rollups older than this (stored; default 400d)", NULL},
         {"--session-purge", TIA_OPT_STR, &a.session_purge, 0, "DUR",
          "delete expired or revoked sessions ended this long ago (stored; default 30d)", NULL},
-        {"--batch", TIA_OPT_POSINT, &a.batch, 0, "N",
-         "rows deleted per transaction (default 5000)", NULL},
-        {"--dry-run", TIA_OPT_STR, &flag_help, 0, NULL,
+        {"--batch", TIA_OPT_POSINT, &a.batch, 0, "N", "rows deleted per transaction (default 5000)",
+         NULL},
+        {"--dry-run", TIA_OPT_FLAG, &a.dry_run, 0, NULL,
          "say what a run would do, in one transaction rolled back at the end", NULL},
     };
     tia_cli_parse_spec spec = {
@@ -207,6 +205,10 @@ static int maintain_run(int argc, char **argv, const tia_cli_opts *opts)
     int rc = tia_cli_parse(&spec, argc, argv, &a.pos);
     if (rc >= 0)
         return rc;
+    /* Before any setting is stored: a refused run changes nothing. */
+    if (a.batch > TIA_MAINTAIN_BATCH_MAX)
+        return tia_cli_usage_error("maintain", "--batch must be at most %d",
+                                   TIA_MAINTAIN_BATCH_MAX);
     if (a.dry_run && (a.partition || a.ahead || a.retention || a.rollup_retention ||
                       a.session_purge))
         return tia_cli_usage_error("maintain",

@@ -24,22 +24,6 @@
 #define FOLLOW_POLL_NS 200000000L
 #define BAR_WIDTH 30
 
-int tia_cli_take_flag(int *argc, char **argv, const char *flag)
-{
-    int found = 0, out = 1, i = 1;
-    for (; i < *argc && strcmp(argv[i], "--") != 0; i++) {
-        if (strcmp(argv[i], flag) == 0)
-            found = 1;
-        else
-            argv[out++] = argv[i];
-    }
-    while (i < *argc)
-        argv[out++] = argv[i++];
-    argv[out] = NULL;
-    *argc = out;
-    return found;
-}
-
 /* ---- following ---- */
 
 typedef struct follower {
@@ -207,7 +191,7 @@ int tia_cli_follow(tia_store *s, const tia_cli_opts *opts, const char *workflow_
 
 typedef struct run_args {
     tia_cli_pos pos;
-    const char *input, *templates, *key, *flag_help;
+    const char *input, *templates, *key;
     int64_t timeout;
     int follow;
 } run_args;
@@ -301,7 +285,6 @@ static int run_main(tia_store *s, const run_args *a, const tia_cli_opts *opts)
 int tia_cli_run_template(int argc, char **argv, const tia_cli_opts *opts)
 {
     run_args a = {0};
-    a.follow = tia_cli_take_flag(&argc, argv, "--follow");
     const tia_cli_opt o[] = {
         {"--input", TIA_OPT_STR, &a.input, 0, "JSON",
          "a JSON object given to every task under \"input\"", NULL},
@@ -309,7 +292,7 @@ int tia_cli_run_template(int argc, char **argv, const tia_cli_opts *opts)
          "look for DIR/TEMPLATE.json first (a file wins over a built-in)", NULL},
         {"--idempotency-key", TIA_OPT_STR, &a.key, 0, "K",
          "submit once: a repeat with the same key returns the first workflow", NULL},
-        {"--follow", TIA_OPT_STR, &a.flag_help, 0, NULL,
+        {"--follow", TIA_OPT_FLAG, &a.follow, 0, NULL,
          "show progress until the workflow ends, then a summary (exit 1 unless completed)", NULL},
         {"--timeout", TIA_OPT_DURATION, &a.timeout, 0, "DURATION",
          "with --follow: give up following after this long (exit 1)", NULL},

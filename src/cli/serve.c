@@ -19,7 +19,7 @@
 
 typedef struct serve_args {
     tia_cli_pos pos;
-    const char *listen, *auth, *access_log, *shared_reads, *flag_help;
+    const char *listen, *auth, *access_log, *shared_reads;
     tia_cli_strv admins;
     int64_t threads, pool, db_threads, rate_burst, max_body, max_header, max_conn;
     int64_t idle, grace, activity, db_wait, budget;
@@ -148,9 +148,6 @@ static int build_config(serve_args *a, const tia_cli_opts *opts, tia_server_conf
 int tia_cli_serve(int argc, char **argv, const tia_cli_opts *opts)
 {
     serve_args a = {0};
-    a.public_read = tia_cli_take_flag(&argc, argv, "--public-read");
-    a.no_auth = tia_cli_take_flag(&argc, argv, "--no-auth");
-    a.migrate = tia_cli_take_flag(&argc, argv, "--migrate");
     const tia_cli_opt o[] = {
         {"--listen", TIA_OPT_STR, &a.listen, 0, "HOST:PORT",
          "address to listen on (default 127.0.0.1:8080; the port from $PORT when set)", NULL},
@@ -167,8 +164,9 @@ int tia_cli_serve(int argc, char **argv, const tia_cli_opts *opts)
          NULL},
         {"--auth", TIA_OPT_STR, &a.auth, 0, "MODE",
          "required (default), public-read (reads need no token) or off", NULL},
-        {"--public-read", TIA_OPT_STR, &a.flag_help, 0, NULL, "same as --auth public-read", NULL},
-        {"--no-auth", TIA_OPT_STR, &a.flag_help, 0, NULL,
+        {"--public-read", TIA_OPT_FLAG, &a.public_read, 0, NULL, "same as --auth public-read",
+         NULL},
+        {"--no-auth", TIA_OPT_FLAG, &a.no_auth, 0, NULL,
          "same as --auth off: no tokens, for a trusted network", NULL},
         {"--admin", TIA_OPT_MULTI, &a.admins, 0, "USER",
          "a user whose sessions may log in other users", NULL},
@@ -194,7 +192,7 @@ int tia_cli_serve(int argc, char **argv, const tia_cli_opts *opts)
          "identical reads (same path, query and token) waiting together share one answer, "
          "read after they all arrived (default on)",
          NULL},
-        {"--migrate", TIA_OPT_STR, &a.flag_help, 0, NULL, "apply pending migrations first", NULL},
+        {"--migrate", TIA_OPT_FLAG, &a.migrate, 0, NULL, "apply pending migrations first", NULL},
         {"--daily-budget", TIA_OPT_COST, &a.budget, 0, "USD",
          "daily spend budget shown (and warned about) by the dashboard", NULL},
     };

@@ -38,7 +38,7 @@ static void install_handlers(struct sigaction *old_term, struct sigaction *old_i
 typedef struct worker_args {
     tia_cli_pos pos;
     tia_cli_strv agents;
-    const char *llm, *model, *id, *flag_help;
+    const char *llm, *model, *id;
     int64_t concurrency, lease, poll, drain, grace;
     int once;
     const char *const *command; /* after "--", NULL-terminated */
@@ -169,7 +169,6 @@ int tia_cli_worker(int argc, char **argv, const tia_cli_opts *opts)
 {
     worker_args a = {0};
     a.concurrency = 1;
-    a.once = tia_cli_take_flag(&argc, argv, "--once");
     split_command(&argc, argv, &a);
     const tia_cli_opt o[] = {
         {"--agent", TIA_OPT_MULTI, &a.agents, 1, "ID", "claim this agent's tasks", NULL},
@@ -186,8 +185,8 @@ int tia_cli_worker(int argc, char **argv, const tia_cli_opts *opts)
         {"--kill-grace", TIA_OPT_DURATION, &a.grace, 0, "DURATION",
          "between SIGTERM and SIGKILL of a command that must stop (default 5s)", NULL},
         {"--id", TIA_OPT_STR, &a.id, 0, "ID", "worker id (default host:pid:random)", NULL},
-        {"--once", TIA_OPT_STR, &a.flag_help, 0, NULL,
-         "exit when no task is ready and none is running", NULL},
+        {"--once", TIA_OPT_FLAG, &a.once, 0, NULL, "exit when no task is ready and none is running",
+         NULL},
         {"--llm", TIA_OPT_STR, &a.llm, 0, "URL",
          "an OpenAI-compatible endpoint instead of a command (key: $TOKYOIA_LLM_API_KEY or "
          "$OPENAI_API_KEY)",

@@ -22,7 +22,6 @@
 #include "store/rollup.h"
 
 #define DEFAULT_BATCH 5000
-#define BATCH_MAX 1000000
 #define DURATION_MAX_US (INT64_C(100) * 366 * 24 * TIA__HOUR_US)
 #define STRAY_HORIZON_US (INT64_C(366) * 24 * TIA__HOUR_US) /* strays get partitions up to a year ahead */
 
@@ -645,9 +644,9 @@ int tia_maintain_run(tia_store *s, const tia_maintain_options *opt, tia_maintain
     tia_maintain_report rep;
     memset(&rep, 0, sizeof rep);
     rep.rollup.rolled_until = TIA_TIME_NONE;
-    if (o.batch < 0 || o.batch > BATCH_MAX)
-        return tia_error_set(err, TIA_EINVAL, "batch must be 1 to %d (got %lld)", BATCH_MAX,
-                             (long long)o.batch);
+    if (o.batch < 0 || o.batch > TIA_MAINTAIN_BATCH_MAX)
+        return tia_error_set(err, TIA_EINVAL, "batch must be 1 to %d (got %lld)",
+                             TIA_MAINTAIN_BATCH_MAX, (long long)o.batch);
     run m = {s, &o, tia_store_backend(s) == TIA_BACKEND_POSTGRES, 0,
              o.now != 0 ? o.now : tia_now_us(), o.batch > 0 ? o.batch : DEFAULT_BATCH, &rep, err};
     int locked = 0;

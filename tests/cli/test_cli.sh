@@ -265,6 +265,14 @@ refused 2 agents show a b
 refused 2 interactions
 refused 2 serve --shared-reads maybe
 refused 2 serve --auth sometimes
+# A flag given a value is refused, not dropped (maintain --dry-run=1 ran for real).
+refused 2 maintain --dry-run=1
+grep -q 'takes no value' "$ERR" || fail "--dry-run=1: unclear message"
+refused 2 serve --no-auth=yes
+# A refused maintain stores none of its settings.
+refused 2 maintain --retention 5d --batch 99999999
+t maintain settings
+grep -q "^metric_retention	90d\$" "$OUT" || fail "a refused maintain stored --retention"
 refused 2 --db
 "$BIN" >"$OUT" 2>"$ERR"
 same "no command" "$?" 2
@@ -277,6 +285,9 @@ refused 3 tasks add --agent akira-001 --type t --description d --input '[1,'
 refused 3 metrics record --agent akira-001 --type latency --value nan
 refused 3 metrics record --agent akira-001 --type latency --value inf
 refused 3 sessions create --user alice --ip 999.1.1.1
+# NaN passed the server's rate check and crashed it at the first request.
+refused 3 serve --listen 127.0.0.1:0 --no-auth --rate-limit nan
+refused 3 serve --listen 127.0.0.1:0 --no-auth --rate-limit inf
 refused 3 interactions add --from akira-001 --to yuki-002 --type gossip
 refused 3 workflows show not-a-uuid
 refused 3 tasks list --limit 100000
@@ -376,6 +387,13 @@ ok --json migrate status
 same "flag UNKNOWN" "$(j 'd[-1]["version"], d[-1]["flags"]')" "(9999, 'UNKNOWN')"
 sql "DELETE FROM schema_migrations WHERE version = 9999" >/dev/null
 ok migrate
+
+echo "# -h as an option's value is that value, not a request for help"
+ok agents add --id dash-h --name -h --role r --model m
+ok --json agents show dash-h
+same "agent named -h" "$(j 'd["name"]')" "-h"
+ok agents delete dash-h
+expect 4 agents show -- -h
 
 echo "# --help everywhere exits 0"
 for cmd in "" init migrate "migrate up" "migrate status" agents "agents list" "agents show" \

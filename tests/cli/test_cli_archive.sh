@@ -132,6 +132,9 @@ refused 2 archive --older-than 90d --batch 0
 refused 2 archive --older-than 90d --batch 20000
 refused 2 archive --older-than 90d --append
 refused 2 archive --older-than 90d --bogus
+# A flag given a value is refused: --dry-run=yes archived for real with the flag dropped.
+refused 2 archive --older-than 90d --dry-run=yes
+refused 2 archive --older-than 90d --to "$TMP/flag.jsonl.gz" --append=1
 refused 2 archive show
 refused 3 archive show not-a-uuid
 refused 4 archive show 00000000-0000-4000-8000-000000000000
