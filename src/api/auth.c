@@ -175,11 +175,36 @@ static int may_ride(const tia__call *c)
            strncmp(c->route->pattern, "/api/v1/sessions", 16) != 0 && c->api->cfg.rate_limit <= 0;
 }
 
+/*
+ * Without tokens (--no-auth) nothing ties a write to the server's own pages: any
+ * web page the operator opens could send one (a form's POST needs no CORS
+ * preflight; the dashboard's cancel and retry take no body). Browsers name the
+ * page's origin on every such request, so a write whose Origin is not this
+ * server (its Host header) is refused. Clients that send no Origin (curl, the
+ * CLI, workers, scripts) are not browsers, and pass.
+ */
+static int foreign_write(tia__call *c)
+{
+    if (is_read(c->method))
+        return 0;
+    const char *origin = tia__value(c, MHD_HEADER_KIND, "Origin");
+    if (origin == NULL)
+        return 0;
+    const char *host = tia__value(c, MHD_HEADER_KIND, "Host");
+    const char *sep = strstr(origin, "://");
+    if (host != NULL && sep != NULL && strcasecmp(sep + 3, host) == 0)
+        return 0;
+    tia__fail(c, MHD_HTTP_FORBIDDEN, "forbidden",
+              "a write from another origin is refused: this server runs without tokens, and "
+              "takes writes from browsers on its own pages only");
+    return 1;
+}
+
 int tia__authenticate(tia__call *c)
 {
     const tia_server_config *cfg = &c->api->cfg;
     if (cfg->auth == TIA_AUTH_OFF)
-        return 0;
+        return foreign_write(c) ? -1 : 0;
     const char *h = tia__value(c, MHD_HEADER_KIND, "Authorization");
     const char *token = NULL;
     /*

@@ -204,6 +204,50 @@ static json_t *get_path(tia_api_fixture *f, const char *fmt, const char *id)
 
 /* ---- agents ---- */
 
+/* POST /api/v1/agents with an Origin header (NULL: none); returns the status. */
+static long post_agent_from(tia_api_fixture *f, const char *id, const char *origin)
+{
+    char body[200], hdr[300];
+    snprintf(body, sizeof body,
+             "{\"id\": \"%s\", \"name\": \"n\", \"role\": \"r\", "
+             "\"model\": \"m\"}",
+             id);
+    snprintf(hdr, sizeof hdr, "Origin: %s", origin ? origin : "");
+    const char *headers[] = {hdr, NULL};
+    tia_http_opts o = {.token = "", .headers = origin ? headers : NULL};
+    tia_http_resp r;
+    tia_http(f, "POST", "/api/v1/agents", body, &o, &r);
+    long status = r.status;
+    tia_http_resp_free(&r);
+    return status;
+}
+
+/*
+ * Without tokens, a write that a browser sends from another site's page (its
+ * Origin is not this server) is refused with 403 and writes nothing: any page
+ * the operator opened could otherwise cancel or retry work. The server's own
+ * pages, and clients that send no Origin, write as before; reads from anywhere
+ * are answered.
+ */
+static void test_foreign_origin_write_refused(void **state)
+{
+    tia_api_fixture *f = *state;
+    assert_int_equal(post_agent_from(f, "evil-001", "https://evil.example"), 403);
+    assert_int_equal(post_agent_from(f, "evil-002", "null"), 403);
+    tia_agent *a = NULL;
+    tia_error err = {0};
+    assert_int_equal(tia_agent_get(f->store, "evil-001", &a, &err), TIA_ENOTFOUND);
+    assert_int_equal(tia_agent_get(f->store, "evil-002", &a, &err), TIA_ENOTFOUND);
+    assert_int_equal(post_agent_from(f, "own-001", f->base), 201);
+    assert_int_equal(post_agent_from(f, "cli-001", NULL), 201);
+    const char *headers[] = {"Origin: https://evil.example", NULL};
+    tia_http_opts o = {.token = "", .headers = headers};
+    tia_http_resp r;
+    tia_http(f, "GET", "/api/v1/agents/own-001", NULL, &o, &r);
+    assert_int_equal(r.status, 200);
+    tia_http_resp_free(&r);
+}
+
 static void test_agents(void **state)
 {
     tia_api_fixture *f = *state;
@@ -577,6 +621,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_client_replay, setup, tia_api_teardown),
         cmocka_unit_test_setup_teardown(test_put_state_machine, setup, tia_api_teardown),
         cmocka_unit_test_setup_teardown(test_errors_and_literals, setup, tia_api_teardown),
+        cmocka_unit_test_setup_teardown(test_foreign_origin_write_refused, setup, tia_api_teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();
