@@ -356,8 +356,9 @@ static json_t *series_json(series *sr)
 }
 
 /* Adds agent's cost and tokens buckets of q's range to sr (and to total). */
+/* The cost and tokens points of agent (NULL: every agent) in q's buckets, added to sr. */
 static int agent_series(tia_store *s, tia_metric_query q, const char *agent, series *sr,
-                        series *total, tia_error *err)
+                        tia_error *err)
 {
     static const char *const types[] = {"cost", "tokens"};
     q.agent_id = agent;
@@ -367,10 +368,7 @@ static int agent_series(tia_store *s, tia_metric_query q, const char *agent, ser
         int rc = tia_metric_query_series(s, &q, &out, err);
         for (size_t i = 0; rc == 0 && i < out.n; i++) {
             double v = out.items[i].avg * (double)out.items[i].count;
-            double cost = t == 0 ? v : 0, tokens = t == 1 ? v : 0;
-            rc = series_add(sr, out.items[i].start, cost, tokens);
-            if (rc == 0)
-                rc = series_add(total, out.items[i].start, cost, tokens);
+            rc = series_add(sr, out.items[i].start, t == 0 ? v : 0, t == 1 ? v : 0);
         }
         tia_metric_series_free(&out);
         if (rc != 0)
@@ -382,7 +380,10 @@ static int agent_series(tia_store *s, tia_metric_query q, const char *agent, ser
 /*
  * GET /api/v1/dashboard/costs?from=&to=&bucket=: spend and tokens per agent and
  * per model (the agent's current model, as /metrics counts it) in buckets, from
- * the cost and tokens points recorded when tasks complete.
+ * the cost and tokens points recorded when tasks complete. The total is every
+ * agent's (one query over all of them); the per-agent and per-model series cover
+ * the first AGENTS_MAX agents in id order, and agents_total says how many there
+ * are, so that a page can say when it shows only some.
  */
 static void dashboard_costs(tia__call *c)
 {
@@ -422,7 +423,7 @@ static void dashboard_costs(tia__call *c)
     }
     for (size_t i = 0; i < n; i++) {
         const tia_agent *a = agents.items[i];
-        if ((rc = agent_series(s, q, a->id, &per[i], &total, &err)) != 0)
+        if ((rc = agent_series(s, q, a->id, &per[i], &err)) != 0)
             goto fail;
         size_t m = 0;
         while (m < n_models && strcmp(model_names[m], a->model) != 0)
@@ -436,6 +437,8 @@ static void dashboard_costs(tia__call *c)
             goto fail;
         }
     }
+    if ((rc = agent_series(s, q, NULL, &total, &err)) != 0)
+        goto fail;
     o = json_object();
     tia__jstr(o, "bucket", tia_bucket_name(q.bucket));
     tia__jtime(o, "from", q.from);
@@ -460,6 +463,7 @@ static void dashboard_costs(tia__call *c)
         json_array_append_new(jm, e);
     }
     json_object_set_new(o, "agents", ja);
+    json_object_set_new(o, "agents_total", json_integer((json_int_t)agents.n));
     json_object_set_new(o, "models", jm);
     json_object_set_new(o, "total", series_json(&total));
     tia__reply(c, MHD_HTTP_OK, o);

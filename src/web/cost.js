@@ -62,17 +62,46 @@ export async function render(root) {
     ]);
     if (!alive) return;
     const overDays = budget !== null && range.bucket === 'day' ? c.total.filter((p) => Number(p.cost_usd) > budget).length : 0;
-    keepFocus(() => put(root,
-      h('h1', { text: 'Cost' }),
-      over ? h('div.warning', { role: 'alert', 'data-testid': 'budget-warning' }, `Today's spend, ${fmtUsd(d.today)}, is over the daily budget of ${fmtUsd(budget)}.`) : null,
-      h('section.tiles', null,
-        tile(`Spent today (${timeZone})`, fmtUsd(d.today)),
-        tile('Daily budget', budget !== null ? fmtUsd(budget) : 'none', budget === null ? h('div.tile-sub', null, 'set with ', h('code', { text: 'tokyoia serve --daily-budget 25' })) : null),
-        tile('Spent in range', fmtUsd(sum(c.total, 'cost_usd'))),
-        tile('Tokens in range', fmtInt(sum(c.total, 'tokens')), overDays ? h('div.tile-sub.warn', { text: `${overDays} day(s) over budget (UTC days)` }) : null)),
-      section('Over time', rangePicker(range, (r) => { range = r; refresh(); }), h('div.charts', null, chTotal, chAgents, chModels),
-        h('p.muted.small', { text: 'Buckets start on UTC hours and days; spend is counted when a task completes; a model is each agent\'s current one.' })),
-      section('Totals in range', h('div.two', null, totalsTable('Per agent', c.agents, (a) => a.name || a.agent_id), totalsTable('Per model', c.models, (m) => m.model)))));
+    keepFocus(
+        () => put(
+            root, h('h1', {text : 'Cost'}),
+            over ? h('div.warning', {role : 'alert', 'data-testid' : 'budget-warning'},
+                     `Today's spend, ${fmtUsd(d.today)}, is over the daily budget of ${
+                         fmtUsd(budget)}.`)
+                 : null,
+            h('section.tiles', null, tile(`Spent today (${timeZone})`, fmtUsd(d.today)),
+              tile('Daily budget', budget !== null ? fmtUsd(budget) : 'none',
+                   budget === null ? h('div.tile-sub', null, 'set with ',
+                                       h('code', {text : 'tokyoia serve --daily-budget 25'}))
+                                   : null),
+              tile('Spent in range', fmtUsd(sum(c.total, 'cost_usd'))),
+              tile('Tokens in range', fmtInt(sum(c.total, 'tokens')),
+                   overDays ? h('div.tile-sub.warn',
+                                {text : `${overDays} day(s) over budget (UTC days)`})
+                            : null)),
+            section(
+                'Over time',
+                rangePicker(range,
+                            (r) => {
+                                range = r;
+                                refresh();
+                            }),
+                h('div.charts', null, chTotal, chAgents, chModels),
+                h('p.muted.small',
+                  {
+                      text :
+                          'Buckets start on UTC hours and days; spend is counted when a task completes; a model is each agent\'s current one.'
+                  })),
+            section('Totals in range',
+                    h('div.two', null,
+                      totalsTable('Per agent', c.agents, (a) => a.name || a.agent_id),
+                      totalsTable('Per model', c.models, (m) => m.model)),
+                    c.agents_total > c.agents.length ? h('p.muted.small', {
+                        'data-testid' : 'agents-truncated',
+                        text : `Per agent and per model: the first ${c.agents.length} of ${
+                            c.agents_total} agents (by id). The total counts them all.`
+                    })
+                                                     : null)));
     root.dataset.ready = '1';
   };
   const refresh = coalesce(async () => {

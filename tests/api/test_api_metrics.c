@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <tokyoia/agents.h>
 #include <tokyoia/metrics.h>
 
 #include "api_test.h"
@@ -490,6 +491,43 @@ static void test_dashboard_costs(void **state)
     json_decref(o);
 }
 
+/*
+ * With more agents than the page charts one by one (200), the total still counts
+ * every agent's spend, and agents_total says how many there are: the total left
+ * out every agent past the 200th in id order.
+ */
+static void test_dashboard_costs_counts_every_agent(void **state)
+{
+    tia_api_fixture *f = *state;
+    tia_error err = {0};
+    for (int i = 1; i <= 200; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "pad-%03d", i);
+        tia_agent_new a = {.id = id, .name = "pad", .role = "r", .model = "m"};
+        TIA_OK_OR_FAIL(tia_agent_create(f->store, &a, &err), &err);
+    }
+    tia_agent_new last = {.id = "zz-last", .name = "last", .role = "r", .model = "m"};
+    TIA_OK_OR_FAIL(tia_agent_create(f->store, &last, &err), &err);
+    int64_t h0 = tia_now_us() / DAY_US * DAY_US - DAY_US, min = 60 * INT64_C(1000000);
+    tia_metric_new pts[] = {
+        {"akira-001", "cost", 0.75, "usd", h0 + 10 * min, NULL},
+        {"zz-last", "cost", 5.0, "usd", h0 + 20 * min, NULL},
+    };
+    TIA_OK_OR_FAIL(tia_metric_record_batch(f->store, pts, 2, &err), &err);
+    char from[40], to[40], path[200];
+    tia_time_format(h0, from, sizeof from);
+    tia_time_format(h0 + 60 * min, to, sizeof to);
+    snprintf(path, sizeof path, "/api/v1/dashboard/costs?bucket=hour&from=%s&to=%s", from, to);
+    json_t *o = tia_api_callf(f, "GET", path, 200, NULL);
+    const json_t *total = json_object_get(o, "total");
+    assert_int_equal(json_array_size(total), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(total, 0), "cost_usd")),
+                        "5.750000");
+    assert_int_equal(json_array_size(json_object_get(o, "agents")), 200);
+    assert_int_equal(json_integer_value(json_object_get(o, "agents_total")), 206);
+    json_decref(o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -499,6 +537,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_input, tia_api_setup, tia_api_teardown),
         cmocka_unit_test_setup_teardown(test_series, tia_api_setup, tia_api_teardown),
         cmocka_unit_test_setup_teardown(test_dashboard_costs, tia_api_setup, tia_api_teardown),
+        cmocka_unit_test_setup_teardown(test_dashboard_costs_counts_every_agent, tia_api_setup,
+                                        tia_api_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
