@@ -53,6 +53,12 @@ typedef struct tia_store_options {
     int replica_retry_ms;   /* how soon a down replica is tried again (default 30000) */
     tia_store_log_fn log;   /* warnings about the replica; NULL: none */
     void *log_arg;
+    /*
+     * SQLite: 1 opens only a file that exists (TIA_ENOTFOUND when there is none)
+     * instead of creating an empty one, for a caller that needs a database that is
+     * already there and must not leave a file behind when it is not.
+     */
+    int must_exist;
 } tia_store_options;
 
 /*

@@ -91,6 +91,9 @@ int tia__pool_open(const tia_server_config *cfg, tia__pool **out, tia_error *err
     so.replica_retry_ms = cfg->replica_retry_ms;
     so.log = replica_log;
     so.log_arg = p;
+    /* Without --migrate the schema must be there already: no empty SQLite file is
+     * made (and left behind) only to be refused by check_schema. */
+    so.must_exist = !cfg->migrate;
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -104,8 +107,15 @@ int tia__pool_open(const tia_server_config *cfg, tia__pool **out, tia_error *err
         goto done;
     }
     for (int i = 0; i < size; i++) {
-        if ((rc = tia_store_open(url, &so, &p->all[i], err)) != 0)
+        if ((rc = tia_store_open(url, &so, &p->all[i], err)) != 0) {
+            if (rc == TIA_ENOTFOUND) {
+                char what[sizeof err->message];
+                snprintf(what, sizeof what, "%s", err->message);
+                rc = tia_error_set(err, TIA_ESCHEMA,
+                                   "%s: run 'tokyoia migrate' or start with --migrate", what);
+            }
             goto done;
+        }
         p->idle[p->n_idle++] = p->all[i];
         p->size++;
     }

@@ -157,7 +157,7 @@ static int archive_run(int argc, char **argv, const tia_cli_opts *opts)
     ao.older_than_us = older;
     ao.batch = (int)batch;
     tia_store *s = NULL;
-    if ((rc = tia_cli_open(opts, 1, &s)) != 0)
+    if ((rc = tia_cli_open(opts, TIA_CLI_MIGRATED, &s)) != 0)
         return rc;
     meter m = {isatty(STDERR_FILENO), 0, -1, 0};
     if (!ao.dry_run) {
@@ -204,7 +204,7 @@ static int archive_show(int argc, char **argv, const tia_cli_opts *opts)
         lrc = tia_archive_show_file(from, pos.v[0], &text, &err);
     } else {
         tia_store *s = NULL;
-        if ((rc = tia_cli_open(opts, 1, &s)) != 0)
+        if ((rc = tia_cli_open(opts, TIA_CLI_MIGRATED, &s)) != 0)
             return rc;
         lrc = tia_archive_show(s, pos.v[0], &text, &err);
         tia_store_close(s);

@@ -125,20 +125,21 @@ static const char *sqlite_path(const char *url)
 }
 
 /*
- * Opens the database without requiring migrations (a backup of an older schema,
- * a restore into a new database); *created is 1 when this made a new SQLite file.
+ * Opens the database for a restore, without requiring migrations (a restore goes
+ * into a new database as well); *created is 1 when this made a new SQLite file,
+ * which a refused restore then removes.
  */
-static int open_db(const tia_cli_opts *opts, tia_store **s, int *created)
+static int open_for_restore(const tia_cli_opts *opts, tia_store **s, int *created)
 {
     const char *url = tia_store_default_url(opts->db_url);
     struct stat st;
     int existed = stat(sqlite_path(url), &st) == 0;
-    int rc = tia_cli_open(opts, 0, s);
+    int rc = tia_cli_open(opts, TIA_CLI_CREATE, s);
     *created = rc == 0 && tia_store_backend(*s) == TIA_BACKEND_SQLITE && !existed;
     return rc;
 }
 
-/* Closes s and removes the SQLite file that open_db created for nothing. */
+/* Closes s and removes the SQLite file that open_for_restore created for nothing. */
 static void close_db(const tia_cli_opts *opts, tia_store *s, int remove_file)
 {
     tia_store_close(s);
@@ -175,15 +176,9 @@ int tia_cli_backup(int argc, char **argv, const tia_cli_opts *opts)
     if (rc >= 0)
         return rc;
     tia_store *s = NULL;
-    int created = 0;
-    if ((rc = open_db(opts, &s, &created)) != 0)
+    /* Of an older schema too; a SQLite file that is not there is exit 4, not created. */
+    if ((rc = tia_cli_open(opts, TIA_CLI_EXISTING, &s)) != 0)
         return rc;
-    if (created) { /* backing up a SQLite file that did not exist would copy an empty one */
-        close_db(opts, s, 1);
-        fprintf(stderr, "tokyoia: no database at '%s': nothing to back up\n",
-                sqlite_path(tia_store_default_url(opts->db_url)));
-        return TIA_EXIT_NOTFOUND;
-    }
     meter m = {isatty(STDERR_FILENO), 0, -1, "", 0};
     bo.progress = on_progress;
     bo.progress_ctx = &m;
@@ -236,7 +231,7 @@ int tia_cli_restore(int argc, char **argv, const tia_cli_opts *opts)
         return rc;
     tia_store *s = NULL;
     int created = 0;
-    if ((rc = open_db(opts, &s, &created)) != 0)
+    if ((rc = open_for_restore(opts, &s, &created)) != 0)
         return rc;
     meter m = {isatty(STDERR_FILENO), 0, -1, "", 0};
     bo.progress = on_progress;

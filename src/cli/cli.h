@@ -177,13 +177,21 @@ int tia_cli_exit_code(int rc);
 /* Prints "tokyoia: <message>" for a failed library call and returns its exit code. */
 int tia_cli_fail(int rc, const tia_error *err);
 
+/* How tia_cli_open takes the database. */
+enum {
+    TIA_CLI_CREATE =
+        0, /* any schema; a missing SQLite file is created (init, migrate, demo, restore) */
+    TIA_CLI_MIGRATED = 1, /* every migration applied unchanged; a missing SQLite file is exit 8 */
+    TIA_CLI_EXISTING = 2  /* any schema; a missing SQLite file is exit 4 (backup) */
+};
+
 /*
- * Opens the database of opts. With require_migrated, refuses (exit 8) a database
- * whose migrations are not all applied or whose applied ones changed, removing a
- * SQLite file that only this call created. Returns 0 or the exit code (message
+ * Opens the database of opts as mode says (TIA_CLI_*). Only TIA_CLI_CREATE makes
+ * a SQLite file, so a refused command leaves none behind and never removes one
+ * (another process may be creating it). Returns 0 or the exit code (message
  * printed).
  */
-int tia_cli_open(const tia_cli_opts *opts, int require_migrated, tia_store **out);
+int tia_cli_open(const tia_cli_opts *opts, int mode, tia_store **out);
 
 /* What a command produces, printed by tia_cli_run. */
 typedef struct tia_cli_result {

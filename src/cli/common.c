@@ -52,13 +52,6 @@ int tia_cli_oom(void)
     return TIA_EXIT_ERROR;
 }
 
-/* The SQLite path a URL would open (as tia_store_open reads it). */
-static const char *sqlite_path(const char *url)
-{
-    const char *path = strncmp(url, "sqlite:", 7) == 0 ? url + 7 : url;
-    return strncmp(path, "//", 2) == 0 ? path + 2 : path;
-}
-
 /* 0 when every embedded migration is applied unchanged; else the TIA_E* code. */
 static int check_migrated(tia_store *s, tia_error *err)
 {
@@ -86,16 +79,6 @@ static int check_migrated(tia_store *s, tia_error *err)
     return rc;
 }
 
-static void remove_sqlite_files(const char *path)
-{
-    static const char *const suffix[] = {"", "-wal", "-shm", "-journal"};
-    for (size_t i = 0; i < sizeof suffix / sizeof suffix[0]; i++) {
-        char buf[4096];
-        if ((size_t)snprintf(buf, sizeof buf, "%s%s", path, suffix[i]) < sizeof buf)
-            unlink(buf);
-    }
-}
-
 /*
  * The store's replica hook for a command: a warning on stderr when the replica
  * is down or lagging (the command still answers, from the primary), and a note
@@ -116,27 +99,30 @@ static int to_ms(int64_t us)
     return (int)(us / 1000);
 }
 
-int tia_cli_open(const tia_cli_opts *opts, int require_migrated, tia_store **out)
+int tia_cli_open(const tia_cli_opts *opts, int mode, tia_store **out)
 {
     tia_error err = {0};
     tia_store *s = NULL;
     const char *url = tia_store_default_url(opts->db_url);
-    struct stat sb;
-    int existed = stat(sqlite_path(url), &sb) == 0;
     *out = NULL;
     tia_store_options so = {0};
     so.read_url = tia_store_default_read_url(opts->read_url);
     so.max_replica_lag_ms = to_ms(opts->max_replica_lag);
     so.replica_retry_ms = to_ms(opts->replica_retry);
     so.log = replica_log;
+    /* Only init, migrate, demo and restore make a new SQLite file: nothing else
+     * creates one, so nothing has a file to remove when it refuses. */
+    so.must_exist = mode != TIA_CLI_CREATE;
     int rc = tia_store_open(url, &so, &s, &err);
-    if (rc == 0 && require_migrated)
+    if (rc == TIA_ENOTFOUND && mode == TIA_CLI_MIGRATED) {
+        char what[sizeof err.message];
+        snprintf(what, sizeof what, "%s", err.message);
+        rc = tia_error_set(&err, TIA_ESCHEMA, "%s: run 'tokyoia init' first", what);
+    }
+    if (rc == 0 && mode == TIA_CLI_MIGRATED)
         rc = check_migrated(s, &err);
     if (rc != 0) {
-        int created = s != NULL && tia_store_backend(s) == TIA_BACKEND_SQLITE && !existed;
         tia_store_close(s);
-        if (created)
-            remove_sqlite_files(sqlite_path(url));
         return tia_cli_fail(rc, &err);
     }
     *out = s;
@@ -168,7 +154,7 @@ int tia_cli_run(const tia_cli_parse_spec *spec, int argc, char **argv, tia_cli_p
     if (rc >= 0)
         return rc;
     tia_store *s = NULL;
-    if ((rc = tia_cli_open(opts, 1, &s)) != 0)
+    if ((rc = tia_cli_open(opts, TIA_CLI_MIGRATED, &s)) != 0)
         return rc;
     tia_error err = {0};
     tia_cli_result res = {0};

@@ -373,7 +373,7 @@ int tia_cli_demo(int argc, char **argv, const tia_cli_opts *opts)
     if (rc >= 0)
         return rc;
     tia_store *s = NULL;
-    if ((rc = tia_cli_open(opts, 0, &s)) != 0)
+    if ((rc = tia_cli_open(opts, TIA_CLI_CREATE, &s)) != 0)
         return rc;
     if (tia_store_backend(s) == TIA_BACKEND_SQLITE) /* a PostgreSQL URL may hold a password */
         tia_cli_say(opts, "tokyoia demo on SQLite %s", tia_store_default_url(opts->db_url));

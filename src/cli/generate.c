@@ -164,7 +164,7 @@ int tia_cli_generate(int argc, char **argv, const tia_cli_opts *opts)
     if (days > 3650)
         return tia_cli_usage_error("generate", "--days must be at most 3650");
     tia_store *s = NULL;
-    if ((rc = tia_cli_open(opts, 1, &s)) != 0)
+    if ((rc = tia_cli_open(opts, TIA_CLI_MIGRATED, &s)) != 0)
         return rc;
     progress pr = {PTHREAD_MUTEX_INITIALIZER, isatty(STDERR_FILENO), now_s(), {0}, {0}, {0}};
     pr.total[0] = tasks;

@@ -214,7 +214,7 @@ static int maintain_run(int argc, char **argv, const tia_cli_opts *opts)
         return tia_cli_usage_error("maintain",
                                    "a dry run changes no setting: drop --dry-run to store them");
     tia_store *s = NULL;
-    if ((rc = tia_cli_open(opts, 1, &s)) != 0)
+    if ((rc = tia_cli_open(opts, TIA_CLI_MIGRATED, &s)) != 0)
         return rc;
     tia_error err = {0};
     mctx m = {opts, json_array(), isatty(STDERR_FILENO), 0, -1, "", 0};

@@ -60,7 +60,7 @@ static int apply(int argc, char **argv, const tia_cli_opts *opts, const char *co
     if (rc >= 0)
         return rc;
     tia_store *s = NULL;
-    if ((rc = tia_cli_open(opts, 0, &s)) != 0)
+    if ((rc = tia_cli_open(opts, TIA_CLI_CREATE, &s)) != 0)
         return rc;
     tia_error err = {0};
     json_t *applied = NULL;
@@ -124,7 +124,7 @@ static int migrate_status(int argc, char **argv, const tia_cli_opts *opts)
     if (rc >= 0)
         return rc;
     tia_store *s = NULL;
-    if ((rc = tia_cli_open(opts, 0, &s)) != 0)
+    if ((rc = tia_cli_open(opts, TIA_CLI_CREATE, &s)) != 0)
         return rc;
     tia_error err = {0};
     tia_migration_status *st = NULL;

@@ -306,7 +306,7 @@ int tia_cli_run_template(int argc, char **argv, const tia_cli_opts *opts)
     if (rc >= 0)
         return rc;
     tia_store *s = NULL;
-    if ((rc = tia_cli_open(opts, 1, &s)) != 0)
+    if ((rc = tia_cli_open(opts, TIA_CLI_MIGRATED, &s)) != 0)
         return rc;
     rc = run_main(s, &a, opts);
     tia_store_close(s);

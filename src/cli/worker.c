@@ -204,7 +204,7 @@ int tia_cli_worker(int argc, char **argv, const tia_cli_opts *opts)
         rc = check_mode(&a);
     if (rc < 0) {
         tia_store *s = NULL;
-        if ((rc = tia_cli_open(opts, 1, &s)) == 0)
+        if ((rc = tia_cli_open(opts, TIA_CLI_MIGRATED, &s)) == 0)
             rc = run_worker(s, &a, opts);
         tia_store_close(s);
     }

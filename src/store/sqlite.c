@@ -4,9 +4,11 @@
  * statements prepared once with SQLITE_PREPARE_PERSISTENT. The SQL function
  * tia_sha256(text) is registered for the migration that hashes session tokens.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -272,11 +274,37 @@ static const tia__backend_ops lite_ops = {
     .close = lite_close,
 };
 
+/*
+ * Whether path names no file in a directory that exists: a database not made yet
+ * (TIA_ENOTFOUND), where a missing directory is an unreachable one (TIA_EUNAVAIL,
+ * as when creating it fails).
+ */
+static int missing_in_existing_dir(const char *path)
+{
+    if (access(path, F_OK) == 0 || errno != ENOENT)
+        return 0;
+    const char *slash = strrchr(path, '/');
+    if (slash == NULL)
+        return 1; /* in the working directory */
+    char dir[4096];
+    size_t n = slash == path ? 1 : (size_t)(slash - path);
+    if (n >= sizeof dir)
+        return 0;
+    memcpy(dir, path, n);
+    dir[n] = '\0';
+    return access(dir, F_OK) == 0;
+}
+
 int tia__sqlite_open(tia_store *s, const char *path, const tia_store_options *o, tia_error *err)
 {
     sqlite3 *db = NULL;
-    int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                             NULL);
+    int flags =
+        SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (o->must_exist ? 0 : SQLITE_OPEN_CREATE);
+    int rc = sqlite3_open_v2(path, &db, flags, NULL);
+    if (rc != SQLITE_OK && o->must_exist && missing_in_existing_dir(path)) {
+        sqlite3_close_v2(db);
+        return tia_error_set(err, TIA_ENOTFOUND, "there is no SQLite database at '%s'", path);
+    }
     if (rc != SQLITE_OK) {
         tia_error_set(err, TIA_EUNAVAIL, "cannot open SQLite database '%s': %s", path,
                       db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));

@@ -54,7 +54,7 @@ int tia_store_open(const char *url, const tia_store_options *opts, tia_store **o
 {
     *out = NULL;
     url = tia_store_default_url(url);
-    tia_store_options o = {5000, 10, NULL, 0, 0, NULL, NULL};
+    tia_store_options o = {5000, 10, NULL, 0, 0, NULL, NULL, 0};
     if (opts != NULL) {
         o = *opts;
         if (opts->busy_timeout_ms <= 0)

@@ -112,6 +112,23 @@ echo "# not migrated yet: exit 8, nothing created"
 expect 8 agents list
 if [ "$BACKEND" = sqlite ]; then
   [ ! -e "$DB" ] || fail "a refused command left $DB behind"
+  grep -q "tokyoia init" "$ERR" || fail "a missing database: the message does not say to run init"
+  # A refused command never removes a file another process is creating: it made
+  # one and removed it after its refusal, deleting a concurrent init's database
+  # (8 runs of 15 before the fix).
+  RACE=$TMP/race.db
+  for i in 1 2 3 4 5 6 7 8 9 10; do
+    rm -f "$RACE" "$RACE-wal" "$RACE-shm"
+    "$BIN" --db "$RACE" agents list >/dev/null 2>&1 &
+    "$BIN" --db "$RACE" init >/dev/null 2>&1 || fail "init beside a refused command (run $i)"
+    wait
+    "$BIN" --db "$RACE" agents list >/dev/null 2>&1 ||
+      fail "the database init made is gone after a concurrent refused command (run $i)"
+  done
+  # Nor does the server make an empty file to refuse it.
+  "$BIN" --db "$TMP/none.db" serve --listen 127.0.0.1:0 --no-auth >/dev/null 2>"$ERR"
+  same "serve on a missing database" "$?" 8
+  [ ! -e "$TMP/none.db" ] || fail "a refused serve left $TMP/none.db behind"
 fi
 
 echo "# init, migrate, migrate status"

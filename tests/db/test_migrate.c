@@ -176,6 +176,43 @@ static void test_new_database_gets_every_migration(void **state)
     remove_new_db(url);
 }
 
+/*
+ * tia_store_options.must_exist: a SQLite file that is not there is TIA_ENOTFOUND
+ * and is not created; in a directory that is not there either, TIA_EUNAVAIL (an
+ * unreachable database, as when creating it fails); an existing file opens.
+ */
+static void test_must_exist(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/tia-must-exist.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[256], deep[256];
+    snprintf(path, sizeof path, "%s/none.db", dir);
+    snprintf(deep, sizeof deep, "%s/no/such/dir.db", dir);
+    tia_store_options o = {0};
+    o.must_exist = 1;
+    tia_store *s = NULL;
+    tia_error err = {0};
+    assert_int_equal(tia_store_open(path, &o, &s, &err), TIA_ENOTFOUND);
+    assert_null(s);
+    assert_non_null(strstr(err.message, path));
+    assert_int_equal(access(path, F_OK), -1);
+    assert_int_equal(tia_store_open(deep, &o, &s, &err), TIA_EUNAVAIL);
+    o.must_exist = 0;
+    TIA_OK_OR_FAIL(tia_store_open(path, &o, &s, &err), &err);
+    tia_store_close(s);
+    o.must_exist = 1;
+    TIA_OK_OR_FAIL(tia_store_open(path, &o, &s, &err), &err);
+    tia_store_close(s);
+    const char *suffix[] = {"", "-wal", "-shm"};
+    for (int i = 0; i < 3; i++) {
+        char f[300];
+        snprintf(f, sizeof f, "%s%s", path, suffix[i]);
+        unlink(f);
+    }
+    assert_int_equal(rmdir(dir), 0);
+}
+
 static void test_changed_checksum_refused(void **state)
 {
     (void)state;
@@ -319,6 +356,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_new_database_gets_every_migration),
+        cmocka_unit_test(test_must_exist),
         cmocka_unit_test(test_changed_checksum_refused),
         cmocka_unit_test(test_unknown_migration_refused),
         cmocka_unit_test(test_unmigrated_database_refused),
