@@ -63,23 +63,33 @@ size_t tia_cli_display_width(const char *s)
 
 /* ---- cells ---- */
 
-/* Copies s with \t, \n, \r and \ escaped; malloc'd. */
+/*
+ * Copies s with \t, \n, \r and \ escaped, and every other control character
+ * (C0, DEL, and C1 as UTF-8) as \xNN or \u00NN, so that a value cannot drive
+ * the terminal (clear it, recolour it, move the cursor): names and task texts
+ * also arrive through the API. malloc'd.
+ */
 static char *escape(const char *s)
 {
-    char *out = malloc(strlen(s) * 2 + 1), *o = out;
+    char *out = malloc(strlen(s) * 4 + 1), *o = out;
     if (out == NULL)
         return NULL;
-    for (; *s; s++) {
-        const char *e = *s == '\t'   ? "\\t"
-                        : *s == '\n' ? "\\n"
-                        : *s == '\r' ? "\\r"
-                        : *s == '\\' ? "\\\\"
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        const char *e = *p == '\t'   ? "\\t"
+                        : *p == '\n' ? "\\n"
+                        : *p == '\r' ? "\\r"
+                        : *p == '\\' ? "\\\\"
                                      : NULL;
         if (e) {
             memcpy(o, e, 2);
             o += 2;
+        } else if (*p < 0x20 || *p == 0x7f) {
+            o += sprintf(o, "\\x%02x", *p);
+        } else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+            o += sprintf(o, "\\u%04x", p[1]); /* 6 bytes for 2: within 4 per byte */
+            p++;
         } else {
-            *o++ = *s;
+            *o++ = (char)*p;
         }
     }
     *o = '\0';

@@ -65,6 +65,14 @@ static int parse_zone(const char *p, int64_t *off)
     return 0;
 }
 
+/* Days in month (1..12) of a proleptic Gregorian year. */
+static int days_in_month(int year, int month)
+{
+    static const int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    return days[month - 1] + (month == 2 && leap);
+}
+
 int tia_time_parse(const char *text, tia_time_us *out)
 {
     struct tm tm = {0};
@@ -73,8 +81,9 @@ int tia_time_parse(const char *text, tia_time_us *out)
     if (digits(&p, 4, &tm.tm_year) != 0 || *p++ != '-' || digits(&p, 2, &tm.tm_mon) != 0 ||
         *p++ != '-' || digits(&p, 2, &tm.tm_mday) != 0)
         return TIA_EINVAL;
-    if (tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31)
-        return TIA_EINVAL;
+    if (tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 ||
+        tm.tm_mday > days_in_month(tm.tm_year, tm.tm_mon))
+        return TIA_EINVAL; /* timegm would carry 2026-02-31 into March 3 */
     if (*p == 'T' || *p == 't' || *p == ' ') {
         p++;
         if (digits(&p, 2, &tm.tm_hour) != 0 || tm.tm_hour > 23 || *p++ != ':' ||

@@ -412,6 +412,13 @@ same "agent named -h" "$(j 'd["name"]')" "-h"
 ok agents delete dash-h
 expect 4 agents show -- -h
 
+echo "# control characters in values do not reach the terminal"
+ok agents add --id ctl-1 --name $'evil\e[2J\x7fend\xc2\x9b' --role r --model m
+ok agents show ctl-1
+grep -q 'evil\\x1b\[2J\\x7fend\\u009b' "$OUT" || fail "control characters not escaped: $(cat -v "$OUT")"
+! grep -q $'\e' "$OUT" || fail "an ESC reached the output"
+ok agents delete ctl-1
+
 echo "# --help everywhere exits 0"
 for cmd in "" init migrate "migrate up" "migrate status" agents "agents list" "agents show" \
   "agents add" "agents update" "agents status" "agents delete" workflows "workflows list" \

@@ -150,6 +150,35 @@ static void test_time_format(void **state)
     assert_string_equal(small, "1970-01");
 }
 
+/*
+ * A day past its month's length is refused, not carried into the next month
+ * (2026-02-31 was read as 2026-03-03): leap years by the Gregorian rules.
+ */
+static void test_time_parse_calendar(void **state)
+{
+    (void)state;
+    static const char *const ok[] = {"2026-01-31T00:00:00Z",        "2024-02-29T00:00:00Z",
+                                     "2000-02-29T12:00:00Z",        "2026-04-30T23:59:59Z",
+                                     "2026-12-31T23:59:59.999999Z", "0001-01-01T00:00:00Z"};
+    static const char *const bad[] = {
+        "2026-02-31T10:00:00Z", "2026-02-29T00:00:00Z", "1900-02-29T00:00:00Z",
+        "2100-02-29T00:00:00Z", "2026-04-31T00:00:00Z", "2026-06-31",
+        "2026-11-31T00:00:00Z", "2026-00-10T00:00:00Z", "2026-13-01T00:00:00Z",
+        "2026-01-00T00:00:00Z", "2026-01-32T00:00:00Z"};
+    tia_time_us t;
+    char buf[40];
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        if (tia_time_parse(ok[i], &t) != 0)
+            fail_msg("%s refused", ok[i]);
+        tia_time_format(t, buf, sizeof buf);
+        if (strncmp(buf, ok[i], 10) != 0)
+            fail_msg("%s read as %s", ok[i], buf);
+    }
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        if (tia_time_parse(bad[i], &t) != TIA_EINVAL)
+            fail_msg("%s accepted", bad[i]);
+}
+
 static void test_duration_parse(void **state)
 {
     (void)state;
@@ -369,6 +398,7 @@ int main(void)
         cmocka_unit_test(test_uuid7_fork),
         cmocka_unit_test(test_uuid_valid),
         cmocka_unit_test(test_time_format),
+        cmocka_unit_test(test_time_parse_calendar),
         cmocka_unit_test(test_duration_parse),
         cmocka_unit_test(test_cost),
         cmocka_unit_test(test_uuid_format),
