@@ -4,8 +4,11 @@
  * first.
  * Exit codes are those of cli.h, listed by `tokyoia --help`.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 
@@ -149,7 +152,42 @@ static int take_globals(int *argc, char **argv, tia_cli_opts *opts)
     return -1;
 }
 
-int main(int argc, char **argv)
+/*
+ * The end of every command: its output must have reached stdout. A write that
+ * failed (a full disk, a closed descriptor) may have failed at any earlier flush,
+ * so the stream's error flag is asked as well as the last flush: a command whose
+ * output was lost is not a success, and says so once.
+ */
+/*
+ * Descriptors 0, 1 and 2 closed at start are opened on /dev/null, as for a
+ * daemon: else the first file or socket opened takes one of them, and what the
+ * command prints would go into the PostgreSQL connection (SQLite guards its own
+ * files).
+ */
+static void guard_std_fds(void)
+{
+    for (int fd = 0; fd <= 2; fd++) {
+        if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+            continue;
+        int got = open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+        if (got != fd && got >= 0)
+            close(got); /* not the lowest free descriptor: leave it closed */
+    }
+}
+
+static int finish(int rc)
+{
+    errno = 0;
+    int flushed = fflush(stdout) == 0;
+    int saved = errno;
+    if (flushed && !ferror(stdout))
+        return rc;
+    fprintf(stderr, "tokyoia: cannot write the output%s%s\n", saved ? ": " : "",
+            saved ? strerror(saved) : "");
+    return rc == TIA_EXIT_OK ? TIA_EXIT_ERROR : rc;
+}
+
+static int run(int argc, char **argv)
 {
     tia_cli_opts opts = {0};
     int rc = take_globals(&argc, argv, &opts);
@@ -173,4 +211,10 @@ int main(int argc, char **argv)
             return groups[i].run(argc - 1, argv + 1, &opts);
     fprintf(stderr, "tokyoia: unknown command '%s' (see 'tokyoia --help')\n", cmd);
     return TIA_EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+    guard_std_fds();
+    return finish(run(argc, argv));
 }

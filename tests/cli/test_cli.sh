@@ -419,6 +419,21 @@ grep -q 'evil\\x1b\[2J\\x7fend\\u009b' "$OUT" || fail "control characters not es
 ! grep -q $'\e' "$OUT" || fail "an ESC reached the output"
 ok agents delete ctl-1
 
+echo "# output that cannot be written is an error, said once"
+if [ -w /dev/full ]; then
+  "$BIN" --db "$DB" --json tasks list --limit 1000 >/dev/full 2>"$ERR"
+  same "tasks list into a full device" "$?" 1
+  grep -q '^tokyoia: cannot write the output' "$ERR" || fail "a lost output is not said"
+  "$BIN" --db "$DB" init >/dev/full 2>"$ERR"
+  same "init into a full device" "$?" 1
+else
+  fail "/dev/full is not writable here"
+fi
+# Started with stdout closed, the first descriptor opened (PostgreSQL's socket)
+# took fd 1 and the output went into the connection: now it goes nowhere.
+"$BIN" --db "$DB" --json agents list >&- 2>"$ERR"
+same "agents list with stdout closed" "$?" 0
+
 echo "# --help everywhere exits 0"
 for cmd in "" init migrate "migrate up" "migrate status" agents "agents list" "agents show" \
   "agents add" "agents update" "agents status" "agents delete" workflows "workflows list" \
