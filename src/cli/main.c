@@ -92,6 +92,12 @@ static const char *const valued[] = {"--db", "--read-url", "--max-replica-lag", 
 /* Stores the value of valued[k] into opts; -1, or an exit code for a bad value. */
 static int set_global(size_t k, const char *v, tia_cli_opts *opts)
 {
+    /* An empty URL would fall back to $DATABASE_URL or ./tokyoia.db: the database
+     * of an unset shell variable ("--db $URL") must not be another one. */
+    if (k <= 1 && *v == '\0') {
+        fprintf(stderr, "tokyoia: %s: the URL is empty (see 'tokyoia --help')\n", valued[k]);
+        return TIA_EXIT_USAGE;
+    }
     if (k == 0) {
         opts->db_url = v;
     } else if (k == 1) {

@@ -291,6 +291,9 @@ refused 2 maintain --retention 5d --batch 99999999
 t maintain settings
 grep -q "^metric_retention	90d\$" "$OUT" || fail "a refused maintain stored --retention"
 refused 2 --db
+# An empty --db (an unset variable) is not the default database.
+refused 2 --db "" agents list
+refused 2 --read-url= agents list
 "$BIN" >"$OUT" 2>"$ERR"
 same "no command" "$?" 2
 
