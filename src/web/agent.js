@@ -4,7 +4,7 @@
 // and a status change. Events of this agent's tasks re-read it (coalesced).
 
 import { api, h, coalesce, badge, section, tile, fmtInt, fmtUsd, fmtMs, fmtPct, fmtTime, report, toast, keepFocus, put } from './core.js';
-import { chart, rangePicker, rangeOf } from './chart.js';
+import {chart, rangePicker, rangeOf, rangeNow} from './chart.js';
 
 let range = { preset: '24h', bucket: 'hour', ...rangeOf('24h') };
 
@@ -14,16 +14,17 @@ function series(id, type) {
 }
 
 async function load(id) {
-  const enc = encodeURIComponent(id);
-  const [agent, stats, tasks, lat, tok, cost] = await Promise.all([
-    api(`/api/v1/agents/${enc}`),
-    api(`/api/v1/agents/${enc}/stats?window=24h`),
-    api(`/api/v1/agents/${enc}/tasks?limit=20`),
-    series(id, 'latency'),
-    series(id, 'tokens'),
-    series(id, 'cost'),
-  ]);
-  return { agent, stats, tasks: tasks.items, lat: lat.items, tok: tok.items, cost: cost.items };
+    range = rangeNow(range);
+    const enc = encodeURIComponent(id);
+    const [agent, stats, tasks, lat, tok, cost] = await Promise.all([
+        api(`/api/v1/agents/${enc}`),
+        api(`/api/v1/agents/${enc}/stats?window=24h`),
+        api(`/api/v1/agents/${enc}/tasks?limit=20`),
+        series(id, 'latency'),
+        series(id, 'tokens'),
+        series(id, 'cost'),
+    ]);
+    return {agent, stats, tasks : tasks.items, lat : lat.items, tok : tok.items, cost : cost.items};
 }
 
 // Sums of the tokens and cost buckets, joined on their start.

@@ -18,7 +18,12 @@ let seq = 0; // navigation counter: a late page must not replace a newer one
 let wantedHash = '#/';
 
 function parse(hash) {
-  const parts = hash.replace(/^#\/?/, '').split('/').filter(Boolean).map(decodeURIComponent);
+    let parts;
+    try {
+        parts = hash.replace(/^#\/?/, '').split('/').filter(Boolean).map(decodeURIComponent);
+    } catch {
+        return {page : 'notfound', params : {}}; // a malformed %-escape names no page
+    }
   if (parts.length === 0) return { page: 'overview', params: {} };
   if (parts[0] === 'workflows' && parts[1]) return { page: 'workflow', params: { id: parts[1] } };
   if (parts[0] === 'agents' && parts[1]) return { page: 'agent', params: { id: parts[1] } };

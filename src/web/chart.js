@@ -111,3 +111,11 @@ export function rangeOf(preset) {
   const t = new Date();
   return { from: new Date(t.getTime() - span).toISOString(), to: t.toISOString() };
 }
+
+// The range as of now: a preset window ("last 7 days") ends now at every load,
+// where the times it was first given would freeze the page at its first visit
+// (a live refresh showing nothing newer); a custom range stays as chosen.
+export function rangeNow(range)
+{
+    return range.preset === 'custom' ? range : {...range, ...rangeOf(range.preset)};
+}

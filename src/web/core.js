@@ -95,11 +95,24 @@ export function connectEvents() {
     for (const fn of listeners) fn(data);
   };
   for (const kind of ['task', 'workflow', 'reset']) es.addEventListener(kind, deliver(kind));
+  const retry = () => {
+      if (source !== es)
+          return; // closed or replaced meanwhile
+      reconnectTimer = setTimeout(connectEvents, backoff);
+      backoff = Math.min(backoff * 2, 30000);
+  };
   es.onerror = () => {
     if (es.readyState === EventSource.CLOSED) {
       setLive('offline, retrying…', false);
-      reconnectTimer = setTimeout(connectEvents, backoff);
-      backoff = Math.min(backoff * 2, 30000);
+      // The server ends the stream of a session revoked or expired, and an
+      // EventSource cannot see the 401 that follows: ask before retrying, and
+      // show the login rather than retry for ever.
+      api('/api/v1/dashboard/config').then(retry, (ex) => {
+          if (source === es && ex instanceof AuthError)
+              window.dispatchEvent(new Event('tia-auth'));
+          else
+              retry();
+      });
     } else {
       setLive('reconnecting…', false);
     }
@@ -117,14 +130,37 @@ export function disconnectEvents() {
   clearTimeout(reconnectTimer);
 }
 
-// Runs fn at most once per ms, at the end of a burst of calls (events come in
-// bursts: one per task of a workflow that moves).
+// Runs fn ms after the first of a burst of calls (events come in bursts: one per
+// task of a workflow that moves), one run at a time: calls made while fn (async)
+// runs lead to exactly one more run after it, so loads never overlap and an
+// older answer is never drawn over a newer one.
 export function coalesce(fn, ms = 250) {
-  let timer = null;
-  const run = () => { timer = null; fn(); };
-  const call = () => { if (!timer) timer = setTimeout(run, ms); };
-  call.cancel = () => { clearTimeout(timer); timer = null; };
-  return call;
+    let timer = null, running = false, again = false;
+    const run = async () => {
+        timer = null;
+        running = true;
+        try {
+            await fn();
+        } finally {
+            running = false;
+            if (again) {
+                again = false;
+                call();
+            }
+        }
+    };
+    const call = () => {
+        if (running)
+            again = true;
+        else if (!timer)
+            timer = setTimeout(run, ms);
+    };
+    call.cancel = () => {
+        clearTimeout(timer);
+        timer = null;
+        again = false;
+    };
+    return call;
 }
 
 // ---- formatting (the viewer's locale and time zone) ----

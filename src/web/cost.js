@@ -5,18 +5,19 @@
 // it (coalesced).
 
 import { api, state, loadConfig, h, coalesce, section, tile, fmtUsd, fmtInt, localMidnight, timeZone, report, keepFocus, put } from './core.js';
-import { chart, rangePicker, rangeOf } from './chart.js';
+import {chart, rangePicker, rangeOf, rangeNow} from './chart.js';
 
 let range = { preset: '7d', bucket: 'day', ...rangeOf('7d') };
 
 async function load() {
-  const q = new URLSearchParams({ from: range.from, to: range.to, bucket: range.bucket });
-  const [costs, ov] = await Promise.all([
-    api('/api/v1/dashboard/costs?' + q),
-    api('/api/v1/dashboard/overview?from=' + encodeURIComponent(localMidnight())),
-    loadConfig(),
-  ]);
-  return { costs, today: ov.totals.cost_usd };
+    range = rangeNow(range);
+    const q = new URLSearchParams({from : range.from, to : range.to, bucket : range.bucket});
+    const [costs, ov] = await Promise.all([
+        api('/api/v1/dashboard/costs?' + q),
+        api('/api/v1/dashboard/overview?from=' + encodeURIComponent(localMidnight())),
+        loadConfig(),
+    ]);
+    return {costs, today : ov.totals.cost_usd};
 }
 
 // Rows of [Date, one value per group] over the union of the groups' buckets.

@@ -63,9 +63,9 @@ async function workRound(tokens = 1000) {
 }
 
 // A page signed in with the token, collecting console errors and page errors.
-async function signedIn(viewport = DESKTOP) {
+async function signedIn(viewport = DESKTOP, token = TOKEN) {
   const ctx = await browser.newContext({ viewport });
-  await ctx.addInitScript((t) => sessionStorage.setItem('tia_token', t), TOKEN);
+  await ctx.addInitScript((t) => sessionStorage.setItem('tia_token', t), token);
   const page = await ctx.newPage();
   page.errors = [];
   page.on('console', (m) => { if (m.type() === 'error') page.errors.push(m.text()); });
@@ -201,6 +201,67 @@ test('the cost page warns when today\'s spend crosses the daily budget', async (
   assert.ok(over, 'the completed tasks cost more than the test budget');
   assert.equal(await page.locator('[data-testid="budget-warning"]').count(), 1);
   assert.deepEqual(page.errors, []);
+  await page.context().close();
+});
+
+test('a preset range ends when the page loads, not at its first visit', async () => {
+  const page = await signedIn();
+  const isCosts = (r) => new URL(r.url()).pathname === '/api/v1/dashboard/costs';
+  const tos = [];
+  page.on('request', (r) => { if (isCosts(r)) tos.push(Date.parse(new URL(r.url()).searchParams.get('to'))); });
+  await page.goto(BASE + '/#/cost');
+  await ready(page);
+  await page.evaluate(() => { location.hash = '#/'; });
+  await page.waitForTimeout(100);
+  const again = page.waitForRequest(isCosts);
+  await page.evaluate(() => { location.hash = '#/cost'; });
+  await again;
+  assert.ok(tos.length >= 2, `${tos.length} costs requests`);
+  assert.ok(tos[tos.length - 1] > tos[0], `the second visit asked for the first one's end, ${new Date(tos[0]).toISOString()}`);
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});
+
+test('live refreshes run one at a time, and once more after a burst that came during one', async () => {
+  const page = await signedIn();
+  await page.goto(BASE + '/');
+  await ready(page);
+  const r = await page.evaluate(async () => {
+    const { coalesce } = await import('/assets/core.js');
+    const sleep = (ms) => new Promise((ok) => setTimeout(ok, ms));
+    let running = 0, most = 0, runs = 0, late = 0;
+    const call = coalesce(async () => { running++; runs++; most = Math.max(most, running); await sleep(200); running--; }, 20);
+    for (let i = 0; i < 20; i++) { call(); await sleep(30); }
+    const before = runs;
+    await sleep(1000);
+    late = runs - before;
+    return { most, runs, late };
+  });
+  assert.equal(r.most, 1, `${r.most} loads at once`);
+  assert.ok(r.runs >= 2 && r.runs <= 6, `${r.runs} runs for 20 calls over 600 ms`);
+  assert.ok(r.late >= 1, 'the calls made during the last run got no run after it');
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});
+
+test('an address with a malformed %-escape shows Not found', async () => {
+  const page = await signedIn();
+  await page.goto(BASE + '/');
+  await ready(page);
+  await page.evaluate(() => { location.hash = '#/agents/%E0%A4%A'; });
+  await page.getByRole('heading', { name: 'Not found' }).waitFor({ timeout: 5000 });
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});
+
+test('a page whose session is revoked shows the login, not an endless retry', async () => {
+  const made = await apiCall('POST', '/api/v1/sessions', { user_id: 'web-test', ttl: '1h' });
+  const page = await signedIn(DESKTOP, made.token);
+  await page.goto(BASE + '/');
+  await ready(page);
+  await apiCall('DELETE', `/api/v1/sessions/${made.session.id}`);
+  // The server ends a revoked session's stream within 5 s (its check interval).
+  await page.locator('#token').waitFor({ timeout: 15000 });
   await page.context().close();
 });
 
