@@ -6,7 +6,7 @@ set -euo pipefail
 pkgs=(gcc make cmake pkg-config libpq-dev libsqlite3-dev libjansson-dev libssl-dev
       libcmocka-dev libcurl4-openssl-dev libmicrohttpd-dev postgresql sqlite3
       wrk zlib1g-dev libjs-dygraphs chromium nodejs fonts-noto-color-emoji faketime
-      clang libclang-rt-14-dev valgrind)
+      clang libclang-rt-14-dev valgrind curl)
 # npm comes with Debian's nodejs as its own package; NodeSource's nodejs carries it.
 command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 

@@ -177,6 +177,16 @@ int tia_cli_exit_code(int rc);
 /* Prints "tokyoia: <message>" for a failed library call and returns its exit code. */
 int tia_cli_fail(int rc, const tia_error *err);
 
+/*
+ * "HOST:PORT", "[V6]:PORT", "HOST" or ":PORT" into host (an empty host is
+ * 0.0.0.0) and *port (left as it is when the text names none): 0, or -1 when
+ * malformed (serve --listen, demo --serve).
+ */
+int tia_cli_parse_listen(const char *text, char *host, size_t host_len, int *port);
+
+/* $PORT into *port when set and not empty: 0, or -1 when it is not 0..65535. */
+int tia_cli_port_from_env(int *port);
+
 /* How tia_cli_open takes the database. */
 enum {
     TIA_CLI_CREATE =

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -163,4 +162,47 @@ int tia_cli_run(const tia_cli_parse_spec *spec, int argc, char **argv, tia_cli_p
     json_decref(res.value);
     tia_store_close(s);
     return rc;
+}
+
+int tia_cli_parse_listen(const char *text, char *host, size_t host_len, int *port)
+{
+    const char *colon = NULL;
+    if (text[0] == '[') {
+        const char *end = strchr(text, ']');
+        if (end == NULL || (size_t)(end - text - 1) >= host_len)
+            return -1;
+        snprintf(host, host_len, "%.*s", (int)(end - text - 1), text + 1);
+        colon = end[1] == ':' ? end + 1 : NULL;
+        if (end[1] != '\0' && end[1] != ':')
+            return -1;
+    } else {
+        colon = strrchr(text, ':');
+        size_t n = colon ? (size_t)(colon - text) : strlen(text);
+        if (n >= host_len)
+            return -1;
+        snprintf(host, host_len, "%.*s", (int)n, text);
+    }
+    if (host[0] == '\0')
+        snprintf(host, host_len, "0.0.0.0");
+    if (colon) {
+        char *end;
+        long p = strtol(colon + 1, &end, 10);
+        if (colon[1] == '\0' || *end || p < 0 || p > 65535)
+            return -1;
+        *port = (int)p;
+    }
+    return 0;
+}
+
+int tia_cli_port_from_env(int *port)
+{
+    const char *e = getenv("PORT");
+    if (e == NULL || *e == '\0')
+        return 0;
+    char *end;
+    long p = strtol(e, &end, 10);
+    if (*end || p < 0 || p > 65535)
+        return -1;
+    *port = (int)p;
+    return 0;
 }

@@ -284,33 +284,37 @@ static int run_workflow(tia_store *s, const tia_cli_opts *opts, json_t *doc, cha
  * --serve: starts the Registry API on the demo's database before the workflow
  * runs, with a session token of user "demo" (an admin), and says how to call it.
  */
-static int start_server(tia_store *s, const tia_cli_opts *opts, const char *listen,
+/* Where --serve listens (parsed before any work, as serve --listen is). */
+typedef struct demo_listen {
+    char host[64];
+    int port;
+} demo_listen;
+
+static int start_server(tia_store *s, const tia_cli_opts *opts, const demo_listen *at, json_t *doc,
                         tia_server **srv, tia_error *err)
 {
     static const char *const admins[] = {"demo"};
-    char host[64] = "127.0.0.1", token[TIA_TOKEN_BUF];
-    int port = 8080;
-    const char *env = getenv("PORT");
-    if (env && *env)
-        port = atoi(env);
-    if (listen && sscanf(listen, "%63[^:]:%d", host, &port) < 1)
-        return tia_error_set(err, TIA_EINVAL, "--serve: '%s' is not HOST:PORT", listen);
+    char token[TIA_TOKEN_BUF];
     tia_session_new sn = {"demo", "{\"client\":\"tokyoia demo\"}", NULL, INT64_C(86400000000)};
     int rc = tia_session_create(s, &sn, token, NULL, err);
     if (rc != 0)
         return rc;
     tia_server_config cfg = {0};
     cfg.db_url = opts->db_url;
-    cfg.listen_host = host;
-    cfg.port = port;
+    cfg.listen_host = at->host;
+    cfg.port = at->port;
     cfg.admin_users = admins;
     cfg.n_admin_users = 1;
     if ((rc = tia_server_start(&cfg, srv, err)) != 0)
         return rc;
     char url[128];
-    snprintf(url, sizeof url, "http://%s:%d", host, tia_server_port(*srv));
-    if (opts->json)
+    snprintf(url, sizeof url, "http://%s%s%s:%d", strchr(at->host, ':') ? "[" : "", at->host,
+             strchr(at->host, ':') ? "]" : "", tia_server_port(*srv));
+    if (opts->json) { /* the document says where, and the token, shown only here */
+        json_object_set_new(doc, "server",
+                            json_pack("{s:s,s:s,s:s}", "url", url, "user", "demo", "token", token));
         return 0;
+    }
     printf("\nRegistry API: %s  (docs/api.md)\n"
            "Token (user demo, valid 24h; shown only now):\n  %s\n"
            "Try:\n"
@@ -322,7 +326,7 @@ static int start_server(tia_store *s, const tia_cli_opts *opts, const char *list
     return 0;
 }
 
-static int demo(tia_store *s, const tia_cli_opts *opts, json_t *doc, const char *serve,
+static int demo(tia_store *s, const tia_cli_opts *opts, json_t *doc, const demo_listen *serve,
                 tia_server **srv, tia_error *err)
 {
     json_t *applied = NULL, *wf_json = NULL;
@@ -334,7 +338,7 @@ static int demo(tia_store *s, const tia_cli_opts *opts, json_t *doc, const char 
     json_object_set_new(doc, "migrations_applied", applied);
     if ((rc = show_stats(s, opts, doc, "agents_before", "Agents (stats; window: 24h):", err)))
         return rc;
-    if (serve && (rc = start_server(s, opts, *serve ? serve : NULL, srv, err)) != 0)
+    if (serve && (rc = start_server(s, opts, serve, doc, srv, err)) != 0)
         return rc;
     if ((rc = run_workflow(s, opts, doc, wf, err)) != 0)
         return rc;
@@ -372,6 +376,12 @@ int tia_cli_demo(int argc, char **argv, const tia_cli_opts *opts)
     int rc = tia_cli_parse(&spec, argc, argv, &pos);
     if (rc >= 0)
         return rc;
+    demo_listen at = {"127.0.0.1", 8080};
+    if (serve_seen && tia_cli_port_from_env(&at.port) != 0)
+        return tia_cli_usage_error("demo", "PORT must be a port number (0..65535)");
+    if (serve_seen && serve != NULL && *serve != '\0' &&
+        tia_cli_parse_listen(serve, at.host, sizeof at.host, &at.port) != 0)
+        return tia_cli_usage_error("demo", "--serve: '%s' is not HOST:PORT", serve);
     tia_store *s = NULL;
     if ((rc = tia_cli_open(opts, TIA_CLI_CREATE, &s)) != 0)
         return rc;
@@ -388,13 +398,14 @@ int tia_cli_demo(int argc, char **argv, const tia_cli_opts *opts)
     sigaddset(&set, SIGINT);
     if (serve_seen) /* before any thread starts, so that only sigwait below takes them */
         pthread_sigmask(SIG_BLOCK, &set, NULL);
-    int lrc = demo(s, opts, doc, serve_seen ? (serve ? serve : "") : NULL, &srv, &err);
+    int lrc = demo(s, opts, doc, serve_seen ? &at : NULL, &srv, &err);
     if (lrc != 0)
         rc = tia_cli_fail(lrc, &err);
     else if (opts->json)
         rc = tia_cli_print_object(opts, json_incref(doc), NULL, 0);
     if (lrc == 0 && srv) {
-        printf("\nStill serving the Registry API; Ctrl-C stops.\n");
+        /* Not on stdout under --json: the document there is complete. */
+        fprintf(opts->json ? stderr : stdout, "\nStill serving the Registry API; Ctrl-C stops.\n");
         fflush(stdout);
         int sig = 0;
         sigwait(&set, &sig);

@@ -28,49 +28,6 @@ typedef struct serve_args {
 } serve_args;
 
 /* "HOST:PORT", "[V6]:PORT", ":PORT" or "HOST"; PORT from the environment when absent. */
-static int parse_listen(const char *text, char *host, size_t host_len, int *port)
-{
-    const char *colon = NULL;
-    if (text[0] == '[') {
-        const char *end = strchr(text, ']');
-        if (end == NULL || (size_t)(end - text - 1) >= host_len)
-            return -1;
-        snprintf(host, host_len, "%.*s", (int)(end - text - 1), text + 1);
-        colon = end[1] == ':' ? end + 1 : NULL;
-        if (end[1] != '\0' && end[1] != ':')
-            return -1;
-    } else {
-        colon = strrchr(text, ':');
-        size_t n = colon ? (size_t)(colon - text) : strlen(text);
-        if (n >= host_len)
-            return -1;
-        snprintf(host, host_len, "%.*s", (int)n, text);
-    }
-    if (host[0] == '\0')
-        snprintf(host, host_len, "0.0.0.0");
-    if (colon) {
-        char *end;
-        long p = strtol(colon + 1, &end, 10);
-        if (colon[1] == '\0' || *end || p < 0 || p > 65535)
-            return -1;
-        *port = (int)p;
-    }
-    return 0;
-}
-
-static int port_from_env(int *port)
-{
-    const char *e = getenv("PORT");
-    if (e == NULL || *e == '\0')
-        return 0;
-    char *end;
-    long p = strtol(e, &end, 10);
-    if (*end || p < 0 || p > 65535)
-        return -1;
-    *port = (int)p;
-    return 0;
-}
-
 static int to_int(int64_t v)
 {
     return v > INT_MAX ? INT_MAX : (int)v;
@@ -80,9 +37,9 @@ static int build_config(serve_args *a, const tia_cli_opts *opts, tia_server_conf
                         char *host, size_t host_len, FILE **log)
 {
     int port = 8080;
-    if (port_from_env(&port) != 0)
+    if (tia_cli_port_from_env(&port) != 0)
         return tia_cli_usage_error("serve", "PORT must be a port number (0..65535)");
-    if (a->listen && parse_listen(a->listen, host, host_len, &port) != 0)
+    if (a->listen && tia_cli_parse_listen(a->listen, host, host_len, &port) != 0)
         return tia_cli_usage_error("serve", "--listen: '%s' is not HOST:PORT", a->listen);
     if (a->listen == NULL)
         snprintf(host, host_len, "127.0.0.1");

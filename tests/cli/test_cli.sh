@@ -357,6 +357,23 @@ same "demo handoffs" "$(j '[(i["from_agent_id"], i["to_agent_id"], i["interactio
 same "demo stats grow" \
   "$(j '[a["completed_tasks"] for a in d["agents_after"] if a["id"] == "sakura-004"][0] - [a["completed_tasks"] for a in d["agents_before"] if a["id"] == "sakura-004"][0]')" 1
 same "two demo workflows" "$(sql "SELECT count(*) FROM workflows")" "$((before + 2))"
+# --serve is read as serve --listen is, before any work.
+refused 2 demo --serve 127.0.0.1:junk
+PORT=junk expect 2 demo --serve ''
+# --json --serve: one JSON document on stdout, with where the server is and its token.
+"$BIN" --db "$DB" --json demo --serve 127.0.0.1:0 >"$TMP/demo.out" 2>"$TMP/demo.err" &
+DEMO=$!
+for _ in $(seq 300); do grep -q 'Still serving' "$TMP/demo.err" && break; sleep 0.1; done
+grep -q 'Still serving' "$TMP/demo.err" || { kill $DEMO; fail "demo --serve never said it serves"; }
+cp "$TMP/demo.out" "$OUT"
+URL=$(j 'd["server"]["url"]')
+DTOKEN=$(j 'd["server"]["token"]')
+same "demo --json --serve workflow" "$(j 'd["workflow"]["status"]')" completed
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $DTOKEN" "$URL/api/v1/agents")
+kill -TERM $DEMO
+wait $DEMO
+same "demo --serve stops on SIGTERM" "$?" 0
+same "the demo server with its token" "$code" 200
 if [ "$BACKEND" = sqlite ]; then
   mkdir "$TMP/cwd"
   (cd "$TMP/cwd" && "$BIN" demo >"$OUT" 2>"$ERR") || fail "demo on the default ./tokyoia.db"
