@@ -177,6 +177,8 @@ int tia_cli_parse_listen(const char *text, char *host, size_t host_len, int *por
             return -1;
     } else {
         colon = strrchr(text, ':');
+        if (colon != NULL && strchr(text, ':') != colon)
+            return -1; /* two colons: an IPv6 address, which goes in brackets */
         size_t n = colon ? (size_t)(colon - text) : strlen(text);
         if (n >= host_len)
             return -1;

@@ -381,7 +381,9 @@ int tia_cli_demo(int argc, char **argv, const tia_cli_opts *opts)
         return tia_cli_usage_error("demo", "PORT must be a port number (0..65535)");
     if (serve_seen && serve != NULL && *serve != '\0' &&
         tia_cli_parse_listen(serve, at.host, sizeof at.host, &at.port) != 0)
-        return tia_cli_usage_error("demo", "--serve: '%s' is not HOST:PORT", serve);
+        return tia_cli_usage_error(
+            "demo", "--serve: '%s' is not HOST:PORT (an IPv6 address in brackets: [::1]:8080)",
+            serve);
     tia_store *s = NULL;
     if ((rc = tia_cli_open(opts, TIA_CLI_CREATE, &s)) != 0)
         return rc;

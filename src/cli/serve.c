@@ -40,7 +40,9 @@ static int build_config(serve_args *a, const tia_cli_opts *opts, tia_server_conf
     if (tia_cli_port_from_env(&port) != 0)
         return tia_cli_usage_error("serve", "PORT must be a port number (0..65535)");
     if (a->listen && tia_cli_parse_listen(a->listen, host, host_len, &port) != 0)
-        return tia_cli_usage_error("serve", "--listen: '%s' is not HOST:PORT", a->listen);
+        return tia_cli_usage_error(
+            "serve", "--listen: '%s' is not HOST:PORT (an IPv6 address in brackets: [::1]:8080)",
+            a->listen);
     if (a->listen == NULL)
         snprintf(host, host_len, "127.0.0.1");
     memset(cfg, 0, sizeof *cfg);

@@ -286,6 +286,9 @@ refused 2 serve --auth sometimes
 refused 2 maintain --dry-run=1
 grep -q 'takes no value' "$ERR" || fail "--dry-run=1: unclear message"
 refused 2 serve --no-auth=yes
+# An IPv6 address without brackets is a usage error that says how to write it.
+refused 2 serve --listen ::1
+grep -q '\[::1\]:8080' "$ERR" || fail "--listen ::1: the message does not show the brackets"
 # A refused maintain stores none of its settings.
 refused 2 maintain --retention 5d --batch 99999999
 t maintain settings
