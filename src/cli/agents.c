@@ -77,12 +77,25 @@ static int agents_show(int argc, char **argv, const tia_cli_opts *opts)
     return tia_cli_run(&spec, argc, argv, &a.pos, opts, show_body, &a);
 }
 
+/* An empty --backstory or --emoji is none (NULL), on add as on update. */
+static const char *empty_null(const char *v)
+{
+    return v && *v ? v : NULL;
+}
+
 static int add_body(tia_store *s, void *ctx, tia_cli_result *res, tia_error *err)
 {
     agent_args *a = ctx;
-    tia_agent_new n = {
-        a->id,        a->name,  a->role,   a->model,   a->specialties.v, a->specialties.n,
-        a->backstory, a->emoji, a->status, a->metadata};
+    tia_agent_new n = {a->id,
+                       a->name,
+                       a->role,
+                       a->model,
+                       a->specialties.v,
+                       a->specialties.n,
+                       empty_null(a->backstory),
+                       empty_null(a->emoji),
+                       a->status,
+                       a->metadata};
     int rc = tia_agent_create(s, &n, err);
     return rc != 0 ? rc : result_agent(s, a->id, res, err);
 }
@@ -91,7 +104,7 @@ static int add_body(tia_store *s, void *ctx, tia_cli_result *res, tia_error *err
 
 /*
  * The options add and update share, into o[N_FIELD_OPTS]; `required` marks those
- * add needs. An empty --backstory or --emoji clears it on update.
+ * add needs. An empty --backstory or --emoji is none on add and clears it on update.
  */
 static void field_opts(agent_args *a, int required, tia_cli_opt *o)
 {
@@ -119,11 +132,6 @@ static int agents_add(int argc, char **argv, const tia_cli_opts *opts)
     int rc = tia_cli_run(&spec, argc, argv, &a.pos, opts, add_body, &a);
     tia_cli_strv_free(&a.specialties);
     return rc;
-}
-
-static const char *empty_null(const char *v)
-{
-    return v && *v ? v : NULL;
 }
 
 static int update_body(tia_store *s, void *ctx, tia_cli_result *res, tia_error *err)

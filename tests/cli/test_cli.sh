@@ -435,6 +435,12 @@ same "agent named -h" "$(j 'd["name"]')" "-h"
 ok agents delete dash-h
 expect 4 agents show -- -h
 
+echo "# an empty --emoji or --backstory is none, on add as on update"
+ok agents add --id empty-1 --name E --role r --model m --emoji '' --backstory ''
+ok --json agents show empty-1
+same "empty emoji and backstory on add" "$(j 'd["personality_emoji"], d["backstory"]')" "(None, None)"
+ok agents delete empty-1
+
 echo "# control characters in values do not reach the terminal"
 ok agents add --id ctl-1 --name $'evil\e[2J\x7fend\xc2\x9b' --role r --model m
 ok agents show ctl-1
