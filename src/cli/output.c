@@ -5,12 +5,15 @@
  * agents' emoji and CJK names line up) or tab-separated lines with a header for
  * scripts, with tabs, newlines and backslashes escaped as in PostgreSQL's COPY.
  */
+#define _XOPEN_SOURCE 700 /* wcwidth */
 #include <inttypes.h>
+#include <locale.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <wchar.h>
 
 #include <tokyoia/types.h>
 
@@ -33,31 +36,40 @@ static uint32_t utf8_next(const unsigned char **p)
     return c;
 }
 
-static int cp_width(uint32_t c)
+/*
+ * Display columns of one code point, as the C library's Unicode tables give them
+ * (wcwidth in the C.UTF-8 locale, set for this thread only while measuring):
+ * 2 for wide and emoji characters, 0 for combining marks and joiners. A code
+ * point it does not know (or with no UTF-8 locale at all) counts as 1.
+ */
+static int cp_width(uint32_t c, locale_t utf8)
 {
-    if (c == 0x200D || c == 0xFE0F || c == 0xFE0E || (c >= 0x0300 && c <= 0x036F))
-        return 0;
-    if ((c >= 0x1100 && c <= 0x115F) || (c >= 0x2E80 && c <= 0xA4CF) ||
-        (c >= 0xAC00 && c <= 0xD7A3) || (c >= 0xF900 && c <= 0xFAFF) ||
-        (c >= 0xFE30 && c <= 0xFE4F) || (c >= 0xFF00 && c <= 0xFF60) ||
-        (c >= 0xFFE0 && c <= 0xFFE6) || (c >= 0x1F300 && c <= 0x1F64F) ||
-        (c >= 0x1F680 && c <= 0x1F6FF) || (c >= 0x1F900 && c <= 0x1F9FF) ||
-        (c >= 0x20000 && c <= 0x3FFFD))
-        return 2;
-    return 1;
+    if (utf8 == (locale_t)0)
+        return 1;
+    int w = wcwidth((wchar_t)c);
+    return w < 0 ? 1 : w;
 }
 
 size_t tia_cli_display_width(const char *s)
 {
+    static locale_t utf8 = (locale_t)0;
+    static int tried;
+    if (!tried) { /* the CLI measures on its main thread only */
+        utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+        tried = 1;
+    }
+    locale_t was = utf8 != (locale_t)0 ? uselocale(utf8) : (locale_t)0;
     size_t w = 0;
     const unsigned char *p = (const unsigned char *)s;
     while (*p) {
-        int cw = cp_width(utf8_next(&p));
+        int cw = cp_width(utf8_next(&p), utf8);
         /* A text character turned emoji by VS16 (❄️) takes two columns. */
         if (cw == 1 && p[0] == 0xEF && p[1] == 0xB8 && p[2] == 0x8F)
             cw = 2;
         w += (size_t)cw;
     }
+    if (was != (locale_t)0)
+        uselocale(was);
     return w;
 }
 

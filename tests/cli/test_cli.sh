@@ -386,8 +386,13 @@ fi
 
 echo "# table output on a terminal"
 if command -v script >/dev/null 2>&1; then
+  # Wide characters the old hand-made table missed (U+2615, U+2705, U+1FA84).
+  ok agents add --id wide-1 --name $'Caf\u00e9 \u2615' --role r --model m --emoji $'\u2705'
+  ok agents add --id wide-2 --name wand --role r --model m --emoji $'\U0001FA84'
   script -qec "'$BIN' --db '$DB' agents list" /dev/null >"$OUT" 2>"$ERR" || fail "agents list on a tty"
   tr -d '\r' <"$OUT" >"$TMP/tty"
+  ok agents delete wide-1
+  ok agents delete wide-2
   grep -q $'\t' "$TMP/tty" && fail "the terminal table has tabs"
   sed -n 2p "$TMP/tty" | grep -q '^----------  ' || fail "no underline under the table header"
   # Every row is as wide as the header (emoji count two columns).
