@@ -122,10 +122,22 @@ static const char *const env_names[] = {"TIA_TASK_ID=",   "TIA_AGENT_ID=", "TIA_
                                         "TIA_TASK_TYPE=", "TIA_ATTEMPT=",  "TIA_WORKER_ID="};
 #define N_ENV (sizeof env_names / sizeof env_names[0])
 
+/*
+ * The worker's own secrets, which its commands never need: the database's URLs
+ * (a password in them), libpq's password and the LLM executor's key. A command
+ * runs on task input and may print what it sees into its output.
+ */
+static const char *const withheld[] = {
+    "DATABASE_URL=", "DATABASE_READ_URL=", "PGPASSWORD=", "TOKYOIA_LLM_API_KEY="};
+
+/* 1 for a variable the child does not inherit: one of the task's, or withheld. */
 static int is_ours(const char *entry)
 {
     for (size_t i = 0; i < N_ENV; i++)
         if (strncmp(entry, env_names[i], strlen(env_names[i])) == 0)
+            return 1;
+    for (size_t i = 0; i < sizeof withheld / sizeof withheld[0]; i++)
+        if (strncmp(entry, withheld[i], strlen(withheld[i])) == 0)
             return 1;
     return 0;
 }
@@ -137,7 +149,8 @@ static void free_env(char **env)
     free(env);
 }
 
-/* The process's environment with the task's variables replaced; malloc'd. */
+/* The process's environment, less the withheld secrets, with the task's variables replaced;
+ * malloc'd. */
 static char **task_env(const tia_job *job)
 {
     const tia_task *t = job->claim->task;
@@ -438,7 +451,12 @@ static int cost_member(json_t *o, int64_t *out, tia_exec_result *res)
 static void parse_output(const child *c, tia_exec_result *out)
 {
     const char *p = c->stdout_buf.p ? c->stdout_buf.p : "";
-    if (p[strspn(p, " \t\r\n")] == '\0') {
+    size_t len = c->stdout_buf.p ? c->stdout_buf.len : 0, blank = 0;
+    /* Over the bytes read, not as a C string: a NUL first is output, not none. */
+    while (blank < len &&
+           (p[blank] == ' ' || p[blank] == '\t' || p[blank] == '\r' || p[blank] == '\n'))
+        blank++;
+    if (blank == len) {
         out->ok = 1; /* nothing printed: done, without output */
         return;
     }

@@ -157,6 +157,42 @@ static void cmd_success_reads_task_and_tokens(void **state)
     assert_null(r.output_data);
     assert_int_equal(r.tokens_used, -1);
     tia_exec_result_clear(&r);
+
+    /* A NUL byte first is output, and not JSON: it was taken for none. */
+    run_sh(&f, "cat >/dev/null; printf '\\000this is not json'", 0, &r);
+    assert_int_equal(r.ok, 0);
+    ASSERT_CONTAINS(r.error_message, "not valid JSON");
+    tia_exec_result_clear(&r);
+}
+
+/*
+ * The worker's own secrets (the database URLs, libpq's password, the LLM key)
+ * are not in the command's environment; the rest of it is.
+ */
+static void cmd_env_withholds_secrets(void **state)
+{
+    (void)state;
+    fake_claim f;
+    tia_exec_result r;
+    fake_init(&f, 0);
+    setenv("DATABASE_URL", "postgres://app:hunter2@db/prod", 1);
+    setenv("DATABASE_READ_URL", "postgres://app:hunter2@replica/prod", 1);
+    setenv("PGPASSWORD", "hunter2", 1);
+    setenv("TOKYOIA_LLM_API_KEY", "sk-secret", 1);
+    setenv("TIA_TEST_KEPT", "kept", 1);
+    run_sh(&f,
+           "cat >/dev/null; printf '[\"%s\", \"%s\", \"%s\", \"%s\", \"%s\"]' "
+           "\"${DATABASE_URL-unset}\" \"${DATABASE_READ_URL-unset}\" \"${PGPASSWORD-unset}\" "
+           "\"${TOKYOIA_LLM_API_KEY-unset}\" \"${TIA_TEST_KEPT-unset}\"",
+           0, &r);
+    unsetenv("DATABASE_URL");
+    unsetenv("DATABASE_READ_URL");
+    unsetenv("PGPASSWORD");
+    unsetenv("TOKYOIA_LLM_API_KEY");
+    unsetenv("TIA_TEST_KEPT");
+    assert_int_equal(r.ok, 1);
+    assert_string_equal(r.output_data, "[\"unset\",\"unset\",\"unset\",\"unset\",\"kept\"]");
+    tia_exec_result_clear(&r);
 }
 
 static void cmd_nonzero_exit_keeps_stderr_tail(void **state)
@@ -866,6 +902,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(cmd_success_reads_task_and_tokens, setup, teardown),
+        cmocka_unit_test_setup_teardown(cmd_env_withholds_secrets, setup, teardown),
         cmocka_unit_test_setup_teardown(cmd_nonzero_exit_keeps_stderr_tail, setup, teardown),
         cmocka_unit_test_setup_teardown(cmd_timeout_kills_the_group, setup, teardown),
         cmocka_unit_test_setup_teardown(cmd_invalid_json_and_huge_output, setup, teardown),
