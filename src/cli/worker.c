@@ -25,14 +25,23 @@ static void on_signal(int sig)
     tia_worker_stop(signalled_worker);
 }
 
-static void install_handlers(struct sigaction *old_term, struct sigaction *old_int)
+/*
+ * The signals that stop the worker by draining: it hands its running tasks back
+ * and kills their commands. SIGHUP (a closed terminal or session) and SIGQUIT
+ * ended it at once before, leaving its commands running as orphans while their
+ * tasks' leases ran out and another worker took them: the work done twice.
+ */
+static const int stop_signals[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT};
+#define N_STOP_SIGNALS (sizeof stop_signals / sizeof stop_signals[0])
+
+static void install_handlers(struct sigaction old[N_STOP_SIGNALS])
 {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, old_term);
-    sigaction(SIGINT, &sa, old_int);
+    for (size_t i = 0; i < N_STOP_SIGNALS; i++)
+        sigaction(stop_signals[i], &sa, &old[i]);
 }
 
 typedef struct worker_args {
@@ -116,16 +125,17 @@ static int run_worker(tia_store *s, const worker_args *a, const tia_cli_opts *op
     int rc = tia_worker_new(s, &cfg, &w, &err);
     if (rc != 0)
         return tia_cli_fail(rc, &err);
-    tia_cli_say(opts, "worker %s: %zu agent(s), concurrency %d, %s; Ctrl-C or SIGTERM drains",
+    tia_cli_say(opts,
+                "worker %s: %zu agent(s), concurrency %d, %s; Ctrl-C, SIGTERM or SIGHUP drains",
                 tia_worker_id(w), a->agents.n, cfg.concurrency ? cfg.concurrency : 1,
                 a->llm ? a->llm : a->command[0]);
     fflush(stdout);
-    struct sigaction old_term, old_int;
+    struct sigaction old[N_STOP_SIGNALS];
     signalled_worker = w;
-    install_handlers(&old_term, &old_int);
+    install_handlers(old);
     rc = tia_worker_run(w, &err);
-    sigaction(SIGTERM, &old_term, NULL);
-    sigaction(SIGINT, &old_int, NULL);
+    for (size_t i = 0; i < N_STOP_SIGNALS; i++)
+        sigaction(stop_signals[i], &old[i], NULL);
     signalled_worker = NULL;
     int code = rc != 0 ? tia_cli_fail(rc, &err) : 0;
     json_t *st = stats_json(w);

@@ -172,8 +172,10 @@ ldd "$BIN" 2>/dev/null | grep -q libasan && LIMIT_MIB=80 # redzones, fake stacks
 
 # The server's counters still equal a recount, and the worker drains cleanly.
 [ "$(tia_counters_off sql)" = 0 ] || fail "the counters differ from a recount of agent_tasks"
-kill -TERM "$WORKER"
-wait "$WORKER" || fail "the worker did not exit 0 on SIGTERM"
+# SIGHUP (a closed terminal) drains as SIGTERM does: it ended the worker at once
+# (exit 129), leaving its running commands behind as orphans.
+kill -HUP "$WORKER"
+wait "$WORKER" || fail "the worker did not drain and exit 0 on SIGHUP"
 WORKER=
 health "the worker's exit"
 tia_serve_stop
