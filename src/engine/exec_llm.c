@@ -234,10 +234,16 @@ static void error_text(const char *body, char *dst, size_t len)
     json_decref(doc);
 }
 
+/* The engine's bound on a task's tokens (a column of INTEGER). */
+#define LLM_TOKENS_MAX INT64_C(2147483647)
+
+/* A usage count, or -1 when absent, negative or past what a task can hold. */
 static int64_t usage_count(json_t *usage, const char *key)
 {
     json_t *v = json_object_get(usage, key);
-    return json_is_integer(v) && json_integer_value(v) >= 0 ? json_integer_value(v) : -1;
+    if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > LLM_TOKENS_MAX)
+        return -1;
+    return json_integer_value(v);
 }
 
 /* HTTP 2xx: choices[0].message.content and usage. */
@@ -265,16 +271,23 @@ static void parse_success(const char *body, const char *model, tia_exec_result *
      * The engine holds tokens_used to input + output. An endpoint whose total
      * counts more (reasoning or cached tokens reported apart) is believed for the
      * total, what it bills, and the rest is counted as output, as reasoning is
-     * billed; one whose total counts less is given the sum. An answer is never
-     * refused over its accounting.
+     * billed; one whose total counts less is given the sum. Counts past what a
+     * task holds are not believed (none is recorded). An answer is never refused
+     * over its accounting.
      */
     if (out->input_tokens >= 0 && out->output_tokens >= 0 && out->tokens_used >= 0 &&
         out->tokens_used != out->input_tokens + out->output_tokens) {
-        if (out->tokens_used > out->input_tokens)
+        if (out->tokens_used > out->input_tokens + out->output_tokens)
             out->output_tokens = out->tokens_used - out->input_tokens;
         else
             out->tokens_used = out->input_tokens + out->output_tokens;
     }
+    /* The tokens the engine will count (the total, else the sum): within the bound. */
+    int64_t counted = out->tokens_used >= 0 ? out->tokens_used
+                                            : (out->input_tokens > 0 ? out->input_tokens : 0) +
+                                                  (out->output_tokens > 0 ? out->output_tokens : 0);
+    if (counted > LLM_TOKENS_MAX)
+        out->tokens_used = out->input_tokens = out->output_tokens = -1;
     out->output_data = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     out->ok = out->output_data != NULL;
     if (!out->ok)

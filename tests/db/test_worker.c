@@ -698,6 +698,36 @@ static void llm_usage_totals(void **state)
     assert_int_equal(r.input_tokens, 100);
     assert_int_equal(r.output_tokens, 20);
     tia_exec_result_clear(&r);
+    /* A total between the prompt and the sum is less than the sum: the sum. */
+    static const char between[] =
+        "{\"choices\": [{\"message\": {\"content\": \"done\"}}], \"usage\": "
+        "{\"prompt_tokens\": 100, \"completion_tokens\": 50, \"total_tokens\": 120}}";
+    llm_run(&e, 200, between, 0, &r);
+    assert_int_equal(r.ok, 1);
+    assert_int_equal(r.tokens_used, 150);
+    assert_int_equal(r.input_tokens, 100);
+    assert_int_equal(r.output_tokens, 50);
+    tia_exec_result_clear(&r);
+    /* Counts no task can hold (a signed overflow before): the answer, no usage. */
+    static const char *const absurd[] = {
+        "{\"choices\": [{\"message\": {\"content\": \"done\"}}], \"usage\": "
+        "{\"prompt_tokens\": 9223372036854775807, \"completion_tokens\": "
+        "9223372036854775807, \"total_tokens\": 5}}",
+        "{\"choices\": [{\"message\": {\"content\": \"done\"}}], \"usage\": "
+        "{\"prompt_tokens\": 2000000000, \"completion_tokens\": 2000000000, "
+        "\"total_tokens\": 4000000000}}",
+        "{\"choices\": [{\"message\": {\"content\": \"done\"}}], \"usage\": "
+        "{\"prompt_tokens\": 2000000000, \"completion_tokens\": 2000000000}}"};
+    for (size_t i = 0; i < 3; i++) {
+        llm_run(&e, 200, absurd[i], 0, &r);
+        assert_int_equal(r.ok, 1);
+        /* What the engine counts (the total, else the sum) is within its bound. */
+        int64_t counted = r.tokens_used >= 0 ? r.tokens_used
+                                             : (r.input_tokens > 0 ? r.input_tokens : 0) +
+                                                   (r.output_tokens > 0 ? r.output_tokens : 0);
+        assert_true(counted <= INT32_MAX);
+        tia_exec_result_clear(&r);
+    }
     llm_teardown(&e);
 }
 
